@@ -1,0 +1,1 @@
+//! Agents on burn: networks, replay, DQN and Rainbow.

@@ -1,0 +1,1 @@
+//! Gradual magnitude pruning: the Zhu & Gupta schedule, ERK allocation, magnitude masks.

@@ -1,0 +1,1 @@
+//! Statistics as rliable defines them: normalized scores, IQM, stratified bootstrap CIs, profiles.

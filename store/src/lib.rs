@@ -1,0 +1,1 @@
+//! Content-addressed artifact store: blake3-addressed zstd blobs, action cache, checkpoint scratch.

@@ -1,0 +1,1 @@
+//! End-to-end tests of the `prunus` binary over real pipelines live in `tests/tests/`.
