@@ -1,0 +1,1 @@
+//! Analysis probes of a value network (paper section 5): Q-target variance, parameter and Q norms, srank, dormant-neuron fraction, gradient covariance. Pure math over matrices; the `probe` stage kind (in prunus-agents) feeds it network activations.
