@@ -1,4 +1,29 @@
-//! Statistics as rliable defines them: normalized scores, IQM, stratified bootstrap CIs, profiles.
+//! Statistics as rliable defines them (Agarwal et al. 2021, "Deep RL at the edge of the
+//! statistical precipice"): normalized scores, IQM / mean / median / optimality gap, 95%
+//! stratified bootstrap confidence intervals, performance profiles and probability of
+//! improvement, plus the `aggregate/*` stage kinds that turn training returns into tables.
+
+pub mod aggregate;
+pub mod bootstrap;
+pub mod improvement;
+pub mod profiles;
+mod scores;
+
+pub use aggregate::Metric;
+pub use bootstrap::{Bootstrap, Interval};
+pub use profiles::Profile;
+pub use scores::Scores;
+
+/// Why a statistic could not be computed.
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    #[error("empty score set: {0}")]
+    Empty(String),
+    #[error("scores must be finite numbers: {0}")]
+    NotFinite(String),
+    #[error("{0}")]
+    Unknown(String),
+}
 
 /// The stage kinds this crate contributes to the engine's registry.
 pub fn kinds() -> prunus_stage::Kinds {
