@@ -5,17 +5,33 @@
 //! - [`gmp`]: the Zhu & Gupta cubic schedule with JaxPruner's step semantics (gradient steps).
 //! - [`erk`]: how the global sparsity is spread over layers (ERK, the default, or uniform).
 //! - [`magnitude`]: top-k `|w|` masks ([`Mask`]).
+//! - [`pruner`]: the state through training ([`Pruner`]): masks per parameter, updated on the
+//!   schedule from the pre-update weights, applied after every optimizer step, serde for
+//!   checkpoints, per-layer and overall sparsity for logs. Its module docs give the exact
+//!   per-step order the agent must follow.
+//! - [`redo`]: τ-dormant neuron scores and the ReDo recycle recipe as index sets.
+//! - [`reset`]: which layers Reset re-initialises, and when.
+//! - [`l2`]: coupled weight decay and Kumar et al.'s feature normalisation.
+//!
+//! Every step count here is a gradient (optimizer) step, never an agent step.
 //!
 //! Sources: JaxPruner's Dopamine baseline and Dopamine's ReDo lab, summarised with commits in
 //! `shared/FACTS.md` sections 4 and 5.
 
 pub mod erk;
 pub mod gmp;
+pub mod l2;
 pub mod magnitude;
+pub mod pruner;
+pub mod redo;
+pub mod reset;
 
 pub use erk::Distribution;
 pub use gmp::{Boundary, GmpSchedule};
 pub use magnitude::Mask;
+pub use pruner::{Pruner, PrunerConfig};
+pub use redo::RedoConfig;
+pub use reset::ResetConfig;
 
 /// Invalid pruning or baseline configuration; the message says what to change.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -26,4 +42,10 @@ pub enum SparsityError {
     /// A sparsity distribution that cannot be computed.
     #[error("invalid sparsity distribution: {0}")]
     Distribution(String),
+    /// Masks that do not fit the parameters they are applied to.
+    #[error("pruning masks do not fit the network: {0}")]
+    Masks(String),
+    /// A ReDo recycle whose layers are wired inconsistently.
+    #[error("invalid ReDo recycle: {0}")]
+    Recycle(String),
 }
