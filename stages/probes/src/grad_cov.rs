@@ -1,0 +1,96 @@
+//! Gradient covariance of per-sample gradients (Lyle et al. 2023, "Understanding plasticity in
+//! neural networks"; the paper's Figure 13), FACTS.md §6.4.
+//!
+//! For `k` per-sample loss gradients `g_i` (all parameters flattened into one vector each), the
+//! plotted `k x k` matrix is their cosine similarity `C_ij = <g_i, g_j> / (‖g_i‖ ‖g_j‖)`.
+//! A sample whose gradient is exactly zero has no direction: its row and column are 0 (its
+//! diagonal entry too), rather than NaN.
+
+use crate::{ShapeError, check_matrix};
+
+/// The row-major `k x k` cosine-similarity matrix of the `k` per-sample gradients in the
+/// row-major `[k, dim]` matrix `grads`. Accumulated in f64.
+pub fn grad_cov(grads: &[f32], k: usize, dim: usize) -> Result<Vec<f64>, ShapeError> {
+    check_matrix(grads, k, dim)?;
+    let rows: Vec<&[f32]> = if dim == 0 {
+        vec![&[]; k]
+    } else {
+        grads.chunks(dim).collect()
+    };
+    let dot =
+        |a: &[f32], b: &[f32]| -> f64 { a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum() };
+    let norms: Vec<f64> = rows.iter().map(|r| dot(r, r).sqrt()).collect();
+    let mut c = vec![0.0; k * k];
+    for i in 0..k {
+        for j in i..k {
+            let denom = norms[i] * norms[j];
+            let v = if denom > 0.0 {
+                (dot(rows[i], rows[j]) / denom).clamp(-1.0, 1.0)
+            } else {
+                0.0
+            };
+            c[i * k + j] = v;
+            c[j * k + i] = v;
+        }
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orthogonal_gradients_give_identity() {
+        // Three orthogonal gradients of different lengths.
+        let g = [
+            2.0f32, 0.0, 0.0, 0.0, 0.0, -5.0, 0.0, 0.0, 0.0, 0.0, 0.5, 0.0,
+        ];
+        let c = grad_cov(&g, 3, 4).unwrap();
+        assert_eq!(c, [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn cosines_by_hand() {
+        // g0 = (1, 0), g1 = (1, 1), g2 = (-2, 0), g3 = 0.
+        let g = [1.0f32, 0.0, 1.0, 1.0, -2.0, 0.0, 0.0, 0.0];
+        let c = grad_cov(&g, 4, 2).unwrap();
+        let s = std::f64::consts::FRAC_1_SQRT_2;
+        let want = [
+            1.0, s, -1.0, 0.0, //
+            s, 1.0, -s, 0.0, //
+            -1.0, -s, 1.0, 0.0, //
+            0.0, 0.0, 0.0, 0.0,
+        ];
+        for (a, b) in c.iter().zip(want) {
+            assert!((a - b).abs() < 1e-12, "{c:?}");
+        }
+        assert!(grad_cov(&g, 3, 2).is_err());
+    }
+
+    proptest::proptest! {
+        /// Symmetric, unit diagonal for non-zero gradients, entries in [-1, 1], scale-invariant.
+        #[test]
+        fn is_a_cosine_matrix(
+            g in proptest::collection::vec(-3.0f32..3.0, 1..80),
+            k in 1usize..6,
+            scale in 0.1f32..10.0,
+        ) {
+            let dim = g.len().div_ceil(k);
+            let mut g = g;
+            g.resize(k * dim, 1.0);
+            let c = grad_cov(&g, k, dim).unwrap();
+            let scaled: Vec<f32> = g.iter().map(|x| x * scale).collect();
+            let c2 = grad_cov(&scaled, k, dim).unwrap();
+            for i in 0..k {
+                let nonzero = g[i * dim..(i + 1) * dim].iter().any(|&x| x != 0.0);
+                proptest::prop_assert!(!nonzero || (c[i * k + i] - 1.0).abs() < 1e-9);
+                for j in 0..k {
+                    proptest::prop_assert_eq!(c[i * k + j], c[j * k + i]);
+                    proptest::prop_assert!(c[i * k + j].abs() <= 1.0);
+                    proptest::prop_assert!((c[i * k + j] - c2[i * k + j]).abs() < 1e-5);
+                }
+            }
+        }
+    }
+}
