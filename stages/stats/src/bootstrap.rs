@@ -114,29 +114,43 @@ impl Bootstrap {
         out
     }
 
-    /// The percentile interval of each of the `dim` columns of `replicates`.
+    /// The percentile interval of each of the `dim` columns of `replicates` (replicate-major).
     pub fn percentiles(&self, replicates: &[f64], dim: usize) -> Vec<(f64, f64)> {
         let alpha = (1.0 - self.confidence) / 2.0;
-        (0..dim)
+        // Gather 8 columns per pass over the replicates: one cache line per replicate.
+        const BLOCK: usize = 8;
+        let blocks: Vec<usize> = (0..dim).step_by(BLOCK).collect();
+        blocks
             .into_par_iter()
-            .map(|j| {
-                let mut column: Vec<f64> =
-                    replicates.iter().skip(j).step_by(dim).copied().collect();
-                column.sort_unstable_by(f64::total_cmp);
-                (percentile(&column, alpha), percentile(&column, 1.0 - alpha))
+            .flat_map_iter(|first| {
+                let cols = BLOCK.min(dim - first);
+                let mut columns = vec![Vec::with_capacity(replicates.len() / dim); cols];
+                for rep in replicates.chunks_exact(dim) {
+                    for (c, column) in columns.iter_mut().enumerate() {
+                        column.push(rep[first + c]);
+                    }
+                }
+                columns.into_iter().map(move |mut column| {
+                    (
+                        quantile(&mut column, alpha),
+                        quantile(&mut column, 1.0 - alpha),
+                    )
+                })
             })
             .collect()
     }
 }
 
-/// `numpy.percentile(sorted, 100 q)` with the default linear interpolation.
-pub fn percentile(sorted: &[f64], q: f64) -> f64 {
-    assert!(!sorted.is_empty(), "percentile of an empty sample");
-    let h = (sorted.len() - 1) as f64 * q;
+/// `numpy.percentile(values, 100 q)` (linear interpolation between the two closest ranks),
+/// by selection rather than sorting; reorders `values`.
+pub fn quantile(values: &mut [f64], q: f64) -> f64 {
+    assert!(!values.is_empty(), "quantile of an empty sample");
+    let h = (values.len() - 1) as f64 * q;
     let i = h.floor() as usize;
-    match sorted.get(i + 1) {
-        Some(&next) => sorted[i] + (h - i as f64) * (next - sorted[i]),
-        None => sorted[i],
+    let (_, &mut at, above) = values.select_nth_unstable_by(i, f64::total_cmp);
+    match above.iter().copied().min_by(f64::total_cmp) {
+        Some(next) => at + (h - i as f64) * (next - at),
+        None => at,
     }
 }
 
@@ -144,52 +158,77 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
 /// often each was drawn in `weights`.
 fn resample(rng: &mut ChaCha8Rng, scores: &Scores, weights: &mut [u32]) {
     weights.fill(0);
+    let mut batch = Batch::new(1, 1);
     for t in 0..scores.num_tasks() {
-        let range = scores.task_range(t);
-        let counts = &mut weights[range];
+        let counts = &mut weights[scores.task_range(t)];
         let n = counts.len() as u64;
-        draw_indices(rng, n, n as usize, |i| counts[i] += 1);
+        if n != batch.n {
+            batch = Batch::new(n, counts.len());
+        }
+        batch.draw(rng, counts.len(), |i| counts[i] += 1);
     }
 }
 
-/// Draws `count` independent uniform indices in `[0, n)`, unbiased, several per 64-bit word:
-/// Lemire's multiply-shift method applied to the product bound `n^k` and decoded as `k`
-/// mixed-radix digits (Brackett-Rozinsky & Lemire 2024, "Batched ranged random integer
-/// generation"). With 5 runs, one ChaCha word yields up to 27 indices.
-fn draw_indices(rng: &mut ChaCha8Rng, n: u64, count: usize, mut emit: impl FnMut(usize)) {
-    if n == 1 {
-        (0..count).for_each(|_| emit(0));
-        return;
+/// Draws uniform indices in `[0, n)`, unbiased, several per 64-bit word: Lemire's
+/// multiply-shift method applied to the product bound `n^k` and decoded as `k` mixed-radix
+/// digits (Brackett-Rozinsky & Lemire 2024, "Batched ranged random integer generation").
+/// With 5 runs, one ChaCha word yields up to 27 indices.
+struct Batch {
+    n: u64,
+    /// Indices per word: the largest `k <= max_k` with `n^k <= 2^64`, and `n^k`.
+    k: usize,
+    product: u64,
+    /// `2^64 mod product`: words whose low part falls below it are rejected.
+    threshold: u64,
+}
+
+impl Batch {
+    fn new(n: u64, max_k: usize) -> Batch {
+        assert!(n >= 1);
+        let (mut k, mut product) = (0, 1u64);
+        while let Some(p) = product.checked_mul(n).filter(|_| n > 1 && k < max_k) {
+            product = p;
+            k += 1;
+        }
+        Batch {
+            n,
+            k,
+            product,
+            threshold: product.wrapping_neg() % product,
+        }
     }
-    let mut left = count;
-    while left > 0 {
-        // Largest batch k with n^k <= 2^64 (k >= 1 because n < 2^32 runs).
-        let (mut k, mut product) = (0usize, 1u64);
-        while k < left {
-            match product.checked_mul(n) {
-                Some(p) => {
-                    product = p;
-                    k += 1;
-                }
-                None => break,
-            }
+
+    /// Calls `emit` with `count` independent uniform indices.
+    fn draw(&self, rng: &mut ChaCha8Rng, count: usize, mut emit: impl FnMut(usize)) {
+        if self.n == 1 {
+            (0..count).for_each(|_| emit(0));
+            return;
         }
-        let mut digits = [0usize; 64];
-        loop {
-            let mut low = rng.next_u64();
-            for d in digits.iter_mut().take(k) {
-                let m = low as u128 * n as u128;
-                *d = (m >> 64) as usize;
-                low = m as u64;
+        let mut left = count;
+        while left > 0 {
+            let k = left.min(self.k);
+            let product = if k == self.k {
+                self.product
+            } else {
+                self.n.pow(k as u32)
+            };
+            let threshold = if k == self.k {
+                self.threshold
+            } else {
+                product.wrapping_neg() % product
+            };
+            let mut x = rng.next_u64();
+            // The low word of x * product decides rejection (Lemire); it is rarely needed.
+            while x.wrapping_mul(product) < threshold {
+                x = rng.next_u64();
             }
-            // `low` = x * product mod 2^64: reject the few x that would bias the result.
-            if low < product && low < product.wrapping_neg() % product {
-                continue;
+            for _ in 0..k {
+                let m = x as u128 * self.n as u128;
+                emit((m >> 64) as usize);
+                x = m as u64;
             }
-            break;
+            left -= k;
         }
-        digits.iter().take(k).for_each(|&d| emit(d));
-        left -= k;
     }
 }
 
@@ -199,11 +238,19 @@ mod tests {
 
     #[test]
     fn percentile_matches_numpy() {
-        let v = [1.0, 2.0, 3.0, 4.0];
+        let mut v = [4.0, 2.0, 1.0, 3.0];
         // numpy.percentile([1, 2, 3, 4], [2.5, 97.5]) = [1.075, 3.925]
-        assert!((percentile(&v, 0.025) - 1.075).abs() < 1e-12);
-        assert!((percentile(&v, 0.975) - 3.925).abs() < 1e-12);
-        assert_eq!(percentile(&[7.0], 0.5), 7.0);
+        assert!((quantile(&mut v, 0.025) - 1.075).abs() < 1e-12);
+        assert!((quantile(&mut v, 0.975) - 3.925).abs() < 1e-12);
+        assert_eq!(quantile(&mut [7.0], 0.5), 7.0);
+        // Columns of a replicate-major table.
+        let b = Bootstrap::default();
+        let table: Vec<f64> = (0..101).flat_map(|r| [r as f64, -(r as f64)]).collect();
+        let got = b.percentiles(&table, 2);
+        let want = [(2.5, 97.5), (-97.5, -2.5)];
+        for ((l, h), (wl, wh)) in got.into_iter().zip(want) {
+            assert!((l - wl).abs() < 1e-9 && (h - wh).abs() < 1e-9, "{l} {h}");
+        }
     }
 
     #[test]
@@ -212,7 +259,7 @@ mod tests {
         for n in [2u64, 3, 5, 7, 10] {
             let mut counts = vec![0u64; n as usize];
             let draws = 200_000;
-            draw_indices(&mut rng, n, draws, |i| counts[i] += 1);
+            Batch::new(n, 64).draw(&mut rng, draws, |i| counts[i] += 1);
             let expected = draws as f64 / n as f64;
             // Chi-square with n-1 degrees of freedom; 40 is far beyond its 99.99% quantile
             // for n <= 10.

@@ -6,11 +6,15 @@
 pub mod aggregate;
 pub mod bootstrap;
 pub mod improvement;
+mod kind;
+pub mod normalize;
 pub mod profiles;
 mod scores;
 
 pub use aggregate::Metric;
 pub use bootstrap::{Bootstrap, Interval};
+pub use kind::Aggregate;
+pub use normalize::Normalization;
 pub use profiles::Profile;
 pub use scores::Scores;
 
@@ -27,5 +31,8 @@ pub enum StatsError {
 
 /// The stage kinds this crate contributes to the engine's registry.
 pub fn kinds() -> prunus_stage::Kinds {
-    Vec::new()
+    vec![
+        std::sync::Arc::new(Aggregate::IQM),
+        std::sync::Arc::new(Aggregate::SCORES),
+    ]
 }

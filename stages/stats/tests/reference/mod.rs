@@ -1,5 +1,6 @@
 //! Runs rliable (the PyPI package, installed by `tests/setup/00-python.sh`) on requests
 //! described in `tests/rliable_reference.py`. Shared by the tests and the benchmark.
+#![allow(dead_code)] // each user needs a different part
 
 use std::io::Write;
 use std::path::PathBuf;
