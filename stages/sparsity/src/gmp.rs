@@ -147,6 +147,19 @@ impl GmpSchedule {
         self.target * (1.0 - (1.0 - progress).powi(Self::POWER))
     }
 
+    /// The scheduled sparsity at `step` of a layer whose final sparsity is `layer_target`.
+    ///
+    /// JaxPruner allocates the per-layer targets once, at the final sparsity (ERK), and at each
+    /// update scales every layer's own target by the same cubic factor; it does **not** re-run
+    /// ERK at the current overall sparsity (which would move the dense/sparse split).
+    pub fn layer_sparsity_at(&self, layer_target: f64, step: u64) -> f64 {
+        GmpSchedule {
+            target: layer_target,
+            ..*self
+        }
+        .sparsity_at(step)
+    }
+
     /// The sparsity of the masks in effect during gradient step `step`: the target of the last
     /// update at or before `step`, or 0 before the first update.
     pub fn sparsity_in_effect(&self, step: u64) -> f64 {
@@ -219,6 +232,10 @@ mod tests {
         assert_eq!(s.sparsity_at(1_999_999), 0.95);
         assert_eq!(s.sparsity_at(2_000_000), 0.95);
         assert_eq!(s.sparsity_in_effect(2_400_000), 0.95);
+        // Per layer: the layer's own final sparsity times the same cubic factor.
+        let f = s.sparsity_at(1_000_000) / 0.95;
+        assert!((s.layer_sparsity_at(0.8520, 1_000_000) - 0.8520 * f).abs() < 1e-12);
+        assert_eq!(s.layer_sparsity_at(0.0, 1_000_000), 0.0);
     }
 
     #[test]

@@ -15,6 +15,27 @@
 //!
 //! Every step count here is a gradient (optimizer) step, never an agent step.
 //!
+//! ```
+//! use prunus_sparsity::{GmpSchedule, Pruner, PrunerConfig};
+//!
+//! // The paper's default: 95% (ERK), pruning from 20% to 80% of the run, every 1,000 steps.
+//! let schedule = GmpSchedule::paper_default(10_000)?;
+//! let layers: [(&str, &[usize]); 2] = [("fc.weight", &[64, 32]), ("fc.bias", &[32])];
+//! let mut pruner = Pruner::new(PrunerConfig::new(schedule), &layers)?;
+//! let mut weights = vec![vec![0.5f32; 64 * 32], vec![0.0f32; 32]];
+//! for step in 0..10_000 {
+//!     // ... loss and gradients at `weights` ...
+//!     let views: Vec<&[f32]> = weights.iter().map(|w| w.as_slice()).collect();
+//!     pruner.update(step, &views)?; // before the optimizer step, from pre-update weights
+//!     // ... Adam step on every parameter ...
+//!     let mut views: Vec<&mut [f32]> = weights.iter_mut().map(|w| w.as_mut_slice()).collect();
+//!     pruner.apply(&mut views)?; // after every optimizer step
+//! }
+//! assert!((pruner.overall_sparsity() - 0.95).abs() < 1e-3);
+//! let checkpoint = serde_json::to_vec(&pruner).unwrap(); // masks survive resume
+//! # Ok::<(), prunus_sparsity::SparsityError>(())
+//! ```
+//!
 //! Sources: JaxPruner's Dopamine baseline and Dopamine's ReDo lab, summarised with commits in
 //! `shared/FACTS.md` sections 4 and 5.
 

@@ -130,11 +130,8 @@ impl Pruner {
         self.check_lengths(values.iter().map(|v| v.len()))?;
         for (p, v) in self.params.iter_mut().zip(values) {
             if let Some(target) = p.target {
-                let layer = GmpSchedule {
-                    target,
-                    ..self.config.schedule
-                };
-                p.mask = Some(magnitude::topk_mask(v, layer.sparsity_at(step)));
+                let sparsity = self.config.schedule.layer_sparsity_at(target, step);
+                p.mask = Some(magnitude::topk_mask(v, sparsity));
             }
         }
         Ok(true)
