@@ -105,18 +105,30 @@ pub fn topk_mask(weights: &[f32], sparsity: f64) -> Mask {
     if k >= n {
         return Mask::dense(n);
     }
-    // Order: larger magnitude first, then lower index; NaN lowest. A total order, so the kept
-    // set is fully determined.
-    let key = |i: usize| {
-        let m = weights[i].abs();
-        if m.is_nan() { -1.0 } else { m }
-    };
-    let mut idx: Vec<u32> = (0..n as u32).collect();
-    let before = |a: &u32, b: &u32| key(*b as usize).total_cmp(&key(*a as usize)).then(a.cmp(b));
-    idx.select_nth_unstable_by(k, before);
+    // One u64 key per weight, larger = kept first: the bits of |w| (monotone in |w| for
+    // non-negative floats; +1 so that NaN, mapped to 0, ranks below every number) above the
+    // complemented index (lower index wins ties). Integer keys make the selection a plain
+    // `select_nth_unstable` over a contiguous array.
+    assert!(
+        n <= u32::MAX as usize,
+        "a layer of {n} weights exceeds the 2^32 index range"
+    );
+    let mut keys: Vec<u64> = weights
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let m = if w.is_nan() {
+                0
+            } else {
+                w.abs().to_bits() as u64 + 1
+            };
+            (m << 32) | (u32::MAX - i as u32) as u64
+        })
+        .collect();
+    keys.select_nth_unstable_by(k, |a, b| b.cmp(a));
     let mut keep = vec![false; n];
-    for &i in &idx[..k] {
-        keep[i as usize] = true;
+    for key in &keys[..k] {
+        keep[(u32::MAX - *key as u32) as usize] = true;
     }
     Mask { keep }
 }
