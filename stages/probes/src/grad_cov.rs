@@ -11,29 +11,71 @@ use crate::{ShapeError, check_matrix};
 /// The row-major `k x k` cosine-similarity matrix of the `k` per-sample gradients in the
 /// row-major `[k, dim]` matrix `grads`. Accumulated in f64.
 pub fn grad_cov(grads: &[f32], k: usize, dim: usize) -> Result<Vec<f64>, ShapeError> {
-    check_matrix(grads, k, dim)?;
-    let rows: Vec<&[f32]> = if dim == 0 {
-        vec![&[]; k]
-    } else {
-        grads.chunks(dim).collect()
-    };
-    let dot =
-        |a: &[f32], b: &[f32]| -> f64 { a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum() };
-    let norms: Vec<f64> = rows.iter().map(|r| dot(r, r).sqrt()).collect();
-    let mut c = vec![0.0; k * k];
-    for i in 0..k {
-        for j in i..k {
-            let denom = norms[i] * norms[j];
-            let v = if denom > 0.0 {
-                (dot(rows[i], rows[j]) / denom).clamp(-1.0, 1.0)
-            } else {
-                0.0
-            };
-            c[i * k + j] = v;
-            c[j * k + i] = v;
+    let mut gram = Gram::new(k);
+    gram.add(grads, dim)?;
+    Ok(gram.cosine())
+}
+
+/// The Gram matrix `G Gᵀ` of per-sample gradients, accumulated block by block, so the agent can
+/// add one parameter tensor's per-sample gradients at a time instead of holding whole flattened
+/// gradients (`k x` millions of parameters for the Impala ResNet).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gram {
+    k: usize,
+    sums: Vec<f64>,
+}
+
+impl Gram {
+    /// An empty Gram matrix for `k` samples.
+    pub fn new(k: usize) -> Self {
+        Gram {
+            k,
+            sums: vec![0.0; k * k],
         }
     }
-    Ok(c)
+
+    /// Adds a block of the gradients: the row-major `[k, dim]` per-sample gradients of some of
+    /// the parameters (each parameter must be added exactly once).
+    pub fn add(&mut self, block: &[f32], dim: usize) -> Result<(), ShapeError> {
+        check_matrix(block, self.k, dim)?;
+        let k = self.k;
+        let row = |i: usize| &block[i * dim..(i + 1) * dim];
+        for i in 0..k {
+            for j in i..k {
+                let d: f64 = row(i)
+                    .iter()
+                    .zip(row(j))
+                    .map(|(&x, &y)| x as f64 * y as f64)
+                    .sum();
+                self.sums[i * k + j] += d;
+                if i != j {
+                    self.sums[j * k + i] += d;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The unnormalised Gram matrix `<g_i, g_j>` (the empirical NTK of Dopamine's MoE lab).
+    pub fn inner_products(&self) -> &[f64] {
+        &self.sums
+    }
+
+    /// The cosine-similarity matrix (see the module docs for zero gradients).
+    pub fn cosine(&self) -> Vec<f64> {
+        let k = self.k;
+        let norms: Vec<f64> = (0..k).map(|i| self.sums[i * k + i].sqrt()).collect();
+        let mut c = vec![0.0; k * k];
+        for i in 0..k {
+            for j in 0..k {
+                let denom = norms[i] * norms[j];
+                if denom > 0.0 {
+                    c[i * k + j] = (self.sums[i * k + j] / denom).clamp(-1.0, 1.0);
+                }
+            }
+        }
+        c
+    }
 }
 
 #[cfg(test)]
@@ -66,6 +108,19 @@ mod tests {
             assert!((a - b).abs() < 1e-12, "{c:?}");
         }
         assert!(grad_cov(&g, 3, 2).is_err());
+    }
+
+    #[test]
+    fn blockwise_equals_whole() {
+        // Two samples, parameters split into blocks of 2 and 1 columns.
+        let whole = [1.0f32, 2.0, 3.0, -1.0, 0.5, 2.0];
+        let (a, b) = ([1.0f32, 2.0, -1.0, 0.5], [3.0f32, 2.0]);
+        let mut gram = Gram::new(2);
+        gram.add(&a, 2).unwrap();
+        gram.add(&b, 1).unwrap();
+        assert_eq!(gram.inner_products(), &[14.0, 6.0, 6.0, 5.25]);
+        assert_eq!(gram.cosine(), grad_cov(&whole, 2, 3).unwrap());
+        assert!(gram.add(&b, 2).is_err());
     }
 
     proptest::proptest! {

@@ -12,7 +12,7 @@
 //! | `q_norm` | [`norms::q_norm`] |
 //! | `srank` | [`srank::srank`] |
 //! | `dormant_tau<τ>` | [`dormant::dormant_fractions`] with [`dormant::probe_name`] |
-//! | `grad_cov.json` | [`grad_cov::grad_cov`] |
+//! | `grad_cov.json` | [`grad_cov::grad_cov`], or [`grad_cov::Gram`] block by block |
 
 pub mod dormant;
 pub mod grad_cov;
