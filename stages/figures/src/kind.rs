@@ -1,0 +1,3 @@
+pub fn kinds() -> prunus_stage::Kinds {
+    Vec::new()
+}
