@@ -271,8 +271,20 @@ mod tests {
                 .map(|p| p.iter().map(|_| rng.next() + 0.3).collect())
                 .collect();
             let views: Vec<&[f32]> = params.iter().map(|p| p.as_slice()).collect();
+            let before: Vec<Option<Mask>> =
+                pruner.params().iter().map(|p| p.mask.clone()).collect();
             let updated = pruner.update(t, &views).unwrap();
             assert_eq!(updated, pruner.config().schedule.should_update(t));
+            // No regrowth: a pruned weight is 0, so it stays pruned while sparsity rises.
+            for (old, p) in before.iter().zip(pruner.params()) {
+                if let (Some(old), Some(new)) = (old, &p.mask) {
+                    assert!(
+                        old.keep().iter().zip(new.keep()).all(|(&o, &n)| o || !n),
+                        "{} regrew at {t}",
+                        p.name
+                    );
+                }
+            }
             if mask_opt {
                 let mut g: Vec<&mut [f32]> = grads.iter_mut().map(|g| g.as_mut_slice()).collect();
                 pruner.apply(&mut g).unwrap();
