@@ -200,9 +200,13 @@ impl LineChart<'_> {
             pad(y0, y1, 0.08)
         };
 
-        let mut chart = ChartBuilder::on(area)
-            .caption(self.title, (FONT, fs(TITLE)))
+        let mut builder = ChartBuilder::on(area);
+        if !self.title.is_empty() {
+            builder.caption(self.title, (FONT, fs(TITLE)));
+        }
+        let mut chart = builder
             .margin(fs(18))
+            .margin_right(fs(40))
             .x_label_area_size(fs(64))
             .y_label_area_size(fs(96))
             .build_cartesian_2d(x0..x1, y0..y1)
@@ -215,7 +219,7 @@ impl LineChart<'_> {
             .axis_desc_style((FONT, fs(AXIS)))
             .label_style((FONT, fs(TICKS)))
             .x_labels(6)
-            .y_labels(6)
+            .y_labels(8)
             .x_label_formatter(&|x| x_format(*x))
             .y_label_formatter(&|y| plain(*y))
             .light_line_style(WHITE)

@@ -23,13 +23,26 @@ pub struct Probes {
 impl Probes {
     fn grid(&self) -> (usize, usize) {
         let n = self.panels.len().max(1);
-        let cols = n.min(3);
+        // Near-square grids, at most 3 panels wide: 4 panels make 2 x 2.
+        let cols = ((n as f64).sqrt().ceil() as usize).clamp(1, 3);
         (n.div_ceil(cols), cols)
     }
 }
 
-/// A readable panel title: `q_target_variance` -> `Q target variance`.
+/// A readable panel title: the paper's names for the known probes (`srank`,
+/// `dormant_tau0.1` -> `Dormant neurons (τ = 0.1)`), else `snake_case` as words.
 pub fn probe_title(probe: &str) -> String {
+    match probe {
+        "q_target_variance" => return "Q-target variance".into(),
+        "param_norm" => return "Parameter norm".into(),
+        "q_norm" => return "Q-estimate norm".into(),
+        "srank" => return "srank".into(),
+        "train_return" => return "Training return".into(),
+        _ => {}
+    }
+    if let Some(tau) = probe.strip_prefix("dormant_tau") {
+        return format!("Dormant neurons (τ = {tau})");
+    }
     let words = probe.replace('_', " ");
     let mut c = words.chars();
     match c.next() {

@@ -50,9 +50,13 @@ impl Figure for Scaling {
         }
         let (y0, y1) = pad(lo, hi, 0.08);
         let y0 = if lo >= 0.0 { 0.0 } else { y0 };
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, (FONT, TITLE))
+        let mut builder = ChartBuilder::on(root);
+        if !self.title.is_empty() {
+            builder.caption(&self.title, (FONT, TITLE));
+        }
+        let mut chart = builder
             .margin(18)
+            .margin_right(30)
             .x_label_area_size(64)
             .y_label_area_size(96)
             .build_cartesian_2d(-0.5..n as f64 - 0.5, y0..y1)
@@ -74,6 +78,7 @@ impl Figure for Scaling {
                     String::new()
                 }
             })
+            .y_labels(8)
             .y_label_formatter(&|y| plain(*y))
             .light_line_style(WHITE)
             .bold_line_style(BLACK.mix(0.1))
