@@ -410,7 +410,7 @@ fn axis_label(axis: &str) -> String {
 /// A series name from an axis and its value: sparsity 0 is `Dense`, 0.95 `Pruned (95%)`.
 fn series_label(axis: &str, value: &str) -> String {
     match (axis, value.parse::<f64>()) {
-        ("sparsity", Ok(s)) if s == 0.0 => "Dense".into(),
+        ("sparsity", Ok(0.0)) => "Dense".into(),
         ("sparsity", Ok(s)) => format!("Pruned ({}%)", plain(100.0 * s)),
         (axis, _) => format!("{axis} {value}"),
     }

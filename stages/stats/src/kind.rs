@@ -22,23 +22,43 @@ use prunus_stage::{Context, Input, ParamSpec, ParamType, Params, StageError, Sta
 use serde::Deserialize;
 
 use crate::normalize::Normalization;
-use crate::{Bootstrap, Interval, Metric, Scores};
+use crate::{Bootstrap, Interval, Metric, Profile, Scores, improvement};
 
-/// `aggregate/iqm` (IQM only by default) and `aggregate/scores` (every metric by default).
+/// The `aggregate/*` kinds: `aggregate/iqm` (IQM by default) and `aggregate/scores` (every
+/// metric by default) write the score tables; `aggregate/profile` writes performance
+/// profiles; `aggregate/improvement` writes probabilities of improvement over a baseline.
 pub struct Aggregate {
     name: &'static str,
-    metrics: &'static [&'static str],
+    mode: Mode,
+}
+
+#[derive(Clone, Copy)]
+enum Mode {
+    Metrics(&'static [&'static str]),
+    Profile,
+    Improvement,
 }
 
 impl Aggregate {
     pub const IQM: Aggregate = Aggregate {
         name: "aggregate/iqm",
-        metrics: &["iqm"],
+        mode: Mode::Metrics(&["iqm"]),
     };
     pub const SCORES: Aggregate = Aggregate {
         name: "aggregate/scores",
-        metrics: &["iqm", "mean", "median", "optimality_gap"],
+        mode: Mode::Metrics(&["iqm", "mean", "median", "optimality_gap"]),
     };
+    pub const PROFILE: Aggregate = Aggregate {
+        name: "aggregate/profile",
+        mode: Mode::Profile,
+    };
+    pub const IMPROVEMENT: Aggregate = Aggregate {
+        name: "aggregate/improvement",
+        mode: Mode::Improvement,
+    };
+
+    /// Every `aggregate/*` kind.
+    pub const ALL: [Aggregate; 4] = [Self::IQM, Self::SCORES, Self::PROFILE, Self::IMPROVEMENT];
 }
 
 const OUTPUTS: [&str; 4] = ["scores.csv", "summary.csv", "summary.json", "curves.csv"];
@@ -57,10 +77,25 @@ impl StageKind for Aggregate {
     }
 
     fn doc(&self) -> &'static str {
-        "Aggregates the final scores of training runs as rliable does: normalized scores (Atari: \
-         human-normalized; MinAtar: random/reference-DQN), IQM / mean / median / optimality gap \
-         over runs and games with 95% stratified bootstrap confidence intervals, per group of \
-         the `group-by` axes, plus sample-efficiency curves. Reads each input's returns.csv."
+        match self.mode {
+            Mode::Metrics(_) => {
+                "Aggregates the final scores of training runs as rliable does: normalized scores \
+                 (Atari: human-normalized; MinAtar: random/reference-DQN), IQM / mean / median / \
+                 optimality gap over runs and games with 95% stratified bootstrap confidence \
+                 intervals, per group of the `group-by` axes, plus sample-efficiency curves. Reads \
+                 each input's returns.csv; writes scores.csv, summary.csv, summary.json, curves.csv."
+            }
+            Mode::Profile => {
+                "Performance profiles as rliable: per group, the fraction of (run, game) normalized \
+                 final scores above each threshold tau, with 95% stratified bootstrap intervals \
+                 (2,000 repetitions by default). Writes profiles.csv."
+            }
+            Mode::Improvement => {
+                "Probability of improvement as rliable: per group, P(X > Y) of each value of the \
+                 `compare` axis over the `baseline` value (e.g. pruned over dense), averaged over \
+                 games, with 95% bootstrap intervals resampling both sides. Writes improvement.csv."
+            }
+        }
     }
 
     fn deterministic(&self) -> bool {
@@ -68,13 +103,41 @@ impl StageKind for Aggregate {
     }
 
     fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::new(
+        let mut specs = match self.mode {
+            Mode::Metrics(metrics) => vec![ParamSpec::new(
                 "metric",
                 ParamType::StrList,
-                Some(strs(self.metrics)),
+                Some(strs(metrics)),
                 "metrics among iqm, mean, median, optimality_gap; curves use the first",
-            ),
+            )],
+            Mode::Profile => vec![ParamSpec::new(
+                "taus",
+                ParamType::FloatList,
+                Some(Value::List(Vec::new())),
+                "score thresholds (empty: 51 evenly spaced from min(0, lowest score) to the highest score)",
+            )],
+            Mode::Improvement => vec![
+                ParamSpec::new(
+                    "compare",
+                    ParamType::Str,
+                    Some(Value::Str("sparsity".into())),
+                    "the group axis whose values are compared with the baseline",
+                ),
+                ParamSpec::new(
+                    "baseline",
+                    ParamType::Str,
+                    Some(Value::Str("0".into())),
+                    "the value of the `compare` axis every other value is compared with",
+                ),
+            ],
+        };
+        let reps = if matches!(self.mode, Mode::Profile) {
+            2_000
+        } else {
+            50_000
+        };
+        specs.extend([
+
             ParamSpec::new(
                 "normalize",
                 ParamType::Str,
@@ -105,12 +168,7 @@ impl StageKind for Aggregate {
                 Some(Value::Str("game".into())),
                 "the axis whose values are the tasks (strata of the bootstrap)",
             ),
-            ParamSpec::new(
-                "reps",
-                ParamType::Int,
-                Some(Value::Int(50_000)),
-                "bootstrap repetitions",
-            ),
+            ParamSpec::new("reps", ParamType::Int, Some(Value::Int(reps)), "bootstrap repetitions"),
             ParamSpec::new(
                 "confidence",
                 ParamType::Float,
@@ -123,11 +181,16 @@ impl StageKind for Aggregate {
                 Some(Value::Int(0)),
                 "seed of the bootstrap",
             ),
-        ]
+        ]);
+        specs
     }
 
     fn outputs(&self, _params: &Params) -> Vec<String> {
-        OUTPUTS.iter().map(|s| s.to_string()).collect()
+        match self.mode {
+            Mode::Metrics(_) => OUTPUTS.iter().map(|s| s.to_string()).collect(),
+            Mode::Profile => vec!["profiles.csv".into()],
+            Mode::Improvement => vec!["improvement.csv".into()],
+        }
     }
 
     fn run(&self, ctx: &Context) -> Result<(), StageError> {
@@ -165,52 +228,235 @@ impl StageKind for Aggregate {
             }
             config.group_by.clone()
         };
-        let axes: Vec<String> = axes.into_iter().collect();
-
-        write_scores(&ctx.output("scores.csv"), &axes, &runs)?;
-
-        let mut groups: BTreeMap<Key, Vec<&Run>> = BTreeMap::new();
-        for run in &runs {
-            groups
-                .entry(Key::of(&run.axes, &group_axes))
-                .or_default()
-                .push(run);
-        }
         let bootstrap = Bootstrap {
             reps: config.reps,
             confidence: config.confidence,
             seed: config.seed,
         };
-        let mut summary = Vec::new();
-        let mut curves = Vec::new();
-        for (g, (key, members)) in groups.iter().enumerate() {
-            ctx.progress(g as u64, groups.len() as u64, "groups");
-            if ctx.cancelled() {
-                return Err(StageError::Cancelled);
+        match self.mode {
+            Mode::Metrics(_) => {
+                let axes: Vec<String> = axes.into_iter().collect();
+                write_scores(&ctx.output("scores.csv"), &axes, &runs)?;
+                metrics(ctx, &config, &bootstrap, &group_axes, &runs)
             }
-            let scores =
-                by_task(members, |r| Some(r.normalized)).expect("every run has a final score");
-            for metric in &config.metrics {
-                summary.push((
-                    key,
-                    metric.name(),
-                    bootstrap.interval(&scores, *metric),
-                    members.len(),
-                ));
-            }
-            let (steps, points) = curve_points(members);
-            let intervals = bootstrap.curve(&points, config.metrics[0]);
-            curves.extend(steps.into_iter().zip(intervals).map(|(s, i)| (key, s, i)));
+            Mode::Profile => profiles(ctx, &bootstrap, &group_axes, &runs),
+            Mode::Improvement => improvements(ctx, &bootstrap, &group_axes, &runs),
         }
-        write_summary(ctx, &group_axes, &summary)?;
-        write_curves(&ctx.output("curves.csv"), &group_axes, &curves)?;
-        ctx.log(format!(
-            "aggregated {} runs in {} groups",
-            runs.len(),
-            groups.len()
-        ));
+    }
+}
+
+/// Runs grouped by their values of `axes`, in key order.
+fn groups<'a>(runs: &'a [Run], axes: &[String]) -> BTreeMap<Key, Vec<&'a Run>> {
+    let mut groups: BTreeMap<Key, Vec<&Run>> = BTreeMap::new();
+    for run in runs {
+        groups
+            .entry(Key::of(&run.axes, axes))
+            .or_default()
+            .push(run);
+    }
+    groups
+}
+
+fn progress(ctx: &Context, done: usize, total: usize) -> Result<(), StageError> {
+    ctx.progress(done as u64, total as u64, "groups");
+    if ctx.cancelled() {
+        Err(StageError::Cancelled)
+    } else {
         Ok(())
     }
+}
+
+fn metrics(
+    ctx: &Context,
+    config: &Config,
+    bootstrap: &Bootstrap,
+    group_axes: &[String],
+    runs: &[Run],
+) -> Result<(), StageError> {
+    let groups = groups(runs, group_axes);
+    let mut summary = Vec::new();
+    let mut curves = Vec::new();
+    for (g, (key, members)) in groups.iter().enumerate() {
+        progress(ctx, g, groups.len())?;
+        let scores = by_task(members, |r| Some(r.normalized)).expect("every run has a final score");
+        for metric in &config.metrics {
+            summary.push((
+                key,
+                metric.name(),
+                bootstrap.interval(&scores, *metric),
+                members.len(),
+            ));
+        }
+        let (steps, points) = curve_points(members);
+        let intervals = bootstrap.curve(&points, config.metrics[0]);
+        curves.extend(steps.into_iter().zip(intervals).map(|(s, i)| (key, s, i)));
+    }
+    write_summary(ctx, group_axes, &summary)?;
+    write_curves(&ctx.output("curves.csv"), group_axes, &curves)?;
+    ctx.log(format!(
+        "aggregated {} runs in {} groups",
+        runs.len(),
+        groups.len()
+    ));
+    Ok(())
+}
+
+fn profiles(
+    ctx: &Context,
+    bootstrap: &Bootstrap,
+    group_axes: &[String],
+    runs: &[Run],
+) -> Result<(), StageError> {
+    let mut taus = ctx.params.f64s("taus")?;
+    if taus.is_empty() {
+        let lo = runs.iter().map(|r| r.normalized).fold(0.0, f64::min);
+        let hi = runs
+            .iter()
+            .map(|r| r.normalized)
+            .fold(f64::NEG_INFINITY, f64::max)
+            .max(lo + 1e-9);
+        taus = (0..=50).map(|i| lo + (hi - lo) * i as f64 / 50.0).collect();
+    }
+    let groups = groups(runs, group_axes);
+    let path = ctx.output("profiles.csv");
+    let mut w = csv::Writer::from_path(&path).map_err(|e| csv_error(&path, e))?;
+    let header = group_axes
+        .iter()
+        .map(String::as_str)
+        .chain(["tau", "estimate", "ci_low", "ci_high"]);
+    w.write_record(header).map_err(|e| csv_error(&path, e))?;
+    for (g, (key, members)) in groups.iter().enumerate() {
+        progress(ctx, g, groups.len())?;
+        let scores = by_task(members, |r| Some(r.normalized)).expect("every run has a final score");
+        for (tau, i) in taus
+            .iter()
+            .zip(Profile::RunScores.intervals(&scores, &taus, bootstrap))
+        {
+            let mut record: Vec<String> = key.0.iter().map(|v| cell(v.as_ref())).collect();
+            record.extend([
+                tau.to_string(),
+                i.estimate.to_string(),
+                i.low.to_string(),
+                i.high.to_string(),
+            ]);
+            w.write_record(&record).map_err(|e| csv_error(&path, e))?;
+        }
+    }
+    w.flush().map_err(|e| csv_error(&path, e))?;
+    Ok(())
+}
+
+fn improvements(
+    ctx: &Context,
+    bootstrap: &Bootstrap,
+    group_axes: &[String],
+    runs: &[Run],
+) -> Result<(), StageError> {
+    let compare = ctx.params.str("compare")?;
+    let baseline = ctx.params.str("baseline")?;
+    if !group_axes.iter().any(|a| a == compare) {
+        return Err(StageError::Param {
+            key: "compare".into(),
+            message: format!(
+                "`{compare}` is not a group axis (groups: {})",
+                group_axes.join(", ")
+            ),
+        });
+    }
+    let same = |v: &Value| {
+        let text = v.to_string();
+        text == baseline
+            || matches!((text.parse::<f64>(), baseline.parse::<f64>()), (Ok(a), Ok(b)) if a == b)
+    };
+    let outer: Vec<String> = group_axes
+        .iter()
+        .filter(|a| *a != compare)
+        .cloned()
+        .collect();
+    let path = ctx.output("improvement.csv");
+    let mut w = csv::Writer::from_path(&path).map_err(|e| csv_error(&path, e))?;
+    let header = outer.iter().map(String::as_str).chain([
+        compare,
+        "baseline",
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "runs",
+        "baseline_runs",
+    ]);
+    w.write_record(header).map_err(|e| csv_error(&path, e))?;
+    let groups = groups(runs, &outer);
+    for (g, (key, members)) in groups.iter().enumerate() {
+        progress(ctx, g, groups.len())?;
+        let (base, others): (Vec<&Run>, Vec<&Run>) = members
+            .iter()
+            .partition(|r| r.axes.get(compare).is_some_and(same));
+        if base.is_empty() {
+            return Err(StageError::Failed(format!(
+                "no run with {compare} = {baseline} in the group {}; set `baseline` to one of the values present",
+                key.0
+                    .iter()
+                    .map(|v| cell(v.as_ref()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let y = tasks(&base);
+        for (value, xs) in groups_of(&others, compare) {
+            let x = tasks(&xs);
+            if x.keys().ne(y.keys()) {
+                return Err(StageError::Failed(format!(
+                    "{compare} = {value} and the baseline cover different games ({} vs {})",
+                    x.keys().cloned().collect::<Vec<_>>().join(" "),
+                    y.keys().cloned().collect::<Vec<_>>().join(" ")
+                )));
+            }
+            let to_scores = |t: &BTreeMap<String, Vec<f64>>| {
+                Scores::from_tasks(t.values().cloned().collect()).map_err(StageError::failed)
+            };
+            let i = improvement::probability_of_improvement(
+                &to_scores(&x)?,
+                &to_scores(&y)?,
+                bootstrap,
+            )
+            .map_err(StageError::failed)?;
+            let mut record: Vec<String> = key.0.iter().map(|v| cell(v.as_ref())).collect();
+            record.extend([
+                value,
+                baseline.to_string(),
+                i.estimate.to_string(),
+                i.low.to_string(),
+                i.high.to_string(),
+                xs.len().to_string(),
+                base.len().to_string(),
+            ]);
+            w.write_record(&record).map_err(|e| csv_error(&path, e))?;
+        }
+    }
+    w.flush().map_err(|e| csv_error(&path, e))?;
+    Ok(())
+}
+
+/// Final normalized scores by task.
+fn tasks(runs: &[&Run]) -> BTreeMap<String, Vec<f64>> {
+    let mut tasks: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for r in runs {
+        tasks.entry(r.task.clone()).or_default().push(r.normalized);
+    }
+    tasks
+}
+
+/// Runs split by their value of `axis`, in value order.
+fn groups_of<'a>(runs: &[&'a Run], axis: &str) -> Vec<(String, Vec<&'a Run>)> {
+    let mut by: BTreeMap<Key, Vec<&Run>> = BTreeMap::new();
+    for r in runs {
+        by.entry(Key::of(&r.axes, &[axis.to_string()]))
+            .or_default()
+            .push(r);
+    }
+    by.into_iter()
+        .map(|(k, v)| (cell(k.0[0].as_ref()), v))
+        .collect()
 }
 
 struct Config {
@@ -231,11 +477,14 @@ impl Config {
             key: key.into(),
             message,
         };
-        let metrics = p
-            .strs("metric")?
-            .iter()
-            .map(|m| Metric::parse(m).map_err(|e| bad("metric", e.to_string())))
-            .collect::<Result<Vec<_>, _>>()?;
+        let metrics = if p.get("metric").is_none() {
+            vec![Metric::Iqm]
+        } else {
+            p.strs("metric")?
+                .iter()
+                .map(|m| Metric::parse(m).map_err(|e| bad("metric", e.to_string())))
+                .collect::<Result<Vec<_>, _>>()?
+        };
         if metrics.is_empty() {
             return Err(bad("metric", "name at least one metric".into()));
         }

@@ -31,8 +31,8 @@ pub enum StatsError {
 
 /// The stage kinds this crate contributes to the engine's registry.
 pub fn kinds() -> prunus_stage::Kinds {
-    vec![
-        std::sync::Arc::new(Aggregate::IQM),
-        std::sync::Arc::new(Aggregate::SCORES),
-    ]
+    Aggregate::ALL
+        .into_iter()
+        .map(|k| std::sync::Arc::new(k) as std::sync::Arc<dyn prunus_stage::StageKind>)
+        .collect()
 }

@@ -269,3 +269,46 @@ fn bad_inputs_say_what_is_wrong() {
     let (_, r) = run(&kind, &[], Vec::new());
     assert!(r.unwrap_err().to_string().contains("needs training runs"));
 }
+
+#[test]
+fn profiles_and_probability_of_improvement() {
+    let dir = tempfile::tempdir().unwrap();
+    let taus = Value::List(vec![
+        Value::Float(0.0),
+        Value::Float(10.0),
+        Value::Float(100.0),
+    ]);
+    let overrides = [("normalize", Value::Str("none".into())), ("taus", taus)];
+    let (out, r) = run(&Aggregate::PROFILE, &overrides, runs(dir.path()));
+    r.unwrap();
+    let profiles = std::fs::read_to_string(out.path().join("profiles.csv")).unwrap();
+    assert!(
+        profiles.starts_with("sparsity,tau,estimate,ci_low,ci_high\n"),
+        "{profiles}"
+    );
+    // Dense finals 3.5 4.5 5.5 13.5 14.5 15.5: all above 0, half above 10, none above 100.
+    assert!(profiles.contains("\n0,0,1,1,1\n"), "{profiles}");
+    assert!(profiles.contains("\n0,10,0.5,"), "{profiles}");
+    assert!(profiles.contains("\n0,100,0,0,0\n"), "{profiles}");
+
+    let (out, r) = run(
+        &Aggregate::IMPROVEMENT,
+        &[("reps", Value::Int(1000))],
+        runs(dir.path()),
+    );
+    r.unwrap();
+    let poi = std::fs::read_to_string(out.path().join("improvement.csv")).unwrap();
+    // Per game, every pruned run beats every dense run (breakout: 8.5 9.5 10.5 vs 3.5 4.5
+    // 5.5), so P(pruned > dense) = 1 in every replicate.
+    assert_eq!(
+        poi,
+        "sparsity,baseline,estimate,ci_low,ci_high,runs,baseline_runs\n0.95,0,1,1,1,6,6\n"
+    );
+
+    let (_, r) = run(
+        &Aggregate::IMPROVEMENT,
+        &[("baseline", Value::Str("0.5".into()))],
+        runs(dir.path()),
+    );
+    assert!(r.unwrap_err().to_string().contains("sparsity = 0.5"));
+}
