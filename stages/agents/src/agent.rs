@@ -1,0 +1,238 @@
+//! A value-based agent: online and target Q-networks, Adam, acting and one gradient step of
+//! either objective (DQN's TD regression or C51's cross-entropy).
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::store::ModuleRecord;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::dqn::{self, TdLoss};
+use crate::networks::{NetworkConfig, QNetwork, to_vec};
+use crate::rainbow::{self, Categorical};
+use crate::replay::Batch;
+
+/// What the network predicts and how it is trained.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Objective {
+    /// Q-values, TD regression.
+    Dqn(TdLoss),
+    /// C51 distributions.
+    C51(Categorical),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentConfig {
+    /// The torso; `outputs` is derived from the actions and the objective.
+    pub network: NetworkConfig,
+    pub num_actions: usize,
+    pub objective: Objective,
+    pub learning_rate: f64,
+    pub adam_epsilon: f32,
+}
+
+impl AgentConfig {
+    pub fn network_config(&self) -> NetworkConfig {
+        let atoms = match self.objective {
+            Objective::Dqn(_) => 1,
+            Objective::C51(c) => c.atoms,
+        };
+        NetworkConfig {
+            outputs: self.num_actions * atoms,
+            ..self.network.clone()
+        }
+    }
+}
+
+/// What one gradient step reports.
+pub struct LearnOutput {
+    pub loss: f32,
+    /// New priorities for the sampled slots (C51: sqrt(loss + 1e-10)).
+    pub priorities: Vec<f64>,
+}
+
+pub struct Agent {
+    config: AgentConfig,
+    /// Trained, on the autodiff device.
+    online: QNetwork,
+    /// Frozen copy (hard-synced), on the plain device.
+    target: QNetwork,
+    /// `online` without autodiff, refreshed after each update, for acting.
+    acting: QNetwork,
+    optimizer: ModuleOptimizer,
+    device: Device,
+}
+
+impl Agent {
+    /// A fresh agent with weights drawn from `rng`; `device` is the plain (non-autodiff) device.
+    pub fn new(config: AgentConfig, rng: &mut impl Rng, device: &Device) -> Self {
+        let online = QNetwork::new(&config.network_config(), rng, &device.clone().autodiff());
+        let optimizer = AdamConfig::new().with_epsilon(config.adam_epsilon).init();
+        let acting = online.valid();
+        let target = acting.clone();
+        Agent {
+            config,
+            online,
+            target,
+            acting,
+            optimizer,
+            device: device.clone(),
+        }
+    }
+
+    pub fn config(&self) -> &AgentConfig {
+        &self.config
+    }
+
+    /// The online network (plain device), e.g. for probes and pruning.
+    pub fn network(&self) -> &QNetwork {
+        &self.acting
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Q-values `[batch, actions]` of a batch of flattened states.
+    pub fn q_values(&self, states: &[f32], batch: usize) -> Vec<f32> {
+        let x = Tensor::<2>::from_data(
+            TensorData::new(states.to_vec(), [batch, states.len() / batch]),
+            &self.device,
+        );
+        let out = to_vec(self.acting.forward(x));
+        match self.config.objective {
+            Objective::Dqn(_) => out,
+            Objective::C51(c) => c.q_values(&out),
+        }
+    }
+
+    /// ε-greedy action for one state (ties go to the lowest index, like `argmax`).
+    pub fn act(&self, state: &[f32], epsilon: f64, rng: &mut impl Rng) -> usize {
+        if rng.random::<f64>() < epsilon {
+            return rng.random_range(0..self.config.num_actions);
+        }
+        let q = self.q_values(state, 1);
+        (0..q.len()).fold(0, |best, a| if q[a] > q[best] { a } else { best })
+    }
+
+    /// One gradient step on `batch` (with importance weights when `prioritized`).
+    pub fn learn(&mut self, batch: &Batch, prioritized: bool) -> LearnOutput {
+        let b = batch.actions.len();
+        let sl = batch.states.len() / b;
+        let next = Tensor::<2>::from_data(
+            TensorData::new(batch.next_states.clone(), [b, sl]),
+            &self.device,
+        );
+        let next_out = to_vec(self.target.forward(next));
+        let states =
+            Tensor::<2>::from_data(TensorData::new(batch.states.clone(), [b, sl]), &self.device);
+        let out = self.online.forward(states);
+        let per_sample = match self.config.objective {
+            Objective::Dqn(loss) => {
+                let y = dqn::targets(
+                    &next_out,
+                    self.config.num_actions,
+                    &batch.returns,
+                    &batch.discounts,
+                );
+                let y = Tensor::<1>::from_data(TensorData::new(y, [b]), &self.device);
+                let actions: Vec<i64> = batch.actions.iter().map(|&a| a as i64).collect();
+                let actions =
+                    Tensor::<2, Int>::from_data(TensorData::new(actions, [b, 1]), &self.device);
+                dqn::td_loss(out, actions, y, loss)
+            }
+            Objective::C51(c) => {
+                let m = c.target_distribution(
+                    &next_out,
+                    self.config.num_actions,
+                    &batch.returns,
+                    &batch.discounts,
+                );
+                let m = Tensor::<2>::from_data(TensorData::new(m, [b, c.atoms]), &self.device);
+                rainbow::cross_entropy(out, &batch.actions, m, c.atoms)
+            }
+        };
+        let per_sample_values = to_vec(per_sample.clone().inner());
+        let loss = if prioritized {
+            let w = rainbow::importance_weights(&batch.priorities);
+            let w = Tensor::<1>::from_data(TensorData::new(w, [b]), &self.device);
+            (per_sample * w).mean()
+        } else {
+            per_sample.mean()
+        };
+        let grads = GradientsParams::from_grads(loss.backward(), &self.online);
+        self.online = self
+            .optimizer
+            .step(self.config.learning_rate, self.online.clone(), grads);
+        self.acting = self.online.valid();
+        LearnOutput {
+            loss: per_sample_values.iter().sum::<f32>() / b as f32,
+            priorities: per_sample_values
+                .iter()
+                .map(|&l| (l as f64 + 1e-10).sqrt())
+                .collect(),
+        }
+    }
+
+    /// Hard copy of the online weights into the target network.
+    pub fn sync_target(&mut self) {
+        self.target = self.acting.clone();
+    }
+
+    /// Re-applies pruning masks (see [`QNetwork::apply_masks`]) to the online network.
+    pub fn apply_masks(&mut self, masks: &[Option<Tensor<1>>]) {
+        self.online = self.online.clone().apply_masks(masks);
+        self.acting = self.online.valid();
+    }
+
+    /// Serialized online network, target network and optimizer state.
+    pub fn save(&self) -> Result<AgentState, String> {
+        let record = |m: &QNetwork| {
+            m.clone()
+                .into_record()
+                .into_bytes()
+                .map(|b| b.to_vec())
+                .map_err(|e| e.to_string())
+        };
+        Ok(AgentState {
+            online: record(&self.online)?,
+            target: record(&self.target)?,
+            optimizer: self
+                .optimizer
+                .into_bytes()
+                .map(|b| b.to_vec())
+                .map_err(|e| e.to_string())?,
+        })
+    }
+
+    /// An agent restored from [`save`](Self::save)d state.
+    pub fn load(config: AgentConfig, state: &AgentState, device: &Device) -> Result<Self, String> {
+        let mut scratch = rand_pcg::Pcg64::new(0, 0);
+        let mut agent = Agent::new(config, &mut scratch, device);
+        agent.online = load_network(agent.online, &state.online)?;
+        agent.target = load_network(agent.target, &state.target)?;
+        agent.acting = agent.online.valid();
+        let bytes = burn::tensor::Bytes::from_bytes_vec(state.optimizer.clone());
+        agent.optimizer = agent
+            .optimizer
+            .from_bytes(bytes)
+            .map_err(|e| e.to_string())?;
+        Ok(agent)
+    }
+}
+
+/// A network's weights from serialized record bytes (as written by [`Agent::save`]).
+pub fn load_network(net: QNetwork, bytes: &[u8]) -> Result<QNetwork, String> {
+    let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec()))
+        .map_err(|e| e.to_string())?;
+    net.try_load_record(record).map_err(|e| e.to_string())
+}
+
+/// Serialized agent (see [`Agent::save`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AgentState {
+    pub online: Vec<u8>,
+    pub target: Vec<u8>,
+    pub optimizer: Vec<u8>,
+}

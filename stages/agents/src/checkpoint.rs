@@ -1,0 +1,159 @@
+//! Checkpoint files.
+//!
+//! Two kinds, both a magic line followed by a bincode body and written atomically (temporary
+//! file, then rename, so a kill never leaves a torn checkpoint):
+//! - a [`Snapshot`] (`final.ckpt`, `ckpt-<k>.ckpt`): the online network, its pruning masks and
+//!   where in training it was taken; what the probes read;
+//! - a [`Resume`] (in the stage's scratch directory): everything needed to continue training
+//!   bit for bit: both networks, Adam's state, the replay buffer, the loop's counters and
+//!   random stream, the episode in progress, the hooks' state and the outputs so far.
+
+use std::io::Write;
+use std::path::Path;
+
+use burn::tensor::Device;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::agent::{AgentConfig, AgentState, load_network};
+use crate::networks::QNetwork;
+use crate::replay::Replay;
+use crate::train::{IterationStats, LoopState};
+
+const SNAPSHOT_MAGIC: &[u8] = b"prunus-agents snapshot v1\n";
+const RESUME_MAGIC: &[u8] = b"prunus-agents resume v1\n";
+
+/// A trained network at one point of training.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub agent: AgentConfig,
+    /// burnpack bytes of the online network.
+    pub online: Vec<u8>,
+    /// Per kernel (in [`QNetwork::kernels`] order), `None` where dense.
+    pub masks: Vec<Option<Vec<f32>>>,
+    pub env_steps: u64,
+    pub grad_steps: u64,
+    pub iteration: u64,
+}
+
+impl Snapshot {
+    /// The network on `device` (plain, no autodiff).
+    pub fn network(&self, device: &Device) -> Result<QNetwork, String> {
+        let config = self.agent.network_config();
+        let mut scratch = rand_pcg::Pcg64::new(0, 0);
+        load_network(QNetwork::new(&config, &mut scratch, device), &self.online)
+    }
+
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        write_atomic(path, SNAPSHOT_MAGIC, self)
+    }
+
+    pub fn read(path: &Path) -> Result<Self, String> {
+        read_checked(path, SNAPSHOT_MAGIC)
+    }
+}
+
+/// One entry of `checkpoints.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointEntry {
+    pub index: usize,
+    pub fraction: f64,
+    pub file: String,
+    pub iteration: u64,
+    pub env_steps: u64,
+    pub grad_steps: u64,
+}
+
+/// Everything needed to continue a training run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Resume {
+    /// Canonical form of the parameters the run was started with; a mismatch means the scratch
+    /// belongs to another run and is ignored.
+    pub fingerprint: String,
+    pub agent: AgentState,
+    pub replay: Replay,
+    pub state: LoopState,
+    pub hooks: Vec<Vec<u8>>,
+    /// Rows of `returns.csv` so far.
+    pub rows: Vec<(IterationStats, f64)>,
+    /// Rows of `sparsity.csv` so far: (grad_steps, layer, sparsity).
+    pub sparsity_rows: Vec<(u64, String, f64)>,
+    /// Intermediate snapshots taken so far, with their bytes.
+    pub checkpoints: Vec<(CheckpointEntry, Snapshot)>,
+}
+
+impl Resume {
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        write_atomic(path, RESUME_MAGIC, self)
+    }
+
+    pub fn read(path: &Path) -> Result<Self, String> {
+        read_checked(path, RESUME_MAGIC)
+    }
+}
+
+fn write_atomic<T: Serialize>(path: &Path, magic: &[u8], value: &T) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        file.write_all(magic)?;
+        bincode::serialize_into(&mut file, value).map_err(std::io::Error::other)?;
+        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+fn read_checked<T: DeserializeOwned>(path: &Path, magic: &[u8]) -> Result<T, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let body = bytes.strip_prefix(magic).ok_or_else(|| {
+        format!(
+            "{} is not a {} (wrong header); was it written by another version of prunus-agents?",
+            path.display(),
+            String::from_utf8_lossy(magic).trim()
+        )
+    })?;
+    bincode::deserialize(body).map_err(|e| format!("{} is corrupt: {e}", path.display()))
+}
+
+const PROBE_MAGIC: &[u8] = b"prunus-agents probe batch v1\n";
+
+/// A fixed batch of transitions for the probes (`probe_batch.bin`): flattened stacked states
+/// `[batch, state_len]`, actions, n-step returns, next states and bootstrap discounts.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProbeBatch {
+    pub state_len: usize,
+    pub states: Vec<f32>,
+    pub actions: Vec<usize>,
+    pub returns: Vec<f32>,
+    pub next_states: Vec<f32>,
+    pub discounts: Vec<f32>,
+}
+
+impl ProbeBatch {
+    pub fn from_batch(batch: &crate::replay::Batch, state_len: usize) -> Self {
+        ProbeBatch {
+            state_len,
+            states: batch.states.clone(),
+            actions: batch.actions.clone(),
+            returns: batch.returns.clone(),
+            next_states: batch.next_states.clone(),
+            discounts: batch.discounts.clone(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.actions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        write_atomic(path, PROBE_MAGIC, self)
+    }
+
+    pub fn read(path: &Path) -> Result<Self, String> {
+        read_checked(path, PROBE_MAGIC)
+    }
+}

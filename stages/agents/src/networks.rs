@@ -1,0 +1,547 @@
+//! Q-networks: MLP (classic control), MinAtar CNN, Nature CNN and Impala ResNet (15 conv layers),
+//! each with a width multiplier.
+//!
+//! Architectures follow Dopamine's JAX networks (FACTS.md §3): SAME padding everywhere (Flax's
+//! default, so the Nature CNN flattens to 7,744 and the MinAtar conv to 1,600), xavier-uniform
+//! kernels and zero biases, except the residual convolutions of the Impala ResNet, which use
+//! Flax's default lecun-normal (`dopamine/labs/offline_rl/jax/networks.py::Stack`). Weights are
+//! initialised from our own seeded stream, never from burn's global RNG, so two networks built
+//! with the same seed are identical even when tests run in parallel.
+//!
+//! The width multiplier scales convolution channels (Impala: (16, 32, 32)·w, Nature:
+//! (32, 64, 64)·w, MinAtar: 16·w) and the hidden dense layers of the Nature CNN and MLP
+//! (ReDo lab's `ScalableNatureDQNNetwork`); the Impala dense layer stays 512 as in Dopamine's
+//! `ImpalaDQNNetwork`.
+//!
+//! Every weight kernel has a stable name (`conv1`, `stack0/block1/conv2`, `dense1`, `head`): the
+//! pruner, the probes and `sparsity.csv` refer to layers by these names.
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// Which torso the Q-network uses.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Architecture {
+    /// Dense layers of the given sizes (before width scaling), for vector observations.
+    Mlp { hidden: Vec<usize> },
+    /// Conv(16·w, 3×3, s1) then `hidden` dense layers (Dopamine's MinAtar network has none;
+    /// the original MinAtar DQN has one of 128).
+    MinAtarCnn { hidden: Vec<usize> },
+    /// Conv(32·w, 8×8, s4), Conv(64·w, 4×4, s2), Conv(64·w, 3×3, s1), Dense(512·w).
+    NatureCnn,
+    /// Three stacks of conv, max-pool and two residual blocks, channels (16, 32, 32)·w, Dense(512).
+    ImpalaResNet,
+}
+
+impl Architecture {
+    /// Parses the `network` parameter: `mlp`, `minatar`, `nature`, `impala`.
+    pub fn parse(name: &str, mlp_hidden: &[usize]) -> Option<Self> {
+        Some(match name {
+            "mlp" => Architecture::Mlp {
+                hidden: mlp_hidden.to_vec(),
+            },
+            "minatar" => Architecture::MinAtarCnn { hidden: Vec::new() },
+            "minatar128" => Architecture::MinAtarCnn { hidden: vec![128] },
+            "nature" => Architecture::NatureCnn,
+            "impala" => Architecture::ImpalaResNet,
+            _ => return None,
+        })
+    }
+}
+
+/// Everything needed to build a network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NetworkConfig {
+    pub architecture: Architecture,
+    /// Width multiplier.
+    pub width: f64,
+    /// Input shape `[channels, height, width]` for images (stacked frames × frame channels),
+    /// `[n]` for vectors.
+    pub input: Vec<usize>,
+    /// Output units (actions, or actions × atoms for C51).
+    pub outputs: usize,
+    /// Multiplies the input first (1/255 for Atari bytes, Dopamine scales inside the network).
+    pub input_scale: f32,
+}
+
+fn scaled(n: usize, width: f64) -> usize {
+    ((n as f64) * width).ceil().max(1.0) as usize
+}
+
+/// Shape of one weight kernel, for mask allocation (ERK) and reporting.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelInfo {
+    pub name: String,
+    /// burn layout: `[out, in, kh, kw]` for convolutions, `[in, out]` for dense layers.
+    pub shape: Vec<usize>,
+}
+
+/// A Q-network. Layers are kept in flat lists (convolutions, hidden dense layers, head) and the
+/// architecture decides how they are wired, so that masks, probes and checkpoints can walk every
+/// kernel in one fixed order: convolutions, dense layers, head.
+#[derive(Module, Debug)]
+pub struct QNetwork {
+    convs: Vec<Conv2d>,
+    dense: Vec<Linear>,
+    head: Linear,
+    pool: Option<MaxPool2d>,
+    /// Impala wiring (stacks of conv, pool, residual blocks) instead of a plain conv chain.
+    impala: bool,
+    input_scale: f32,
+    /// Input `[c, h, w]`; `h == w == 0` for vector inputs.
+    in_c: usize,
+    in_h: usize,
+    in_w: usize,
+}
+
+/// Post-ReLU activations of every hidden layer for a batch, in layer order; the last one is the
+/// representation fed to the head (the penultimate layer, used by srank).
+pub struct Activations {
+    pub layers: Vec<(String, Tensor<2>)>,
+}
+
+impl QNetwork {
+    /// Builds the network with weights drawn from `rng`, on `device`.
+    pub fn new(config: &NetworkConfig, rng: &mut impl Rng, device: &Device) -> Self {
+        let w = config.width;
+        let (in_c, in_h, in_w) = match config.input.as_slice() {
+            [n] => (*n, 0, 0),
+            [c, h, wd] => (*c, *h, *wd),
+            other => panic!("network input must be [n] or [c, h, w], got {other:?}"),
+        };
+        let conv = |rng: &mut dyn rand::RngCore,
+                    cin: usize,
+                    cout: usize,
+                    k: usize,
+                    s: usize,
+                    lecun: bool| {
+            let mut layer = Conv2dConfig::new([cin, cout], [k, k])
+                .with_stride([s, s])
+                .with_padding(PaddingConfig2d::Same)
+                .init(device);
+            let fan_in = cin * k * k;
+            let fan_out = cout * k * k;
+            let values = if lecun {
+                lecun_normal(rng, cout * cin * k * k, fan_in)
+            } else {
+                xavier_uniform(rng, cout * cin * k * k, fan_in, fan_out)
+            };
+            layer.weight = Param::from_data(TensorData::new(values, [cout, cin, k, k]), device);
+            layer.bias = Some(Param::from_data(
+                TensorData::new(vec![0f32; cout], [cout]),
+                device,
+            ));
+            layer
+        };
+        let mut convs = Vec::new();
+        let mut pool = None;
+        let mut impala = false;
+        let hidden_sizes: Vec<usize>;
+        let flat = match &config.architecture {
+            Architecture::Mlp { hidden } => {
+                hidden_sizes = hidden.iter().map(|&h| scaled(h, w)).collect();
+                in_c * in_h.max(1) * in_w.max(1)
+            }
+            Architecture::MinAtarCnn { hidden } => {
+                let c = scaled(16, w);
+                convs.push(conv(rng, in_c, c, 3, 1, false));
+                hidden_sizes = hidden.iter().map(|&h| scaled(h, w)).collect();
+                c * in_h * in_w
+            }
+            Architecture::NatureCnn => {
+                let (c1, c2, c3) = (scaled(32, w), scaled(64, w), scaled(64, w));
+                convs.push(conv(rng, in_c, c1, 8, 4, false));
+                convs.push(conv(rng, c1, c2, 4, 2, false));
+                convs.push(conv(rng, c2, c3, 3, 1, false));
+                hidden_sizes = vec![scaled(512, w)];
+                let (mut h, mut wd) = (in_h, in_w);
+                for s in [4, 2, 1] {
+                    h = h.div_ceil(s);
+                    wd = wd.div_ceil(s);
+                }
+                c3 * h * wd
+            }
+            Architecture::ImpalaResNet => {
+                impala = true;
+                let mut cin = in_c;
+                let (mut h, mut wd) = (in_h, in_w);
+                for base in [16, 32, 32] {
+                    let c = scaled(base, w);
+                    convs.push(conv(rng, cin, c, 3, 1, false));
+                    for _ in 0..4 {
+                        convs.push(conv(rng, c, c, 3, 1, true));
+                    }
+                    cin = c;
+                    h = h.div_ceil(2);
+                    wd = wd.div_ceil(2);
+                }
+                pool = Some(
+                    MaxPool2dConfig::new([3, 3])
+                        .with_strides([2, 2])
+                        .with_padding(PaddingConfig2d::Same)
+                        .init(),
+                );
+                hidden_sizes = vec![512];
+                cin * h * wd
+            }
+        };
+        let linear = |rng: &mut dyn rand::RngCore, din: usize, dout: usize| {
+            let mut layer = LinearConfig::new(din, dout).init(device);
+            let values = xavier_uniform(rng, din * dout, din, dout);
+            layer.weight = Param::from_data(TensorData::new(values, [din, dout]), device);
+            layer.bias = Some(Param::from_data(
+                TensorData::new(vec![0f32; dout], [dout]),
+                device,
+            ));
+            layer
+        };
+        let mut dense = Vec::new();
+        let mut din = flat;
+        for &h in &hidden_sizes {
+            dense.push(linear(rng, din, h));
+            din = h;
+        }
+        let head = linear(rng, din, config.outputs);
+        QNetwork {
+            convs,
+            dense,
+            head,
+            pool,
+            impala,
+            input_scale: config.input_scale,
+            in_c,
+            in_h,
+            in_w,
+        }
+    }
+
+    /// Q-values (or C51 logits) for a batch of flattened observations `[batch, c·h·w]`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.run(x, None)
+    }
+
+    /// Like [`forward`](Self::forward), also returning every hidden layer's activations
+    /// (convolution outputs flattened per sample as `[batch, channels·h·w]`).
+    pub fn forward_with_activations(&self, x: Tensor<2>) -> (Tensor<2>, Activations) {
+        let mut acts = Vec::new();
+        let out = self.run(x, Some(&mut acts));
+        (out, Activations { layers: acts })
+    }
+
+    fn run(&self, x: Tensor<2>, mut acts: Option<&mut Vec<(String, Tensor<2>)>>) -> Tensor<2> {
+        let [batch, _] = x.dims();
+        let mut x = if self.input_scale != 1.0 {
+            x.mul_scalar(self.input_scale)
+        } else {
+            x
+        };
+        let names = self.kernel_names();
+        let mut record = |name: &str, t: &Tensor<2>| {
+            if let Some(a) = acts.as_deref_mut() {
+                a.push((name.to_string(), t.clone()));
+            }
+        };
+        let record4 = |name: &str, t: &Tensor<4>, record: &mut dyn FnMut(&str, &Tensor<2>)| {
+            let [b, c, h, w] = t.dims();
+            // Channel-last flattening so a "neuron" (feature map) is a contiguous column block.
+            record(
+                name,
+                &t.clone()
+                    .reshape([b, c, h * w])
+                    .swap_dims(1, 2)
+                    .reshape([b, h * w * c]),
+            );
+        };
+        if !self.convs.is_empty() {
+            let mut y = x.reshape([batch, self.in_c, self.in_h, self.in_w]);
+            if self.impala {
+                let pool = self.pool.as_ref().expect("impala network has a pool");
+                for s in 0..3 {
+                    y = pool.forward(self.convs[5 * s].forward(y));
+                    for b in 0..2 {
+                        let skip = y.clone();
+                        let i = 5 * s + 1 + 2 * b;
+                        let h = relu(self.convs[i].forward(relu(y)));
+                        record4(&names[i], &h, &mut record);
+                        y = self.convs[i + 1].forward(h) + skip;
+                    }
+                }
+                y = relu(y);
+                // The post-ReLU stack output is the only activation of the last conv to record.
+                record4(&names[self.convs.len() - 1], &y, &mut record);
+            } else {
+                for (i, conv) in self.convs.iter().enumerate() {
+                    y = relu(conv.forward(y));
+                    record4(&names[i], &y, &mut record);
+                }
+            }
+            let [b, c, h, w] = y.dims();
+            x = y.reshape([b, c * h * w]);
+        }
+        for (i, layer) in self.dense.iter().enumerate() {
+            x = relu(layer.forward(x));
+            record(&names[self.convs.len() + i], &x);
+        }
+        self.head.forward(x)
+    }
+
+    /// Kernel names in the fixed order convolutions, dense layers, head.
+    pub fn kernel_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        if self.impala {
+            for s in 0..3 {
+                names.push(format!("stack{s}/conv"));
+                for b in 0..2 {
+                    names.push(format!("stack{s}/block{b}/conv1"));
+                    names.push(format!("stack{s}/block{b}/conv2"));
+                }
+            }
+        } else {
+            names.extend((1..=self.convs.len()).map(|i| format!("conv{i}")));
+        }
+        names.extend((1..=self.dense.len()).map(|i| format!("dense{i}")));
+        names.push("head".to_string());
+        names
+    }
+
+    /// Names and shapes of every weight kernel (biases are never pruned).
+    pub fn kernels(&self) -> Vec<KernelInfo> {
+        let shapes = self
+            .convs
+            .iter()
+            .map(|c| c.weight.val().dims().to_vec())
+            .chain(self.dense.iter().map(|d| d.weight.val().dims().to_vec()))
+            .chain(std::iter::once(self.head.weight.val().dims().to_vec()));
+        self.kernel_names()
+            .into_iter()
+            .zip(shapes)
+            .map(|(name, shape)| KernelInfo { name, shape })
+            .collect()
+    }
+
+    /// The values of every kernel, flattened in burn's layout, in [`kernels`](Self::kernels) order.
+    pub fn kernel_values(&self) -> Vec<Vec<f32>> {
+        self.convs
+            .iter()
+            .map(|c| to_vec(c.weight.val()))
+            .chain(self.dense.iter().map(|d| to_vec(d.weight.val())))
+            .chain(std::iter::once(to_vec(self.head.weight.val())))
+            .collect()
+    }
+
+    /// Multiplies every kernel element-wise by its mask (`masks[i]` flattened like
+    /// [`kernel_values`](Self::kernel_values); `None` leaves the kernel dense). Biases are untouched.
+    pub fn apply_masks(self, masks: &[Option<Tensor<1>>]) -> Self {
+        let QNetwork {
+            convs,
+            dense,
+            head,
+            pool,
+            impala,
+            input_scale,
+            in_c,
+            in_h,
+            in_w,
+        } = self;
+        let mut masks = masks.iter();
+        let mut apply4 = |mut c: Conv2d| {
+            if let Some(Some(m)) = masks.next() {
+                c.weight = c.weight.map(|w| mask_param(w, m));
+            }
+            c
+        };
+        let convs: Vec<Conv2d> = convs.into_iter().map(&mut apply4).collect();
+        let mut apply2 = |mut d: Linear| {
+            if let Some(Some(m)) = masks.next() {
+                d.weight = d.weight.map(|w| mask_param(w, m));
+            }
+            d
+        };
+        let dense: Vec<Linear> = dense.into_iter().map(&mut apply2).collect();
+        let head = apply2(head);
+        QNetwork {
+            convs,
+            dense,
+            head,
+            pool,
+            impala,
+            input_scale,
+            in_c,
+            in_h,
+            in_w,
+        }
+    }
+}
+
+/// A tensor's values as `f32`s (row-major).
+pub(crate) fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32 tensor")
+}
+
+/// `w ⊙ mask`, keeping the result a trainable leaf (on autodiff devices).
+fn mask_param<const D: usize>(w: Tensor<D>, mask: &Tensor<1>) -> Tensor<D> {
+    let autodiff = w.is_autodiff();
+    let require_grad = w.is_require_grad();
+    let w = w.inner();
+    let m: Tensor<D> = mask.clone().reshape(w.shape());
+    let mut out = w * m;
+    if autodiff {
+        out = out.autodiff();
+    }
+    if require_grad {
+        out = out.require_grad();
+    }
+    out
+}
+
+/// Flax/Glorot `xavier_uniform`: U(±sqrt(6 / (fan_in + fan_out))).
+pub fn xavier_uniform(
+    rng: &mut dyn rand::RngCore,
+    n: usize,
+    fan_in: usize,
+    fan_out: usize,
+) -> Vec<f32> {
+    let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
+    (0..n)
+        .map(|_| rng.random_range(-limit..limit) as f32)
+        .collect()
+}
+
+/// Flax `lecun_normal`: a normal truncated at ±2σ with variance 1/fan_in after truncation
+/// (σ = sqrt(1/fan_in) / 0.87962566, as in `jax.nn.initializers.variance_scaling`).
+pub fn lecun_normal(rng: &mut dyn rand::RngCore, n: usize, fan_in: usize) -> Vec<f32> {
+    let std = (1.0 / fan_in as f64).sqrt() / 0.879_625_66;
+    (0..n)
+        .map(|_| {
+            loop {
+                // Box-Muller; rejection keeps the truncated part.
+                let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+                let u2: f64 = rng.random();
+                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                if z.abs() <= 2.0 {
+                    break (z * std) as f32;
+                }
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_pcg::Pcg64;
+
+    fn build(architecture: Architecture, width: f64, input: Vec<usize>) -> QNetwork {
+        let config = NetworkConfig {
+            architecture,
+            width,
+            input,
+            outputs: 6,
+            input_scale: 1.0 / 255.0,
+        };
+        QNetwork::new(
+            &config,
+            &mut Pcg64::seed_from_u64(0),
+            &crate::device("cpu").unwrap(),
+        )
+    }
+
+    fn kernel_params(net: &QNetwork) -> Vec<usize> {
+        net.kernels()
+            .iter()
+            .map(|k| k.shape.iter().product())
+            .collect()
+    }
+
+    #[test]
+    fn nature_cnn_matches_dopamine_shapes() {
+        let net = build(Architecture::NatureCnn, 1.0, vec![4, 84, 84]);
+        // FACTS.md §3.1: SAME padding flattens to 7,744; kernels total 4,045,824 for 6 actions.
+        assert_eq!(net.kernels()[3].shape, vec![7744, 512]);
+        assert_eq!(kernel_params(&net).iter().sum::<usize>(), 4_045_824);
+        let names: Vec<String> = net.kernels().into_iter().map(|k| k.name).collect();
+        assert_eq!(names, ["conv1", "conv2", "conv3", "dense1", "head"]);
+        let out = net.forward(Tensor::zeros(
+            [2, 4 * 84 * 84],
+            &crate::device("cpu").unwrap(),
+        ));
+        assert_eq!(out.dims(), [2, 6]);
+    }
+
+    #[test]
+    fn impala_resnet_has_15_convs_and_scales_channels() {
+        let net = build(Architecture::ImpalaResNet, 1.0, vec![4, 84, 84]);
+        let k = net.kernels();
+        assert_eq!(k.len(), 17);
+        // Conv kernels: (4·16 + 4·16·16 + 16·32 + 4·32·32 + 32·32 + 4·32·32)·9 = 97,344 (FACTS.md
+        // §3.2 says 86,016, which no channel count of this architecture gives); fc1 (3872, 512).
+        assert_eq!(kernel_params(&net)[..15].iter().sum::<usize>(), 97_344);
+        assert_eq!(k[15].shape, vec![3872, 512]);
+        assert_eq!(k[1].name, "stack0/block0/conv1");
+        let x3 = build(Architecture::ImpalaResNet, 3.0, vec![4, 84, 84]);
+        assert_eq!(x3.kernels()[15].shape, vec![11616, 512]);
+        let (out, acts) = x3.forward_with_activations(Tensor::zeros(
+            [1, 4 * 84 * 84],
+            &crate::device("cpu").unwrap(),
+        ));
+        assert_eq!(out.dims(), [1, 6]);
+        assert_eq!(
+            acts.layers.last().map(|(n, t)| (n.as_str(), t.dims())),
+            Some(("dense1", [1, 512]))
+        );
+    }
+
+    #[test]
+    fn minatar_cnn_flattens_to_1600_and_masks_zero_weights() {
+        let net = build(
+            Architecture::MinAtarCnn { hidden: vec![] },
+            1.0,
+            vec![4, 10, 10],
+        );
+        assert_eq!(net.kernels()[1].shape, vec![1600, 6]);
+        let n = kernel_params(&net);
+        let m: Vec<f32> = (0..n[0]).map(|i| (i % 2) as f32).collect();
+        let masks = vec![
+            Some(Tensor::<1>::from_data(
+                TensorData::new(m, [n[0]]),
+                &crate::device("cpu").unwrap(),
+            )),
+            None,
+        ];
+        let before = net.kernel_values();
+        let masked = net.apply_masks(&masks).kernel_values();
+        assert!(masked[0].iter().step_by(2).all(|&w| w == 0.0));
+        assert_eq!(masked[0][1], before[0][1]);
+        assert_eq!(masked[1], before[1]);
+    }
+
+    #[test]
+    fn same_seed_same_weights() {
+        let a = build(
+            Architecture::Mlp {
+                hidden: vec![64, 64],
+            },
+            2.0,
+            vec![4],
+        );
+        let b = build(
+            Architecture::Mlp {
+                hidden: vec![64, 64],
+            },
+            2.0,
+            vec![4],
+        );
+        assert_eq!(a.kernel_values(), b.kernel_values());
+        assert_eq!(a.kernels()[0].shape, vec![4, 128]);
+    }
+}

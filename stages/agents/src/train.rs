@@ -1,0 +1,414 @@
+//! Dopamine's iteration loop (`dopamine/discrete_domains/run_experiment.py`, FACTS.md §1.1):
+//! each iteration runs `training_steps` agent steps with ε-greedy exploration, learning from
+//! replay at a given replay ratio, then (optionally) evaluation episodes with ε_eval.
+//!
+//! Deviations, on purpose: an iteration is exactly `training_steps` agent steps and an episode
+//! in progress carries over to the next iteration (Dopamine finishes the episode, overshooting
+//! slightly), so that env steps, checkpoints and learning curves line up exactly; the replay
+//! ratio (gradient updates per agent step) generalises Dopamine's `update_period` (ratio 1/4 =
+//! one update every 4 steps).
+//!
+//! The whole state is restorable bit for bit: every episode starts with `reset(Some(seed))`
+//! from the trainer's own random stream and its actions are recorded, so an environment
+//! in the middle of an episode is rebuilt by replaying them; evaluation draws from streams
+//! derived from (seed, iteration), so it is a pure function of the network.
+
+use prunus_env::{Env, Observation, Spec, Step};
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+use serde::{Deserialize, Serialize};
+
+use crate::agent::Agent;
+use crate::replay::Replay;
+use crate::schedule::linearly_decaying_epsilon;
+
+/// The loop's hyperparameters (agent and replay settings live in their own configs).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoopConfig {
+    pub iterations: u64,
+    /// Agent steps per iteration.
+    pub training_steps: u64,
+    /// Evaluation episodes after each iteration (0: none, as Dopamine's `continuous_train`).
+    pub eval_episodes: u64,
+    /// Gradient updates per agent step.
+    pub replay_ratio: f64,
+    /// Learning starts once replay holds more than this many frames; ε stays 1 until then.
+    pub min_replay_history: u64,
+    /// In agent steps.
+    pub target_update_period: u64,
+    pub epsilon_train: f64,
+    pub epsilon_eval: f64,
+    /// In agent steps, after the warm-up.
+    pub epsilon_decay_period: u64,
+    pub batch_size: usize,
+    /// Clip rewards to [-1, 1] for learning (returns are always reported unclipped).
+    pub clip_rewards: bool,
+    pub seed: u64,
+}
+
+/// Called around gradient steps; pruning (GMP masks), ReDo and resets plug in here.
+pub trait UpdateHook: Send {
+    /// Before gradient step `step` (counted from 0) is computed.
+    fn before_update(&mut self, _step: u64, _agent: &Agent) {}
+    /// After gradient step `step` (counted from 0) was applied to the agent.
+    fn after_update(&mut self, step: u64, agent: &mut Agent);
+    /// `(layer, sparsity)` of every layer the hook controls; empty when it prunes nothing.
+    fn sparsities(&self) -> Vec<(String, f64)> {
+        Vec::new()
+    }
+    /// Masks to keep with saved networks (`None` where a layer is dense).
+    fn masks(&self) -> Vec<Option<Vec<f32>>> {
+        Vec::new()
+    }
+    /// Serialized state, for checkpoints.
+    fn save(&self) -> Vec<u8>;
+    fn restore(&mut self, state: &[u8], device: &burn::tensor::Device) -> Result<(), String>;
+}
+
+/// One row of `returns.csv`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IterationStats {
+    pub iteration: u64,
+    pub env_steps: u64,
+    pub grad_steps: u64,
+    /// Mean undiscounted return of the training episodes that ended in this iteration.
+    pub train_return: Option<f64>,
+    pub train_episodes: u64,
+    pub eval_return: Option<f64>,
+    pub eval_episodes: u64,
+}
+
+/// The episode in progress, enough to rebuild the environment by replaying it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Episode {
+    seed: u64,
+    actions: Vec<u8>,
+    ret: f64,
+}
+
+/// Counters and random state of the loop (everything but the agent, replay and environment).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoopState {
+    pub iteration: u64,
+    pub env_steps: u64,
+    pub grad_steps: u64,
+    steps_in_iteration: u64,
+    update_credit: f64,
+    episode: Option<Episode>,
+    iteration_return_sum: f64,
+    iteration_episodes: u64,
+    rng: Pcg64,
+}
+
+/// A frame copied out of the environment (its borrow ends at the next step).
+#[derive(Clone, Debug)]
+enum Frame {
+    U8 { binary: bool, data: Vec<u8> },
+    F32(Vec<f32>),
+}
+
+impl Frame {
+    fn copy(obs: Observation<'_>) -> Self {
+        match obs {
+            Observation::Binary(v) => Frame::U8 {
+                binary: true,
+                data: v.to_vec(),
+            },
+            Observation::Byte(v) => Frame::U8 {
+                binary: false,
+                data: v.to_vec(),
+            },
+            Observation::Float(v) => Frame::F32(v.to_vec()),
+        }
+    }
+
+    fn view(&self) -> Observation<'_> {
+        match self {
+            Frame::U8 { binary: true, data } => Observation::Binary(data),
+            Frame::U8 {
+                binary: false,
+                data,
+            } => Observation::Byte(data),
+            Frame::F32(v) => Observation::Float(v),
+        }
+    }
+}
+
+/// Writes `obs` as f32 into `out`.
+fn decode(obs: Observation<'_>, out: &mut [f32]) {
+    match obs {
+        Observation::Binary(v) | Observation::Byte(v) => {
+            out.iter_mut().zip(v).for_each(|(o, &b)| *o = b as f32)
+        }
+        Observation::Float(v) => out.copy_from_slice(v),
+    }
+}
+
+/// The last `stack` frames as the agent sees them (oldest first, zeros before the episode).
+#[derive(Clone, Debug)]
+struct FrameStack {
+    frame_len: usize,
+    data: Vec<f32>,
+}
+
+impl FrameStack {
+    fn new(spec: &Spec) -> Self {
+        let frame_len = spec.shape.iter().product();
+        FrameStack {
+            frame_len,
+            data: vec![0.0; frame_len * spec.frame_stack],
+        }
+    }
+
+    fn reset(&mut self, obs: Observation<'_>) {
+        self.data.fill(0.0);
+        self.push(obs);
+    }
+
+    fn push(&mut self, obs: Observation<'_>) {
+        let n = self.frame_len;
+        self.data.copy_within(n.., 0);
+        let len = self.data.len();
+        decode(obs, &mut self.data[len - n..]);
+    }
+}
+
+/// The training loop over one environment.
+pub struct Trainer {
+    pub config: LoopConfig,
+    pub agent: Agent,
+    pub replay: Replay,
+    env: Box<dyn Env>,
+    stack: FrameStack,
+    current: Frame,
+    pub state: LoopState,
+    pub hooks: Vec<Box<dyn UpdateHook>>,
+}
+
+impl Trainer {
+    pub fn new(config: LoopConfig, agent: Agent, replay: Replay, env: Box<dyn Env>) -> Self {
+        let stack = FrameStack::new(env.spec());
+        let current = Frame::copy(env.observation());
+        let state = LoopState {
+            iteration: 0,
+            env_steps: 0,
+            grad_steps: 0,
+            steps_in_iteration: 0,
+            update_credit: 0.0,
+            episode: None,
+            iteration_return_sum: 0.0,
+            iteration_episodes: 0,
+            rng: Pcg64::seed_from_u64(config.seed ^ 0x7472_6169_6e5f_6c6f),
+        };
+        Trainer {
+            config,
+            agent,
+            replay,
+            env,
+            stack,
+            current,
+            state,
+            hooks: Vec::new(),
+        }
+    }
+
+    /// Rebuilds a trainer from saved parts; replays the episode in progress on `env`.
+    pub fn restore(
+        config: LoopConfig,
+        agent: Agent,
+        replay: Replay,
+        mut env: Box<dyn Env>,
+        state: LoopState,
+    ) -> Result<Self, String> {
+        let mut stack = FrameStack::new(env.spec());
+        if let Some(ep) = &state.episode {
+            env.reset(Some(ep.seed));
+            stack.reset(env.observation());
+            for &a in &ep.actions {
+                env.step(a as usize).map_err(|e| e.to_string())?;
+                stack.push(env.observation());
+            }
+        }
+        let current = Frame::copy(env.observation());
+        Ok(Trainer {
+            config,
+            agent,
+            replay,
+            env,
+            stack,
+            current,
+            state,
+            hooks: Vec::new(),
+        })
+    }
+
+    pub fn env_spec(&self) -> &Spec {
+        self.env.spec()
+    }
+
+    /// Whether every iteration has run.
+    pub fn done(&self) -> bool {
+        self.state.iteration >= self.config.iterations
+    }
+
+    /// Whether the current iteration's training phase is complete (evaluation pending).
+    pub fn training_phase_done(&self) -> bool {
+        self.state.steps_in_iteration >= self.config.training_steps
+    }
+
+    /// Runs up to `max_steps` training steps of the current iteration.
+    pub fn train_steps(&mut self, max_steps: u64) -> Result<(), String> {
+        for _ in 0..max_steps {
+            if self.training_phase_done() {
+                break;
+            }
+            self.step()?;
+        }
+        Ok(())
+    }
+
+    fn begin_episode(&mut self) {
+        let seed = self.state.rng.random::<u64>();
+        self.env.reset(Some(seed));
+        self.stack.reset(self.env.observation());
+        self.current = Frame::copy(self.env.observation());
+        self.state.episode = Some(Episode {
+            seed,
+            actions: Vec::new(),
+            ret: 0.0,
+        });
+    }
+
+    fn step(&mut self) -> Result<(), String> {
+        if self.state.episode.is_none() {
+            self.begin_episode();
+        }
+        let c = &self.config;
+        let epsilon = linearly_decaying_epsilon(
+            c.epsilon_decay_period,
+            self.state.env_steps,
+            c.min_replay_history,
+            c.epsilon_train,
+        );
+        let action = self
+            .agent
+            .act(&self.stack.data, epsilon, &mut self.state.rng);
+        let Step {
+            reward,
+            terminal,
+            truncated,
+        } = self.env.step(action).map_err(|e| e.to_string())?;
+        let learn_reward = if self.config.clip_rewards {
+            reward.clamp(-1.0, 1.0)
+        } else {
+            reward
+        };
+        self.replay
+            .push(self.current.view(), action, learn_reward, terminal);
+        let ep = self.state.episode.as_mut().expect("episode in progress");
+        ep.actions
+            .push(u8::try_from(action).expect("action fits in u8"));
+        ep.ret += reward as f64;
+        self.state.env_steps += 1;
+        self.state.steps_in_iteration += 1;
+        self.current = Frame::copy(self.env.observation());
+        self.stack.push(self.env.observation());
+        if terminal || truncated {
+            self.replay.end_episode(self.current.view());
+            self.state.iteration_return_sum += ep.ret;
+            self.state.iteration_episodes += 1;
+            self.state.episode = None;
+        }
+        if self.replay.add_count() > self.config.min_replay_history {
+            self.state.update_credit += self.config.replay_ratio;
+            while self.state.update_credit >= 1.0 {
+                self.state.update_credit -= 1.0;
+                self.update();
+            }
+            if self
+                .state
+                .env_steps
+                .is_multiple_of(self.config.target_update_period.max(1))
+            {
+                self.agent.sync_target();
+            }
+        }
+        Ok(())
+    }
+
+    fn update(&mut self) {
+        let prioritized = self.replay.config().prioritized;
+        let Some(batch) = self
+            .replay
+            .sample(self.config.batch_size, &mut self.state.rng)
+        else {
+            return;
+        };
+        let step = self.state.grad_steps;
+        for hook in &mut self.hooks {
+            hook.before_update(step, &self.agent);
+        }
+        let out = self.agent.learn(&batch, prioritized);
+        if prioritized {
+            self.replay
+                .update_priorities(&batch.indices, &out.priorities);
+        }
+        for hook in &mut self.hooks {
+            hook.after_update(step, &mut self.agent);
+        }
+        self.state.grad_steps += 1;
+    }
+
+    /// Ends the iteration: evaluates, reports, resets the per-iteration accumulators.
+    pub fn finish_iteration(&mut self) -> IterationStats {
+        let eval = self.evaluate(self.state.iteration);
+        let s = &mut self.state;
+        let stats = IterationStats {
+            iteration: s.iteration,
+            env_steps: s.env_steps,
+            grad_steps: s.grad_steps,
+            train_return: (s.iteration_episodes > 0)
+                .then(|| s.iteration_return_sum / s.iteration_episodes as f64),
+            train_episodes: s.iteration_episodes,
+            eval_return: eval,
+            eval_episodes: self.config.eval_episodes,
+        };
+        s.iteration += 1;
+        s.steps_in_iteration = 0;
+        s.iteration_return_sum = 0.0;
+        s.iteration_episodes = 0;
+        stats
+    }
+
+    /// Mean return of `eval_episodes` ε_eval-greedy episodes on a copy of the environment;
+    /// deterministic given the network, the seed and `iteration`.
+    pub fn evaluate(&self, iteration: u64) -> Option<f64> {
+        let n = self.config.eval_episodes;
+        if n == 0 {
+            return None;
+        }
+        let mut env = self.env.boxed_clone();
+        let mut stack = FrameStack::new(env.spec());
+        let base = self.config.seed
+            ^ 0x6576_616c_0000_0000
+            ^ iteration.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut rng = Pcg64::seed_from_u64(base);
+        let mut total = 0.0;
+        for _ in 0..n {
+            env.reset(Some(rng.random()));
+            stack.reset(env.observation());
+            loop {
+                let a = self
+                    .agent
+                    .act(&stack.data, self.config.epsilon_eval, &mut rng);
+                let step = env.step(a).expect("agent actions are in range");
+                total += step.reward as f64;
+                if step.terminal || step.truncated {
+                    break;
+                }
+                stack.push(env.observation());
+            }
+        }
+        Some(total / n as f64)
+    }
+}

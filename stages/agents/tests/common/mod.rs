@@ -1,0 +1,76 @@
+//! Shared test setup: CartPole and a DQN configuration that solves it.
+#![allow(dead_code)]
+
+pub mod cartpole;
+
+use burn::tensor::Device;
+use prunus_agents::agent::{Agent, AgentConfig, Objective};
+use prunus_agents::dqn::TdLoss;
+use prunus_agents::networks::{Architecture, NetworkConfig};
+use prunus_agents::replay::{Replay, ReplayConfig};
+use prunus_agents::train::{LoopConfig, Trainer};
+use prunus_env::Env;
+use rand::SeedableRng;
+use rand_pcg::Pcg64;
+
+pub fn cpu() -> Device {
+    prunus_agents::device("cpu").unwrap()
+}
+
+pub fn cartpole() -> Box<dyn Env> {
+    Box::new(cartpole::CartPole::new())
+}
+
+/// Dopamine's CartPole DQN (`dqn_cartpole.gin`): 2×512 MLP, MSE, Adam 1e-3 (eps 3.125e-4),
+/// one update every 4 steps (replay ratio 0.25), target sync every 100 steps, batch 128.
+pub fn cartpole_parts(
+    seed: u64,
+    iterations: u64,
+    training_steps: u64,
+) -> (AgentConfig, ReplayConfig, LoopConfig) {
+    let agent = AgentConfig {
+        network: NetworkConfig {
+            architecture: Architecture::Mlp {
+                hidden: vec![512, 512],
+            },
+            width: 1.0,
+            input: vec![4],
+            outputs: 2,
+            input_scale: 1.0,
+        },
+        num_actions: 2,
+        objective: Objective::Dqn(TdLoss::Mse),
+        learning_rate: 1e-3,
+        adam_epsilon: 3.125e-4,
+    };
+    let replay = ReplayConfig {
+        capacity: 50_000,
+        frame_len: 4,
+        kind: prunus_env::ObsKind::Float.into(),
+        stack: 1,
+        n_step: 1,
+        gamma: 0.99,
+        prioritized: false,
+    };
+    let config = LoopConfig {
+        iterations,
+        training_steps,
+        eval_episodes: 10,
+        replay_ratio: 0.25,
+        min_replay_history: 1_000,
+        target_update_period: 100,
+        epsilon_train: 0.01,
+        epsilon_eval: 0.0,
+        epsilon_decay_period: 10_000,
+        batch_size: 128,
+        clip_rewards: false,
+        seed,
+    };
+    (agent, replay, config)
+}
+
+pub fn cartpole_trainer(seed: u64, iterations: u64, training_steps: u64) -> Trainer {
+    let (agent, replay, config) = cartpole_parts(seed, iterations, training_steps);
+    let agent = Agent::new(agent, &mut Pcg64::seed_from_u64(seed), &cpu());
+    Trainer::new(config, agent, Replay::new(replay), cartpole())
+}
