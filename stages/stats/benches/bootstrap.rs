@@ -5,7 +5,8 @@
 //! speed-up, and how far apart the numbers are.
 //!
 //! `cargo bench -p prunus-stats --bench bootstrap` (needs rliable: `bash tests/setup/00-python.sh`).
-//! `PRUNUS_BENCH_REPS` overrides the number of repetitions.
+//! `PRUNUS_BENCH_REPS` overrides the number of repetitions; `PRUNUS_BENCH_RLIABLE=0` times
+//! prunus alone.
 
 #[path = "../tests/reference/mod.rs"]
 mod reference;
@@ -55,23 +56,41 @@ fn main() {
         .collect();
 
     println!(
-        "IQM curve, {games} games x {seeds} seeds x {points} points, {reps} bootstrap repetitions, {} threads",
-        rayon::current_num_threads()
+        "IQM curve, {games} games x {seeds} seeds x {points} points, {reps} bootstrap repetitions"
     );
-    let start = Instant::now();
-    let ours = Bootstrap {
+    let bootstrap = Bootstrap {
         reps,
         confidence: 0.95,
         seed: 0,
-    }
-    .curve(&sets, Metric::Iqm);
+    };
+    let start = Instant::now();
+    let ours = bootstrap.curve(&sets, Metric::Iqm);
     let prunus_s = start.elapsed().as_secs_f64();
-    println!("prunus : {prunus_s:8.2} s");
+    println!(
+        "prunus : {prunus_s:8.2} s ({} threads)",
+        rayon::current_num_threads()
+    );
+    let single = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let again = single.install(|| bootstrap.curve(&sets, Metric::Iqm));
+    let prunus_1 = start.elapsed().as_secs_f64();
+    println!("prunus : {prunus_1:8.2} s (1 thread)");
+    assert_eq!(ours, again, "results depend on the number of threads");
 
+    if std::env::var("PRUNUS_BENCH_RLIABLE").is_ok_and(|v| v == "0") {
+        return;
+    }
     let theirs = &reference::rliable(&json!([{"op": "curve", "scores": curves, "reps": reps}]))[0];
     let rliable_s = theirs["seconds"].as_f64().unwrap();
     println!("rliable: {rliable_s:8.2} s (rliable 1.2.0, numpy, one process)");
-    println!("speed-up: {:.1}x", rliable_s / prunus_s);
+    println!(
+        "speed-up: {:.1}x ({:.1}x on one thread)",
+        rliable_s / prunus_s,
+        rliable_s / prunus_1
+    );
 
     let column = |name: &str| -> Vec<f64> { serde_json::from_value(theirs[name].clone()).unwrap() };
     let (est, low, high) = (column("estimate"), column("low"), column("high"));

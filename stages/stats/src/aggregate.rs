@@ -122,6 +122,8 @@ pub struct Pooled<'a> {
     scores: &'a Scores,
     /// Entry indices in ascending order of score.
     order: Vec<u32>,
+    /// The scores in that order.
+    sorted: Vec<f64>,
 }
 
 impl<'a> Pooled<'a> {
@@ -129,7 +131,12 @@ impl<'a> Pooled<'a> {
         let values = scores.values();
         let mut order: Vec<u32> = (0..values.len() as u32).collect();
         order.sort_unstable_by(|&a, &b| values[a as usize].total_cmp(&values[b as usize]));
-        Pooled { scores, order }
+        let sorted = order.iter().map(|&i| values[i as usize]).collect();
+        Pooled {
+            scores,
+            order,
+            sorted,
+        }
     }
 
     pub fn scores(&self) -> &'a Scores {
@@ -138,24 +145,43 @@ impl<'a> Pooled<'a> {
 
     /// `scipy.stats.trim_mean(pool, cut)` of the pool where entry `i` appears `weights[i]`
     /// times: drops `int(cut * N)` entries from each end.
+    ///
+    /// An integer walk finds the sorted entries `a` and `b` that straddle the two cuts; the
+    /// entries strictly between them count fully and are summed with four accumulators (a
+    /// single running sum would be bound by the latency of floating-point addition).
     pub fn trimmed_mean(&self, weights: &[u32], cut: f64) -> f64 {
         let total: u64 = weights.iter().map(|&w| w as u64).sum();
         let low = (cut * total as f64) as u64;
         let high = total - low;
-        let values = self.scores.values();
-        let (mut position, mut sum) = (0u64, 0.0);
-        for &i in &self.order {
-            let w = weights[i as usize] as u64;
-            let end = position + w;
-            if end > low {
-                let kept = end.min(high) - position.max(low);
-                sum += kept as f64 * values[i as usize];
-            }
-            position = end;
-            if position >= high {
-                break;
+        let (order, xs) = (&self.order, &self.sorted);
+        let w = |j: usize| weights[order[j] as usize] as u64;
+        let (mut j, mut position) = (0, 0);
+        while position + w(j) <= low {
+            position += w(j);
+            j += 1;
+        }
+        let (a, end_a) = (j, position + w(j));
+        while position + w(j) < high {
+            position += w(j);
+            j += 1;
+        }
+        let b = j;
+        if a == b {
+            return xs[a];
+        }
+        let mut sum = (end_a - low) as f64 * xs[a] + (high - position) as f64 * xs[b];
+        let (o, x) = (&order[a + 1..b], &xs[a + 1..b]);
+        let mut acc = [0.0f64; 4];
+        let (mut oc, mut xc) = (o.chunks_exact(4), x.chunks_exact(4));
+        for (oo, xx) in (&mut oc).zip(&mut xc) {
+            for k in 0..4 {
+                acc[k] += weights[oo[k] as usize] as f64 * xx[k];
             }
         }
+        for (oo, xx) in oc.remainder().iter().zip(xc.remainder()) {
+            acc[0] += weights[*oo as usize] as f64 * xx;
+        }
+        sum += (acc[0] + acc[1]) + (acc[2] + acc[3]);
         sum / (high - low) as f64
     }
 }

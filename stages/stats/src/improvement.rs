@@ -38,7 +38,7 @@ pub fn probability_of_improvement(
     bootstrap: &Bootstrap,
 ) -> Result<Interval, StatsError> {
     if x.num_tasks() != y.num_tasks() {
-        return Err(StatsError::Empty(format!(
+        return Err(StatsError::Mismatch(format!(
             "probability of improvement needs the same tasks: X has {}, Y has {}",
             x.num_tasks(),
             y.num_tasks()

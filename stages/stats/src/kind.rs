@@ -12,7 +12,11 @@
 //! - `summary.csv`, `summary.json`: one row per group and metric: the group axes, `metric`,
 //!   `estimate`, `ci_low`, `ci_high`, `runs`;
 //! - `curves.csv`: the first metric at every iteration that all runs of the group logged:
-//!   the group axes, `env_steps`, `estimate`, `ci_low`, `ci_high`.
+//!   the group axes, `env_steps`, `estimate`, `ci_low`, `ci_high`;
+//! - `profiles.csv` (`aggregate/profile`): the group axes, `tau`, `estimate`, `ci_low`,
+//!   `ci_high`;
+//! - `improvement.csv` (`aggregate/improvement`): the other group axes, the `compare` axis,
+//!   `baseline`, `estimate`, `ci_low`, `ci_high`, `runs`, `baseline_runs`.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,6 +2,15 @@
 //! statistical precipice"): normalized scores, IQM / mean / median / optimality gap, 95%
 //! stratified bootstrap confidence intervals, performance profiles and probability of
 //! improvement, plus the `aggregate/*` stage kinds that turn training returns into tables.
+//!
+//! ```
+//! use prunus_stats::{Bootstrap, Metric, Scores};
+//! // rliable's layout: scores[run][task].
+//! let scores = Scores::from_runs_by_tasks(&[vec![0.1, 1.2], vec![0.3, 0.9], vec![0.2, 1.1]])?;
+//! let iqm = Bootstrap { reps: 2_000, ..Bootstrap::default() }.interval(&scores, Metric::Iqm);
+//! assert!(iqm.low <= iqm.estimate && iqm.estimate <= iqm.high);
+//! # Ok::<(), prunus_stats::StatsError>(())
+//! ```
 
 pub mod aggregate;
 pub mod bootstrap;
@@ -25,6 +34,8 @@ pub enum StatsError {
     Empty(String),
     #[error("scores must be finite numbers: {0}")]
     NotFinite(String),
+    #[error("score sets do not match: {0}")]
+    Mismatch(String),
     #[error("{0}")]
     Unknown(String),
 }

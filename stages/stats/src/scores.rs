@@ -40,7 +40,7 @@ impl Scores {
     pub fn from_runs_by_tasks(matrix: &[Vec<f64>]) -> Result<Self, StatsError> {
         let tasks = matrix.first().map_or(0, Vec::len);
         if matrix.iter().any(|row| row.len() != tasks) {
-            return Err(StatsError::Empty("rows of unequal length".into()));
+            return Err(StatsError::Mismatch("rows of unequal length".into()));
         }
         Self::from_tasks(
             (0..tasks)
