@@ -55,9 +55,18 @@ impl Bootstrap {
     /// `metric` on `scores` with its stratified bootstrap interval.
     pub fn interval(&self, scores: &Scores, metric: Metric) -> Interval {
         let pooled = Pooled::new(scores);
-        let replicates = self.replicates(&[scores], 1, |w, out| {
-            out[0] = metric.weighted(&pooled, w[0])
-        });
+        let replicates = if metric == Metric::Iqm {
+            // The hot path of the paper's statistics: replicates write their multiplicities
+            // straight in sorted order, so the trimmed mean reads them contiguously.
+            let sampler = Sampler::new(scores, Some(pooled.ranks()));
+            self.run(&[sampler], 1, |w, out| {
+                out[0] = pooled.trimmed_mean_sorted(w[0], 0.25)
+            })
+        } else {
+            self.replicates(&[scores], 1, |w, out| {
+                out[0] = metric.weighted(&pooled, w[0])
+            })
+        };
         let (low, high) = self.percentiles(&replicates, 1)[0];
         Interval {
             estimate: metric.of(scores),
@@ -90,14 +99,26 @@ impl Bootstrap {
     where
         F: Fn(&[&[u32]], &mut [f64]) + Sync,
     {
-        let mut out = vec![0.0; self.reps * dim];
         if dim == 0 {
-            return out;
+            return Vec::new();
         }
+        let samplers: Vec<Sampler> = sets.iter().map(|s| Sampler::new(s, None)).collect();
+        self.run(&samplers, dim, stat)
+    }
+
+    fn run<F>(&self, samplers: &[Sampler], dim: usize, stat: F) -> Vec<f64>
+    where
+        F: Fn(&[&[u32]], &mut [f64]) + Sync,
+    {
+        let mut out = vec![0.0; self.reps * dim];
         let key = ChaCha8Rng::seed_from_u64(self.seed).get_seed();
-        let samplers: Vec<Sampler> = sets.iter().map(|s| Sampler::new(s)).collect();
         out.par_chunks_mut(dim).enumerate().for_each_init(
-            || sets.iter().map(|s| vec![0u32; s.len()]).collect::<Vec<_>>(),
+            || {
+                samplers
+                    .iter()
+                    .map(|s| vec![0u32; s.len])
+                    .collect::<Vec<_>>()
+            },
             |weights, (rep, out)| {
                 let mut rng = ChaCha8Rng::from_seed(key);
                 rng.set_stream(rep as u64);
@@ -156,14 +177,23 @@ struct Sampler {
     /// Each task's entries and the index of its stratum sampler.
     tasks: Vec<(std::ops::Range<usize>, usize)>,
     strata: Vec<Stratum>,
+    /// Where entry `i`'s multiplicity goes (default: position `i`).
+    layout: Option<Vec<u32>>,
+    /// Number of entries.
+    len: usize,
 }
 
 /// How the runs of a task with `n` runs are drawn.
 enum Stratum {
     /// `n <= 5`: one uniform draw among the `n^n` ordered draws, looked up as `n` counts of
-    /// 3 bits packed in a `u16` (a 6 KB table for 5 runs; no dependent increments).
+    /// 3 bits packed in a `u16` (a 6 KB table for 5 runs; no dependent increments). One
+    /// random word serves `per_word` tasks (`5^25 < 2^64`: 5 tasks of 5 runs), drawn as the
+    /// mixed-radix digits of a uniform number below `product = bound^per_word`.
     Table {
         bound: u64,
+        per_word: usize,
+        product: u64,
+        /// `2^64 mod product`: words below it are rejected (Lemire).
         threshold: u64,
         counts: Vec<u16>,
     },
@@ -172,7 +202,7 @@ enum Stratum {
 }
 
 impl Sampler {
-    fn new(scores: &Scores) -> Sampler {
+    fn new(scores: &Scores, layout: Option<Vec<u32>>) -> Sampler {
         let mut strata: Vec<(usize, Stratum)> = Vec::new();
         let mut tasks = Vec::with_capacity(scores.num_tasks());
         for t in 0..scores.num_tasks() {
@@ -190,31 +220,89 @@ impl Sampler {
         Sampler {
             tasks,
             strata: strata.into_iter().map(|(_, s)| s).collect(),
+            layout,
+            len: scores.len(),
         }
     }
 
     /// One stratified replicate: for every task, draw its runs with replacement and store how
     /// often each was drawn in `weights`.
     fn resample(&self, rng: &mut ChaCha8Rng, weights: &mut [u32]) {
+        // The random word being decoded: (stratum, remaining value, digits left). Switching
+        // stratum drops the unused digits, which keeps every draw uniform and independent.
+        let mut word = (usize::MAX, 0u64, 0usize);
         for (range, s) in &self.tasks {
-            let counts = &mut weights[range.clone()];
             match &self.strata[*s] {
                 Stratum::Table {
                     bound,
+                    per_word,
+                    product,
                     threshold,
                     counts: table,
                 } => {
-                    let packed = table[uniform(rng, *bound, *threshold) as usize];
-                    for (r, c) in counts.iter_mut().enumerate() {
-                        *c = ((packed >> (3 * r)) & 0b111) as u32;
+                    if word.0 != *s || word.2 == 0 {
+                        let mut x = rng.next_u64();
+                        while x.wrapping_mul(*product) < *threshold {
+                            x = rng.next_u64();
+                        }
+                        word = (*s, x, *per_word);
+                    }
+                    let m = word.1 as u128 * *bound as u128;
+                    word.1 = m as u64;
+                    word.2 -= 1;
+                    let packed = table[(m >> 64) as usize];
+                    if let Some(layout) = &self.layout {
+                        let to = &layout[range.clone()];
+                        match to.len() {
+                            5 => scatter::<5>(packed, to, weights),
+                            4 => scatter::<4>(packed, to, weights),
+                            3 => scatter::<3>(packed, to, weights),
+                            2 => scatter::<2>(packed, to, weights),
+                            _ => scatter::<1>(packed, to, weights),
+                        }
+                        continue;
+                    }
+                    let counts = &mut weights[range.clone()];
+                    match counts.len() {
+                        5 => unpack::<5>(packed, counts),
+                        4 => unpack::<4>(packed, counts),
+                        3 => unpack::<3>(packed, counts),
+                        2 => unpack::<2>(packed, counts),
+                        _ => unpack::<1>(packed, counts),
                     }
                 }
-                Stratum::Batched(batch) => {
-                    counts.fill(0);
-                    batch.draw(rng, counts.len(), |i| counts[i] += 1);
-                }
+                Stratum::Batched(batch) => match &self.layout {
+                    Some(layout) => {
+                        let layout = &layout[range.clone()];
+                        layout.iter().for_each(|&to| weights[to as usize] = 0);
+                        batch.draw(rng, layout.len(), |i| weights[layout[i] as usize] += 1);
+                    }
+                    None => {
+                        let counts = &mut weights[range.clone()];
+                        counts.fill(0);
+                        batch.draw(rng, counts.len(), |i| counts[i] += 1);
+                    }
+                },
             }
         }
+    }
+}
+
+/// Writes the `N` 3-bit counts packed in `packed` (a fixed `N` unrolls the loop).
+#[inline(always)]
+fn unpack<const N: usize>(packed: u16, counts: &mut [u32]) {
+    let counts: &mut [u32; N] = counts.try_into().expect("a task with N runs");
+    for (r, c) in counts.iter_mut().enumerate() {
+        *c = ((packed >> (3 * r)) & 0b111) as u32;
+    }
+}
+
+/// Writes the `N` 3-bit counts packed in `packed` to `weights` at the positions `to`.
+#[inline(always)]
+fn scatter<const N: usize>(packed: u16, to: &[u32], weights: &mut [u32]) {
+    let to: &[u32; N] = to.try_into().expect("a task with N runs");
+    for (r, &i) in to.iter().enumerate() {
+        weights[i as usize] = ((packed >> (3 * r)) & 0b111) as u32;
     }
 }
 
@@ -232,24 +320,20 @@ impl Stratum {
                     packed
                 })
                 .collect();
+            let (mut per_word, mut product) = (0, 1u64);
+            while let Some(p) = product.checked_mul(bound).filter(|_| per_word < 16) {
+                product = p;
+                per_word += 1;
+            }
             Stratum::Table {
                 bound,
-                threshold: bound.wrapping_neg() % bound,
+                per_word,
+                product,
+                threshold: product.wrapping_neg() % product,
                 counts,
             }
         } else {
             Stratum::Batched(Batch::new(n as u64, n))
-        }
-    }
-}
-
-/// A uniform integer in `[0, bound)` (Lemire's multiply-shift with rejection;
-/// `threshold = 2^64 mod bound`).
-fn uniform(rng: &mut ChaCha8Rng, bound: u64, threshold: u64) -> u64 {
-    loop {
-        let m = rng.next_u64() as u128 * bound as u128;
-        if (m as u64) >= threshold {
-            return (m >> 64) as u64;
         }
     }
 }
