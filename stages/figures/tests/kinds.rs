@@ -81,32 +81,59 @@ fn input(
     }
 }
 
-/// Checks `<dir>/<name>.svg` and `.png`: well-formed, of the figure's size, with content.
+/// Checks `<dir>/<name>.svg` and `.png`: well-formed SVG with the expected texts, a PNG that
+/// decodes to a figure-sized image with real content (many colours, much non-white area).
 fn check_figure(dir: &Path, name: &str, texts: &[&str]) {
     let svg = std::fs::read_to_string(dir.join(format!("{name}.svg"))).unwrap();
-    assert!(
-        svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
-        "{name}.svg is not an SVG document"
-    );
+    let doc =
+        roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{name}.svg is not XML: {e}"));
+    assert_eq!(doc.root_element().tag_name().name(), "svg", "{name}.svg");
+    let text: String = doc
+        .descendants()
+        .filter_map(|n| n.text())
+        .collect::<Vec<_>>()
+        .join("\n");
     for t in texts {
-        assert!(svg.contains(t), "{name}.svg lacks the text `{t}`");
+        assert!(text.contains(t), "{name}.svg lacks the text `{t}`");
     }
+    let shapes = doc
+        .descendants()
+        .filter(|n| {
+            matches!(
+                n.tag_name().name(),
+                "polyline" | "rect" | "polygon" | "circle" | "line" | "path"
+            )
+        })
+        .count();
+    assert!(shapes > 10, "{name}.svg draws only {shapes} shapes");
+
+    let file = std::fs::File::open(dir.join(format!("{name}.png"))).unwrap();
+    let mut reader = png::Decoder::new(file)
+        .read_info()
+        .unwrap_or_else(|e| panic!("{name}.png: {e}"));
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
     assert!(
-        svg.matches("<polyline").count()
-            + svg.matches("<rect").count()
-            + svg.matches("<polygon").count()
-            > 10,
-        "{name}.svg draws almost nothing"
+        info.width >= 800 && info.height >= 500,
+        "{name}.png is {}x{}",
+        info.width,
+        info.height
     );
-    let png = std::fs::read(dir.join(format!("{name}.png"))).unwrap();
-    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}.png is not a PNG");
-    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
-    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert_eq!(info.color_type, png::ColorType::Rgb, "{name}.png");
+    let pixels: Vec<&[u8]> = buf[..info.buffer_size()].chunks(3).collect();
+    let colours: std::collections::BTreeSet<&[u8]> = pixels.iter().copied().collect();
+    let inked = pixels.iter().filter(|p| p.iter().any(|&c| c < 200)).count();
     assert!(
-        width >= 800 && height >= 500,
-        "{name}.png is {width}x{height}"
+        colours.len() > 50,
+        "{name}.png has only {} colours",
+        colours.len()
     );
-    assert!(png.len() > 15_000, "{name}.png is only {} bytes", png.len());
+    let share = inked as f64 / pixels.len() as f64;
+    assert!(
+        share > 0.02,
+        "{name}.png is almost blank ({:.1}% inked)",
+        100.0 * share
+    );
 }
 
 /// Training runs over 2 games x 3 seeds x widths 1, 3 x sparsities 0, 0.95; pruned runs
