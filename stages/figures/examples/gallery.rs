@@ -79,8 +79,33 @@ fn gallery(dir: &std::path::Path) -> Result<Vec<PathBuf>, Box<dyn std::error::Er
                     .collect(),
             })
             .collect(),
+        log_x: false,
     };
     out.extend(save(&sweep, dir, "sweep")?);
+
+    let ratios: [f64; 6] = [0.0625, 0.125, 0.25, 0.5, 1.0, 2.0];
+    let replay = Sweep {
+        title: "Replay ratio, DQN (ResNet x3)".into(),
+        x_label: "Replay ratio (gradient updates per environment step)".into(),
+        y_label: "IQM human-normalized score".into(),
+        lines: [("Dense", 0.0), ("Pruned (95%)", 0.15)]
+            .iter()
+            .map(|&(name, gain)| Line {
+                name: name.into(),
+                points: ratios
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &r)| {
+                        let y =
+                            0.45 + gain * (1.0 + r.log2() / 4.0) - 0.05 * r + 0.02 * noise(i + 3);
+                        Point::with_interval(r, y, y - 0.05, y + 0.05)
+                    })
+                    .collect(),
+            })
+            .collect(),
+        log_x: true,
+    };
+    out.extend(save(&replay, dir, "replay_ratio")?);
 
     let curves = Curves {
         title: "Sample efficiency, Rainbow".into(),

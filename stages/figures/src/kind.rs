@@ -158,6 +158,14 @@ impl StageKind for FigureKind {
                 ));
                 p.push(y_label());
                 p.push(metric());
+                if self.0 == Type::Sweep {
+                    p.push(ParamSpec::new(
+                        "log-x",
+                        ParamType::Bool,
+                        Some(Value::Bool(false)),
+                        "base-2 logarithmic x axis (replay ratios)",
+                    ));
+                }
             }
             Type::Curves => {
                 p.push(ParamSpec::new(
@@ -321,6 +329,7 @@ impl StageKind for FigureKind {
                             x_label,
                             y_label,
                             lines,
+                            log_x: p.bool("log-x")?,
                         },
                         &ctx.out_dir,
                         name,

@@ -102,9 +102,9 @@ pub fn si(x: f64) -> String {
     format!("{s}{unit}")
 }
 
-/// A number without trailing zeros: `0.950` -> `0.95`.
+/// A number with at most 4 decimals and no trailing zeros: `0.950` -> `0.95`, `0.0625`.
 pub fn plain(x: f64) -> String {
-    let s = format!("{x:.3}");
+    let s = format!("{x:.4}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 

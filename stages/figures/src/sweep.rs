@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::FigureError;
-use crate::plot::{Figure, Intervals, Line, LineChart, plain};
+use crate::plot::{Figure, Intervals, Line, LineChart, Point, plain};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sweep {
@@ -14,18 +14,39 @@ pub struct Sweep {
     pub x_label: String,
     pub y_label: String,
     pub lines: Vec<Line>,
+    /// A base-2 logarithmic x axis (replay ratios 0.25, 0.5, 1, 2, ...).
+    pub log_x: bool,
 }
 
 impl Figure for Sweep {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), FigureError> {
+        let mut lines = self.lines.clone();
+        let mut x_format: fn(f64) -> String = plain;
+        if self.log_x {
+            if let Some(p) = lines.iter().flat_map(|l| &l.points).find(|p| p.x <= 0.0) {
+                return Err(FigureError::Data(format!(
+                    "a log x axis cannot show x = {}",
+                    p.x
+                )));
+            }
+            for line in &mut lines {
+                for p in &mut line.points {
+                    *p = Point {
+                        x: p.x.log2(),
+                        ..*p
+                    };
+                }
+            }
+            x_format = |v| plain(2f64.powf(v));
+        }
         LineChart {
             title: &self.title,
             x_label: &self.x_label,
             y_label: &self.y_label,
-            lines: &self.lines,
+            lines: &lines,
             intervals: Intervals::ErrorBars,
             markers: true,
-            x_format: plain,
+            x_format,
             legend: true,
             y_range: None,
             font_scale: 1.0,

@@ -222,6 +222,20 @@ fn scaling_sweep_and_curves_from_real_aggregates() {
     .unwrap();
     check_figure(&dir, "sweep", &["width 1", "width 3", "Target sparsity"]);
 
+    // A log axis cannot show sparsity 0, but shows widths.
+    let log = |x: &str, series: &str| {
+        [
+            ("log-x", Value::Bool(true)),
+            ("name", Value::Str("log".into())),
+            ("x", Value::Str(x.into())),
+            ("series", Value::Str(series.into())),
+        ]
+    };
+    let err = run("figure/sweep", &log("sparsity", "width"), agg(), &dir).unwrap_err();
+    assert!(err.to_string().contains("x = 0"), "{err}");
+    run("figure/sweep", &log("width", "sparsity"), agg(), &dir).unwrap();
+    check_figure(&dir, "log", &["Width multiplier", "Dense"]);
+
     run(
         "figure/curves",
         &[("name", Value::Str("efficiency".into()))],
