@@ -105,7 +105,10 @@ pub fn si(x: f64) -> String {
 /// A number with at most 4 decimals and no trailing zeros: `0.950` -> `0.95`, `0.0625`.
 pub fn plain(x: f64) -> String {
     let s = format!("{x:.4}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
+    match s.trim_end_matches('0').trim_end_matches('.') {
+        "-0" => "0".to_string(),
+        s => s.to_string(),
+    }
 }
 
 /// One point of a line: x, the estimate, and optionally its interval.
@@ -336,5 +339,21 @@ pub fn pad(lo: f64, hi: f64, frac: f64) -> (f64, f64) {
         (lo - d, hi + d)
     } else {
         (lo - frac * span, hi + frac * span)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_labels() {
+        assert_eq!(si(1_500_000.0), "1.5M");
+        assert_eq!(si(20_000.0), "20k");
+        assert_eq!(si(250.0), "250");
+        assert_eq!(plain(0.0625), "0.0625");
+        assert_eq!(plain(0.1 + 0.2), "0.3");
+        assert_eq!(plain(-0.0), "0");
+        assert_eq!(plain(95.0), "95");
     }
 }
