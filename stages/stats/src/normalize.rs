@@ -12,8 +12,8 @@
 //! - random: mean undiscounted return of a uniformly random policy over the 6 actions,
 //!   1,000 episodes per game, with the reference implementation (PyPI `minatar` 1.0.15,
 //!   `Environment(game)`: sticky actions 0.1, difficulty ramping; environment seed 0, policy
-//!   `numpy.random.RandomState(1)`), measured for prunus (standard errors 0.03, 0.02, 0.01,
-//!   0.01, 0.07);
+//!   `numpy.random.RandomState(1)`), measured for prunus with `scripts/minatar_random.py`
+//!   (standard errors 0.03, 0.02, 0.01, 0.01, 0.07);
 //! - reference: round approximations of the final returns of the MinAtar paper's DQN
 //!   (Young & Tian 2019, learning-curve figures, 5M frames), read by eye, not from a table:
 //!   FACTS.md has no MinAtar scores. Replace them with measured returns of a reference run
