@@ -21,7 +21,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::ops::PadMode;
+use burn::tensor::{Device, Slice, Tensor, TensorData};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -94,6 +95,9 @@ pub struct QNetwork {
     /// Impala wiring (stacks of conv, pool, residual blocks) instead of a plain conv chain.
     impala: bool,
     input_scale: f32,
+    /// Compute convolutions as im2col + matmul (much faster than burn's direct CPU kernels on
+    /// these small images); burn's own kernels elsewhere (GPU).
+    im2col: bool,
     /// Input `[c, h, w]`; `h == w == 0` for vector inputs.
     in_c: usize,
     in_h: usize,
@@ -214,6 +218,7 @@ impl QNetwork {
             head,
             pool,
             impala,
+            im2col: crate::is_cpu(device),
             input_scale: config.input_scale,
             in_c,
             in_h,
@@ -263,21 +268,21 @@ impl QNetwork {
             if self.impala {
                 let pool = self.pool.as_ref().expect("impala network has a pool");
                 for s in 0..3 {
-                    y = pool.forward(self.convs[5 * s].forward(y));
+                    y = pool.forward(self.conv(5 * s, y));
                     for b in 0..2 {
                         let skip = y.clone();
                         let i = 5 * s + 1 + 2 * b;
-                        let h = relu(self.convs[i].forward(relu(y)));
+                        let h = relu(self.conv(i, relu(y)));
                         record4(&names[i], &h, &mut record);
-                        y = self.convs[i + 1].forward(h) + skip;
+                        y = self.conv(i + 1, h) + skip;
                     }
                 }
                 y = relu(y);
                 // The post-ReLU stack output is the only activation of the last conv to record.
                 record4(&names[self.convs.len() - 1], &y, &mut record);
             } else {
-                for (i, conv) in self.convs.iter().enumerate() {
-                    y = relu(conv.forward(y));
+                for i in 0..self.convs.len() {
+                    y = relu(self.conv(i, y));
                     record4(&names[i], &y, &mut record);
                 }
             }
@@ -344,6 +349,7 @@ impl QNetwork {
             head,
             pool,
             impala,
+            im2col,
             input_scale,
             in_c,
             in_h,
@@ -371,12 +377,70 @@ impl QNetwork {
             head,
             pool,
             impala,
+            im2col,
             input_scale,
             in_c,
             in_h,
             in_w,
         }
     }
+
+    fn conv(&self, i: usize, x: Tensor<4>) -> Tensor<4> {
+        if self.im2col {
+            conv_im2col(&self.convs[i], x)
+        } else {
+            self.convs[i].forward(x)
+        }
+    }
+}
+
+/// A SAME-padded convolution as im2col + one batched matmul: the k·k shifted (strided) views
+/// of the padded input are stacked into patches `[batch, c·k·k, out_h·out_w]` (ordered like the
+/// kernel's `[out, in, kh, kw]` layout) and multiplied by the kernel viewed as `[out, c·k·k]`.
+/// Same values as `Conv2d::forward` with `PaddingConfig2d::Same`, differentiable through
+/// burn's slice, cat and matmul.
+fn conv_im2col(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let [b, c, h, w] = x.dims();
+    let [out, _, kh, kw] = conv.weight.dims();
+    let [sh, sw] = conv.stride;
+    let (ho, wo) = (h.div_ceil(sh), w.div_ceil(sw));
+    let pad_h = ((ho - 1) * sh + kh).saturating_sub(h);
+    let pad_w = ((wo - 1) * sw + kw).saturating_sub(w);
+    let x = x.pad(
+        [
+            (pad_h / 2, pad_h - pad_h / 2),
+            (pad_w / 2, pad_w - pad_w / 2),
+        ],
+        PadMode::Constant(0.0),
+    );
+    let mut cols = Vec::with_capacity(kh * kw);
+    for i in 0..kh {
+        for j in 0..kw {
+            let view = x.clone().slice([
+                Slice::from(0..b),
+                Slice::from(0..c),
+                Slice::with_step(
+                    i as isize,
+                    Some((i + (ho - 1) * sh + 1) as isize),
+                    sh as isize,
+                ),
+                Slice::with_step(
+                    j as isize,
+                    Some((j + (wo - 1) * sw + 1) as isize),
+                    sw as isize,
+                ),
+            ]);
+            cols.push(view.reshape([b, c, 1, ho * wo]));
+        }
+    }
+    let k = c * kh * kw;
+    let patches = Tensor::cat(cols, 2).reshape([b, k, ho * wo]);
+    let kernel: Tensor<3> = conv.weight.val().reshape([1, out, k]).expand([b, out, k]);
+    let mut y = kernel.matmul(patches);
+    if let Some(bias) = &conv.bias {
+        y = y + bias.val().reshape([1, out, 1]);
+    }
+    y.reshape([b, out, ho, wo])
 }
 
 /// A tensor's values as `f32`s (row-major).
@@ -523,6 +587,43 @@ mod tests {
         assert!(masked[0].iter().step_by(2).all(|&w| w == 0.0));
         assert_eq!(masked[0][1], before[0][1]);
         assert_eq!(masked[1], before[1]);
+    }
+
+    #[test]
+    fn im2col_convolution_matches_burns_kernel() {
+        let device = crate::device("cpu").unwrap();
+        let mut rng = Pcg64::seed_from_u64(3);
+        for (cin, cout, k, stride, hw) in [
+            (4, 16, 3, 1, 10),
+            (4, 8, 8, 4, 84),
+            (8, 6, 4, 2, 21),
+            (3, 5, 3, 1, 11),
+        ] {
+            let mut conv = Conv2dConfig::new([cin, cout], [k, k])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Same)
+                .init(&device);
+            conv.bias = Some(Param::from_data(
+                TensorData::new(xavier_uniform(&mut rng, cout, 1, 1), [cout]),
+                &device,
+            ));
+            let n = 2 * cin * hw * hw;
+            let x = Tensor::<4>::from_data(
+                TensorData::new(xavier_uniform(&mut rng, n, 1, 1), [2, cin, hw, hw]),
+                &device,
+            );
+            let (a, b) = (
+                to_vec(conv.forward(x.clone())),
+                to_vec(conv_im2col(&conv, x)),
+            );
+            assert_eq!(a.len(), b.len());
+            let err = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max);
+            assert!(err < 1e-5, "k={k} s={stride}: max error {err}");
+        }
     }
 
     #[test]
