@@ -5,6 +5,8 @@
 pub mod agent;
 pub mod checkpoint;
 pub mod dqn;
+pub mod envs;
+pub mod kinds;
 pub mod networks;
 pub mod prune;
 pub mod rainbow;
@@ -43,6 +45,8 @@ pub(crate) fn is_cpu(device: &burn::tensor::Device) -> bool {
 
 /// The stage kinds this crate contributes to the engine's registry.
 pub fn kinds() -> prunus_stage::Kinds {
-    let kinds: prunus_stage::Kinds = Vec::new();
-    kinds
+    vec![
+        std::sync::Arc::new(kinds::TrainKind::new(kinds::Algorithm::Dqn)),
+        std::sync::Arc::new(kinds::TrainKind::new(kinds::Algorithm::Rainbow)),
+    ]
 }

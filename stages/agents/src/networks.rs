@@ -212,7 +212,7 @@ impl QNetwork {
             din = h;
         }
         let head = linear(rng, din, config.outputs);
-        QNetwork {
+        let net = QNetwork {
             convs,
             dense,
             head,
@@ -223,7 +223,10 @@ impl QNetwork {
             in_c,
             in_h,
             in_w,
-        }
+        };
+        // Parameter ids number the parameters in order, so that saved networks (and thus the
+        // outputs of a seeded run) are byte-identical from run to run.
+        net.map(&mut SequentialIds(0))
     }
 
     /// Q-values (or C51 logits) for a batch of flattened observations `[batch, c·h·w]`.
@@ -391,6 +394,17 @@ impl QNetwork {
         } else {
             self.convs[i].forward(x)
         }
+    }
+}
+
+/// Renumbers parameter ids 0, 1, 2, ... in visiting order (burn draws them at random).
+struct SequentialIds(u64);
+
+impl burn::module::ModuleMapper for SequentialIds {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (_, value, mapper) = param.consume();
+        self.0 += 1;
+        Param::from_mapped_value(burn::module::ParamId::from(self.0), value, mapper)
     }
 }
 

@@ -1,0 +1,174 @@
+//! The `train/dqn` and `train/rainbow` stage kinds end to end: outputs, pruning, cancel and
+//! resume from the scratch checkpoint.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use prunus_agents::checkpoint::{ProbeBatch, Snapshot};
+use prunus_agents::kinds::{Algorithm, EnvSettings, TrainKind};
+use prunus_env::Env;
+use prunus_stage::{Context, Params, Reporter, StageError, StageKind, Value};
+
+fn cartpole(name: &str, _: &EnvSettings) -> Result<Box<dyn Env>, String> {
+    match name {
+        "cartpole" => Ok(common::cartpole()),
+        other => Err(format!("unknown game `{other}`")),
+    }
+}
+
+fn kind(algorithm: Algorithm) -> TrainKind {
+    TrainKind {
+        algorithm,
+        env_factory: cartpole,
+    }
+}
+
+fn params(kind: &TrainKind, overrides: &[(&str, Value)]) -> Params {
+    let mut map: BTreeMap<String, Value> = kind
+        .params()
+        .into_iter()
+        .filter_map(|p| p.default.map(|d| (p.key.to_string(), d)))
+        .collect();
+    for (k, v) in overrides {
+        assert!(map.contains_key(*k) || *k == "env", "unknown key {k}");
+        map.insert(k.to_string(), v.clone());
+    }
+    Params(map)
+}
+
+/// 4,000 CartPole steps in 2 iterations, GMP to 90% between 20% and 80% of the ~875 updates.
+fn small_run(kind: &TrainKind) -> Params {
+    params(
+        kind,
+        &[
+            ("env", Value::Str("cartpole".into())),
+            ("steps", Value::Int(4_000)),
+            ("iterations", Value::Int(2)),
+            ("eval-episodes", Value::Int(2)),
+            ("network.hidden", Value::Int(64)),
+            ("prune", Value::Str("gmp".into())),
+            ("prune.sparsity", Value::Float(0.9)),
+            ("prune.frequency", Value::Int(50)),
+            (
+                "checkpoints",
+                Value::List(vec![Value::Float(0.5), Value::Float(1.0)]),
+            ),
+            ("probe-batch", Value::Int(64)),
+        ],
+    )
+}
+
+/// Sets the cancel flag once training passes `at` steps (what Ctrl-C does mid-run).
+struct CancelAt {
+    at: u64,
+    flag: Arc<AtomicBool>,
+}
+
+impl Reporter for CancelAt {
+    fn progress(&self, done: u64, _: u64, _: &str) {
+        if done >= self.at {
+            self.flag.store(true, Ordering::Relaxed);
+        }
+    }
+    fn log(&self, _: &str) {}
+}
+
+fn context(params: Params, out: &Path, scratch: &Path) -> Context {
+    Context::for_test(params, Vec::new(), out.to_path_buf(), scratch.to_path_buf())
+}
+
+#[test]
+fn dqn_kind_writes_every_output_and_prunes() {
+    let kind = kind(Algorithm::Dqn);
+    let p = small_run(&kind);
+    let dir = tempfile::tempdir().unwrap();
+    let (out, scratch) = (dir.path().join("out"), dir.path().join("scratch"));
+    kind.run(&context(p.clone(), &out, &scratch)).unwrap();
+    for name in kind.outputs(&p) {
+        assert!(out.join(&name).is_file(), "missing output {name}");
+    }
+    let returns = std::fs::read_to_string(out.join("returns.csv")).unwrap();
+    let lines: Vec<&str> = returns.lines().collect();
+    assert_eq!(
+        lines[0],
+        "iteration,env_steps,grad_steps,train_return,train_episodes,eval_return,eval_episodes,sparsity"
+    );
+    assert_eq!(lines.len(), 3);
+    assert!(lines[2].starts_with("1,4000,"), "{}", lines[2]);
+    let overall: f64 = lines[2].rsplit(',').next().unwrap().parse().unwrap();
+    assert!((overall - 0.9).abs() < 0.01, "overall sparsity {overall}");
+
+    let snap = Snapshot::read(&out.join("final.ckpt")).unwrap();
+    let net = snap.network(&common::cpu()).unwrap();
+    for (values, mask) in net.kernel_values().iter().zip(&snap.masks) {
+        let mask = mask
+            .as_ref()
+            .expect("every kernel has a mask after pruning");
+        assert!(
+            values.iter().zip(mask).all(|(w, m)| *m != 0.0 || *w == 0.0),
+            "pruned weights must be zero"
+        );
+    }
+    let sparsity = std::fs::read_to_string(out.join("sparsity.csv")).unwrap();
+    assert!(sparsity.starts_with("grad_steps,layer,sparsity\n"));
+    assert!(sparsity.contains(",dense1,") && sparsity.contains(",head,"));
+    let entries: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(out.join("checkpoints.json")).unwrap()).unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["env_steps"], 2000);
+    let probe = ProbeBatch::read(&out.join("probe_batch.bin")).unwrap();
+    assert_eq!(
+        (probe.len(), probe.state_len, probe.states.len()),
+        (64, 4, 256)
+    );
+}
+
+#[test]
+fn cancelled_run_resumes_bit_identically() {
+    let kind = kind(Algorithm::Rainbow);
+    let p = small_run(&kind);
+    let dir = tempfile::tempdir().unwrap();
+    let straight = dir.path().join("straight");
+    kind.run(&context(p.clone(), &straight, &dir.path().join("s1")))
+        .unwrap();
+
+    let (out, scratch) = (dir.path().join("resumed"), dir.path().join("s2"));
+    let mut ctx = context(p.clone(), &out, &scratch);
+    let flag = ctx.cancel.clone();
+    ctx.reporter = Arc::new(CancelAt { at: 1_000, flag });
+    assert!(matches!(kind.run(&ctx), Err(StageError::Cancelled)));
+    assert!(scratch.join("resume.ckpt").is_file());
+    // A new process: fresh context, same scratch.
+    kind.run(&context(p.clone(), &out, &scratch)).unwrap();
+    for name in kind.outputs(&p) {
+        assert_eq!(
+            std::fs::read(straight.join(&name)).unwrap(),
+            std::fs::read(out.join(&name)).unwrap(),
+            "{name} differs"
+        );
+    }
+}
+
+#[test]
+fn bad_parameters_are_explained() {
+    let kind = kind(Algorithm::Dqn);
+    let dir = tempfile::tempdir().unwrap();
+    let run = |overrides: &[(&str, Value)]| {
+        let mut all = vec![("env", Value::Str("cartpole".into()))];
+        all.extend_from_slice(overrides);
+        kind.run(&context(params(&kind, &all), dir.path(), dir.path()))
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(run(&[("env", Value::Str("pong".into()))]).contains("unknown game `pong`"));
+    assert!(run(&[("network", Value::Str("nature".into()))]).contains("vector observations"));
+    assert!(
+        run(&[("steps", Value::Int(1001)), ("iterations", Value::Int(2))])
+            .contains("multiple of `iterations`")
+    );
+    assert!(run(&[("prune", Value::Str("gmpp".into()))]).contains("use none or gmp"));
+}
