@@ -47,7 +47,7 @@ impl Frames {
             self.state ^= self.state >> 7;
             self.state ^= self.state << 17;
             *b = if binary {
-                (self.state % 7 == 0) as u8
+                self.state.is_multiple_of(7) as u8
             } else {
                 self.state as u8
             };
@@ -70,7 +70,7 @@ impl Env for Frames {
         self.t += 1;
         self.fill();
         Ok(Step {
-            reward: (self.state % 5 == 0) as u8 as f32,
+            reward: self.state.is_multiple_of(5) as u8 as f32,
             terminal: self.t >= 1_000,
             truncated: false,
         })

@@ -512,7 +512,7 @@ impl Setup {
             )
         })?;
         let width = p.f64("network.width")?;
-        if !(width > 0.0) {
+        if width.is_nan() || width <= 0.0 {
             return Err(param_err(
                 "network.width",
                 format!("must be positive, got {width}"),
@@ -608,7 +608,7 @@ impl Setup {
             ));
         }
         let replay_ratio = p.f64("replay-ratio")?;
-        if !(replay_ratio > 0.0) {
+        if replay_ratio.is_nan() || replay_ratio <= 0.0 {
             return Err(param_err(
                 "replay-ratio",
                 format!("must be positive, got {replay_ratio}"),

@@ -8,6 +8,7 @@ pub mod dqn;
 pub mod envs;
 pub mod kinds;
 pub mod networks;
+pub mod probe;
 pub mod prune;
 pub mod rainbow;
 pub mod replay;
@@ -40,7 +41,7 @@ pub(crate) fn is_cpu(device: &burn::tensor::Device) -> bool {
         burn::tensor::Device::flex(),
     ];
     let plain = device.clone().inner();
-    cpus.iter().any(|d| *d == plain)
+    cpus.contains(&plain)
 }
 
 /// The stage kinds this crate contributes to the engine's registry.
@@ -48,5 +49,6 @@ pub fn kinds() -> prunus_stage::Kinds {
     vec![
         std::sync::Arc::new(kinds::TrainKind::new(kinds::Algorithm::Dqn)),
         std::sync::Arc::new(kinds::TrainKind::new(kinds::Algorithm::Rainbow)),
+        std::sync::Arc::new(probe::ProbeKind),
     ]
 }

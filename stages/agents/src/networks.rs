@@ -107,7 +107,17 @@ pub struct QNetwork {
 /// Post-ReLU activations of every hidden layer for a batch, in layer order; the last one is the
 /// representation fed to the head (the penultimate layer, used by srank).
 pub struct Activations {
-    pub layers: Vec<(String, Tensor<2>)>,
+    pub layers: Vec<Layer>,
+}
+
+/// One hidden layer's activations.
+pub struct Layer {
+    /// The kernel that produced them.
+    pub name: String,
+    /// Flattened per sample, `[batch, rest]` (row-major over `shape`).
+    pub values: Tensor<2>,
+    /// `[batch, channels, h, w]` or `[batch, units]`: neurons are on axis 1.
+    pub shape: Vec<usize>,
 }
 
 impl QNetwork {
@@ -242,7 +252,7 @@ impl QNetwork {
         (out, Activations { layers: acts })
     }
 
-    fn run(&self, x: Tensor<2>, mut acts: Option<&mut Vec<(String, Tensor<2>)>>) -> Tensor<2> {
+    fn run(&self, x: Tensor<2>, mut acts: Option<&mut Vec<Layer>>) -> Tensor<2> {
         let [batch, _] = x.dims();
         let mut x = if self.input_scale != 1.0 {
             x.mul_scalar(self.input_scale)
@@ -250,22 +260,20 @@ impl QNetwork {
             x
         };
         let names = self.kernel_names();
-        let mut record = |name: &str, t: &Tensor<2>| {
+        let mut record = |name: &str, t: &Tensor<2>, shape: Vec<usize>| {
             if let Some(a) = acts.as_deref_mut() {
-                a.push((name.to_string(), t.clone()));
+                a.push(Layer {
+                    name: name.to_string(),
+                    values: t.clone(),
+                    shape,
+                });
             }
         };
-        let record4 = |name: &str, t: &Tensor<4>, record: &mut dyn FnMut(&str, &Tensor<2>)| {
-            let [b, c, h, w] = t.dims();
-            // Channel-last flattening so a "neuron" (feature map) is a contiguous column block.
-            record(
-                name,
-                &t.clone()
-                    .reshape([b, c, h * w])
-                    .swap_dims(1, 2)
-                    .reshape([b, h * w * c]),
-            );
-        };
+        let record4 =
+            |name: &str, t: &Tensor<4>, record: &mut dyn FnMut(&str, &Tensor<2>, Vec<usize>)| {
+                let [b, c, h, w] = t.dims();
+                record(name, &t.clone().reshape([b, c * h * w]), vec![b, c, h, w]);
+            };
         if !self.convs.is_empty() {
             let mut y = x.reshape([batch, self.in_c, self.in_h, self.in_w]);
             if self.impala {
@@ -284,9 +292,9 @@ impl QNetwork {
                 // The post-ReLU stack output is the only activation of the last conv to record.
                 record4(&names[self.convs.len() - 1], &y, &mut record);
             } else {
-                for i in 0..self.convs.len() {
+                for (i, name) in names.iter().enumerate().take(self.convs.len()) {
                     y = relu(self.conv(i, y));
-                    record4(&names[i], &y, &mut record);
+                    record4(name, &y, &mut record);
                 }
             }
             let [b, c, h, w] = y.dims();
@@ -294,7 +302,8 @@ impl QNetwork {
         }
         for (i, layer) in self.dense.iter().enumerate() {
             x = relu(layer.forward(x));
-            record(&names[self.convs.len() + i], &x);
+            let shape = x.dims().to_vec();
+            record(&names[self.convs.len() + i], &x, shape);
         }
         self.head.forward(x)
     }
@@ -341,6 +350,19 @@ impl QNetwork {
             .chain(self.dense.iter().map(|d| to_vec(d.weight.val())))
             .chain(std::iter::once(to_vec(self.head.weight.val())))
             .collect()
+    }
+
+    /// Every parameter (kernels and biases), flattened, for the parameter norm.
+    pub fn parameter_values(&self) -> Vec<Vec<f32>> {
+        let mut out = self.kernel_values();
+        let biases = self
+            .convs
+            .iter()
+            .filter_map(|c| c.bias.as_ref())
+            .chain(self.dense.iter().filter_map(|d| d.bias.as_ref()))
+            .chain(self.head.bias.as_ref());
+        out.extend(biases.map(|b| to_vec(b.val())));
+        out
     }
 
     /// Multiplies every kernel element-wise by its mask (`masks[i]` flattened like
@@ -574,7 +596,9 @@ mod tests {
         ));
         assert_eq!(out.dims(), [1, 6]);
         assert_eq!(
-            acts.layers.last().map(|(n, t)| (n.as_str(), t.dims())),
+            acts.layers
+                .last()
+                .map(|l| (l.name.as_str(), l.values.dims())),
             Some(("dense1", [1, 512]))
         );
     }

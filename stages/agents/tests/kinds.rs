@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use prunus_agents::checkpoint::{ProbeBatch, Snapshot};
 use prunus_agents::kinds::{Algorithm, EnvSettings, TrainKind};
+use prunus_agents::probe::ProbeKind;
 use prunus_env::Env;
-use prunus_stage::{Context, Params, Reporter, StageError, StageKind, Value};
+use prunus_stage::{Context, Input, Params, Reporter, StageError, StageKind, Value};
 
 fn cartpole(name: &str, _: &EnvSettings) -> Result<Box<dyn Env>, String> {
     match name {
@@ -125,6 +126,72 @@ fn dqn_kind_writes_every_output_and_prunes() {
         (probe.len(), probe.state_len, probe.states.len()),
         (64, 4, 256)
     );
+
+    // The probe kind over this run's checkpoints.
+    let input = Input {
+        stage: "train".into(),
+        instance: "train/cartpole".into(),
+        axes: BTreeMap::new(),
+        params: p.clone(),
+        outputs: kind
+            .outputs(&p)
+            .into_iter()
+            .map(|n| (n.clone(), out.join(n)))
+            .collect(),
+    };
+    let probe_kind = ProbeKind;
+    let probe_params = Params(
+        probe_kind
+            .params()
+            .into_iter()
+            .map(|s| (s.key.to_string(), s.default.unwrap()))
+            .collect(),
+    );
+    let probe_out = dir.path().join("probe");
+    let ctx = Context::for_test(
+        probe_params,
+        vec![input],
+        probe_out.clone(),
+        dir.path().join("s3"),
+    );
+    probe_kind.run(&ctx).unwrap();
+    let csv = std::fs::read_to_string(probe_out.join("probes.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let names = [
+        "q_target_variance",
+        "param_norm",
+        "q_norm",
+        "srank",
+        "dormant_tau0",
+        "dormant_tau0.025",
+        "dormant_tau0.1",
+    ];
+    assert_eq!(rows.len(), 2 * names.len(), "{csv}");
+    for (row, name) in rows.iter().zip(names.iter().cycle()) {
+        assert_eq!(row[1], *name);
+        let v: f64 = row[2].parse().unwrap();
+        assert!(v.is_finite() && v >= 0.0, "{name} = {v}");
+    }
+    assert_eq!(rows[0][0], "2000");
+    let srank: f64 = rows[3][2].parse().unwrap();
+    assert!(
+        (1.0..=64.0).contains(&srank),
+        "srank {srank} of 64 features"
+    );
+    let covs: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(probe_out.join("grad_cov.json")).unwrap()).unwrap();
+    assert_eq!(covs.len(), 2);
+    let m = &covs[1]["matrix"];
+    assert_eq!(m.as_array().unwrap().len(), 32);
+    assert!(
+        (m[0][0].as_f64().unwrap() - 1.0).abs() < 1e-6,
+        "a gradient's cosine with itself is 1"
+    );
+    assert!(m[0][1].as_f64().unwrap().abs() <= 1.0 + 1e-9);
 }
 
 #[test]
