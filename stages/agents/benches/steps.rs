@@ -4,6 +4,10 @@
 //!
 //! `cargo bench -p prunus-agents --bench steps [-- FILTER]`
 //!
+//! Measured on the shared 2-core CI machine (Flex backend, one core, other builds running),
+//! `PRUNUS_BENCH_QUICK=1`: MinAtar DQN 1,050-1,410 steps/s, MinAtar Rainbow 325-400,
+//! Atari DQN Nature CNN 12.9, Impala ResNet x1 2.9 (Atari needs the `cuda` build).
+//!
 //! The environment is replaced by a frame generator with the real observation spec (MinAtar:
 //! 4×10×10 bits, 6 actions; Atari: 84×84 bytes stacked 4, 18 actions), so the figures measure
 //! the agent (acting, replay, gradient steps) and not the emulator.

@@ -1,6 +1,18 @@
 //! Agents on burn: Q-networks, replay, DQN and compact Rainbow, Dopamine's training loop with
-//! gradual magnitude pruning, checkpoints that resume bit for bit, and the `train/dqn` /
-//! `train/rainbow` stage kinds.
+//! gradual magnitude pruning, checkpoints that resume bit for bit, and the `train/dqn`,
+//! `train/rainbow` and `probe` stage kinds.
+//!
+//! One concept per module: [`networks`] (MLP, MinAtar CNN, Nature CNN, Impala ResNet; width
+//! multiplier; stable layer names), [`replay`] (frames stored once, stacking and n-step returns
+//! at sampling, prioritized [`sum_tree`]), [`dqn`] and [`rainbow`] (the two objectives),
+//! [`agent`] (networks + Adam), [`schedule`] (ε), [`train`] (the iteration loop and its
+//! [`train::UpdateHook`]s), [`prune`] (GMP as a hook), [`checkpoint`] (snapshots, resume
+//! state, probe batch), [`kinds`] and [`probe`] (the stage kinds).
+//!
+//! Deviations from Dopamine, on purpose (each documented where it lives): iterations are
+//! exactly `training_steps` long (episodes carry over), the replay ratio generalises
+//! `update_period`, episodes' final frames are stored so time-limit truncation bootstraps, and
+//! CPU convolutions run as im2col + matmul (same values, much faster than burn's CPU kernels).
 
 pub mod agent;
 pub mod checkpoint;
