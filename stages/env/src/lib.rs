@@ -76,9 +76,16 @@ impl fmt::Display for EnvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EnvError::UnknownGame { name, known } => {
-                write!(f, "unknown game `{name}`; known games: {}", known.join(", "))
+                write!(
+                    f,
+                    "unknown game `{name}`; known games: {}",
+                    known.join(", ")
+                )
             }
-            EnvError::ActionOutOfRange { action, num_actions } => write!(
+            EnvError::ActionOutOfRange {
+                action,
+                num_actions,
+            } => write!(
                 f,
                 "action {action} is out of range: this environment has {num_actions} actions (0..{num_actions})"
             ),
@@ -88,3 +95,149 @@ impl fmt::Display for EnvError {
 }
 
 impl std::error::Error for EnvError {}
+
+pub mod classic;
+
+/// How to build an environment; `Default` gives each environment's paper/reference defaults.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EnvOptions {
+    /// Probability that the previous action repeats; `None`: the environment's default
+    /// (MinAtar 0.1, Atari 0.25, classic control 0).
+    pub sticky_action_prob: Option<f32>,
+    /// Episode time limit in agent steps; `None`: the environment's default (classic 500).
+    pub max_episode_steps: Option<u64>,
+    /// Atari: the full 18-action set instead of the game's minimal set.
+    pub full_action_set: bool,
+    /// Atari: where ROMs are looked up.
+    pub rom_dir: Option<std::path::PathBuf>,
+}
+
+/// The environments this build can create, by the names pipelines use.
+pub fn games() -> Vec<String> {
+    vec!["cartpole".into(), "acrobot".into()]
+}
+
+/// Creates the environment `name` (see [`games`]).
+pub fn make(name: &str, opts: &EnvOptions) -> Result<Box<dyn Env>, EnvError> {
+    if opts.sticky_action_prob.is_some_and(|p| p != 0.0) {
+        return Err(EnvError::Other(format!(
+            "`{name}` has no sticky actions; leave sticky_action_prob unset for classic control"
+        )));
+    }
+    let cap = opts.max_episode_steps.unwrap_or(500);
+    match name {
+        "cartpole" => Ok(Box::new(classic::CartPole::new(cap))),
+        "acrobot" => Ok(Box::new(classic::Acrobot::new(cap))),
+        _ => Err(EnvError::UnknownGame {
+            name: name.to_string(),
+            known: games(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn random_returns(name: &str, episodes: usize) -> Vec<(f32, u64)> {
+        let mut env = make(name, &EnvOptions::default()).unwrap();
+        let n = env.spec().num_actions;
+        let mut out = Vec::new();
+        for ep in 0..episodes {
+            env.reset(Some(ep as u64));
+            let (mut ret, mut len) = (0.0, 0);
+            loop {
+                let s = env.step((len as usize * 7 + ep) % n).unwrap();
+                ret += s.reward;
+                len += 1;
+                if s.terminal || s.truncated {
+                    break;
+                }
+            }
+            out.push((ret, len));
+        }
+        out
+    }
+
+    #[test]
+    fn cartpole_falls_quickly_under_a_poor_policy_and_is_capped() {
+        for (ret, len) in random_returns("cartpole", 20) {
+            assert_eq!(ret, len as f32);
+            assert!((5..=500).contains(&len), "episode length {len}");
+        }
+        // Always pushing right topples the pole within a few dozen steps.
+        let mut env = make("cartpole", &EnvOptions::default()).unwrap();
+        env.reset(Some(1));
+        let steps = (0..500)
+            .take_while(|_| !env.step(1).unwrap().terminal)
+            .count();
+        assert!(steps < 40, "pole survived {steps} steps of constant force");
+    }
+
+    #[test]
+    fn acrobot_is_truncated_at_500_without_swinging_up() {
+        // Zero torque never swings the tip above the bar: every episode is cut at 500 steps.
+        let mut env = make("acrobot", &EnvOptions::default()).unwrap();
+        env.reset(Some(3));
+        let mut last = Step::default();
+        let mut ret = 0.0;
+        for _ in 0..500 {
+            last = env.step(1).unwrap();
+            ret += last.reward;
+        }
+        assert!(last.truncated && !last.terminal);
+        assert_eq!(ret, -500.0);
+    }
+
+    #[test]
+    fn acrobot_swings_up_with_energy_pumping() {
+        // Torque along the second joint's velocity does positive work (pumps energy in): the tip
+        // must clear the bar well before the time limit, so the dynamics are not inert.
+        let mut env = make("acrobot", &EnvOptions::default()).unwrap();
+        env.reset(Some(0));
+        let mut done_at = None;
+        for t in 0..500 {
+            let Observation::Float(o) = env.observation() else {
+                unreachable!()
+            };
+            let action = if o[5] > 0.0 { 2 } else { 0 };
+            if env.step(action).unwrap().terminal {
+                done_at = Some(t);
+                break;
+            }
+        }
+        assert!(
+            done_at.is_some(),
+            "energy pumping never swung the acrobot up"
+        );
+    }
+
+    #[test]
+    fn same_seed_same_episode() {
+        assert_eq!(random_returns("acrobot", 3), random_returns("acrobot", 3));
+        let mut a = make("cartpole", &EnvOptions::default()).unwrap();
+        a.reset(Some(9));
+        let mut b = a.boxed_clone();
+        for t in 0..30 {
+            assert_eq!(a.step(t % 2).unwrap(), b.step(t % 2).unwrap());
+        }
+    }
+
+    #[test]
+    fn bad_input_is_explained() {
+        let err = make("pong", &EnvOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("unknown game `pong`") && err.contains("cartpole"),
+            "{err}"
+        );
+        let mut env = make("cartpole", &EnvOptions::default()).unwrap();
+        let err = env.step(2).unwrap_err().to_string();
+        assert!(
+            err.contains("out of range") && err.contains("2 actions"),
+            "{err}"
+        );
+    }
+}
