@@ -91,15 +91,19 @@ impl UpdateHook for GmpHook {
         if !self.schedule.should_update(step) {
             return;
         }
-        let target = self.schedule.sparsity_at(step);
+        // As JaxPruner: the per-layer targets are allocated once, at the final sparsity, and
+        // each layer's own target follows the cubic schedule (re-running ERK at the current
+        // overall sparsity would move the dense/sparse split between layers).
         let shapes: Vec<&[usize]> = self.kernels.iter().map(|k| k.shape.as_slice()).collect();
-        let per_layer =
-            erk::allocate(self.distribution, &shapes, target).expect("valid sparsity allocation");
+        let per_layer = erk::allocate(self.distribution, &shapes, self.schedule.target)
+            .expect("valid sparsity allocation");
         let values = agent.network().kernel_values();
         self.state.masks = values
             .iter()
             .zip(per_layer)
-            .map(|(w, s)| s.map(|s| magnitude::topk_mask(w, s)))
+            .map(|(w, s)| {
+                s.map(|s| magnitude::topk_mask(w, self.schedule.layer_sparsity_at(s, step)))
+            })
             .collect();
         self.recache(agent.device());
     }

@@ -9,23 +9,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use prunus_agents::checkpoint::{ProbeBatch, Snapshot};
-use prunus_agents::kinds::{Algorithm, EnvSettings, TrainKind};
+use prunus_agents::kinds::{Algorithm, TrainKind};
 use prunus_agents::probe::ProbeKind;
-use prunus_env::Env;
 use prunus_stage::{Context, Input, Params, Reporter, StageError, StageKind, Value};
 
-fn cartpole(name: &str, _: &EnvSettings) -> Result<Box<dyn Env>, String> {
-    match name {
-        "cartpole" => Ok(common::cartpole()),
-        other => Err(format!("unknown game `{other}`")),
-    }
-}
-
 fn kind(algorithm: Algorithm) -> TrainKind {
-    TrainKind {
-        algorithm,
-        env_factory: cartpole,
-    }
+    TrainKind::new(algorithm)
 }
 
 fn params(kind: &TrainKind, overrides: &[(&str, Value)]) -> Params {

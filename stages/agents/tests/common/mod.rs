@@ -1,8 +1,6 @@
 //! Shared test setup: CartPole and a DQN configuration that solves it.
 #![allow(dead_code)]
 
-pub mod cartpole;
-
 use burn::tensor::Device;
 use prunus_agents::agent::{Agent, AgentConfig, Objective};
 use prunus_agents::dqn::TdLoss;
@@ -18,7 +16,7 @@ pub fn cpu() -> Device {
 }
 
 pub fn cartpole() -> Box<dyn Env> {
-    Box::new(cartpole::CartPole::new())
+    prunus_env::make("cartpole", &prunus_env::EnvOptions::default()).unwrap()
 }
 
 /// Dopamine's CartPole DQN (`dqn_cartpole.gin`): 2×512 MLP, MSE, Adam 1e-3 (eps 3.125e-4),
