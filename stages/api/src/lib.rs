@@ -84,8 +84,18 @@ pub struct ParamSpec {
 }
 
 impl ParamSpec {
-    pub fn new(key: &'static str, ty: ParamType, default: Option<Value>, doc: &'static str) -> Self {
-        ParamSpec { key, ty, default, doc }
+    pub fn new(
+        key: &'static str,
+        ty: ParamType,
+        default: Option<Value>,
+        doc: &'static str,
+    ) -> Self {
+        ParamSpec {
+            key,
+            ty,
+            default,
+            doc,
+        }
     }
 }
 
@@ -177,7 +187,11 @@ pub struct Resources {
 
 impl Default for Resources {
     fn default() -> Self {
-        Resources { cpus: 1, gpus: 0, memory_mb: 1024 }
+        Resources {
+            cpus: 1,
+            gpus: 0,
+            memory_mb: 1024,
+        }
     }
 }
 
@@ -263,7 +277,12 @@ impl Context {
     }
 
     /// A context over temporary directories, for unit tests of stage kinds.
-    pub fn for_test(params: Params, inputs: Vec<Input>, out_dir: PathBuf, scratch: PathBuf) -> Self {
+    pub fn for_test(
+        params: Params,
+        inputs: Vec<Input>,
+        out_dir: PathBuf,
+        scratch: PathBuf,
+    ) -> Self {
         Context {
             instance: "test".into(),
             axes: BTreeMap::new(),
@@ -296,7 +315,10 @@ impl StageError {
             None => format!("missing; expected {expected}"),
             Some(v) => format!("expected {expected}, got `{v}`"),
         };
-        StageError::Param { key: key.to_string(), message }
+        StageError::Param {
+            key: key.to_string(),
+            message,
+        }
     }
 
     /// Wraps any displayable error as a stage failure.
