@@ -1,1 +1,616 @@
 //! Content-addressed artifact store: blake3-addressed zstd blobs, action cache, checkpoint scratch.
+//!
+//! Layout under the store root:
+//!
+//! ```text
+//! STORE                  marker with the layout version
+//! blobs/ab/<digest>.zst  blobs, named by the blake3 of their uncompressed bytes (see `blob`)
+//! actions/ab/<key>.json  action cache: stage key -> outputs + run metadata
+//! refs/<name>            named refs (e.g. an instance's last key); pinned by `gc`
+//! scratch/<key>/         checkpoint scratch of a stage, outside its key, for resuming
+//! locks/<key>.lock       per-stage locks (`flock`, released when the process dies)
+//! tmp/                   files being written; renamed into place only once durable
+//! quarantine/            what `verify` found corrupt, kept for inspection
+//! ```
+//!
+//! Crash safety: every file is written to `tmp/`, fsynced, renamed into place and its directory
+//! fsynced, so a process killed at any instant leaves either the old or the new file, never a
+//! partial one. A manifest is published only after every blob it names is in place, and blobs
+//! are immutable, so two writers of the same blob or result race harmlessly.
+
+mod action;
+mod blob;
+mod digest;
+mod error;
+mod maint;
+
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+pub use action::{ActionResult, RunMeta};
+pub use blob::BlobReader;
+pub use digest::{BlobRef, Digest, ParseDigestError};
+pub use error::StoreError;
+pub use maint::{Dangling, DuReport, GcOptions, GcReport, Quarantined, VerifyReport};
+
+use action::{MANIFEST_FORMAT, Manifest};
+use error::IoContext;
+
+const MARKER: &str = "STORE";
+const MARKER_TEXT: &str = "prunus-store 1\n";
+const SUBDIRS: [&str; 7] = [
+    "blobs",
+    "actions",
+    "refs",
+    "scratch",
+    "locks",
+    "tmp",
+    "quarantine",
+];
+
+/// A store rooted at one directory. Cheap to clone; safe to use from many processes at once.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// An exclusive lock on one stage key, held until dropped or the process dies.
+#[derive(Debug)]
+pub struct StageLock {
+    _file: File,
+    key: Digest,
+}
+
+impl StageLock {
+    /// The stage key this lock is for.
+    pub fn key(&self) -> Digest {
+        self.key
+    }
+}
+
+impl Store {
+    /// Opens the store at `root`, creating its layout if absent. Refuses a non-empty directory
+    /// that is not a store, so a mistyped path never gets littered.
+    pub fn open(root: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let root = root.as_ref().to_path_buf();
+        fs::create_dir_all(&root).ctx("create the store directory", &root)?;
+        let marker = root.join(MARKER);
+        if !marker.exists() {
+            let mut entries = fs::read_dir(&root).ctx("list the store directory", &root)?;
+            if entries.next().is_some() && !root.join("blobs").is_dir() {
+                return Err(StoreError::Io {
+                    op: "open as a store",
+                    path: root,
+                    source: io::Error::other(
+                        "the directory is not empty and is not a prunus store; \
+                         choose an empty or new directory for the store",
+                    ),
+                });
+            }
+        }
+        for sub in SUBDIRS {
+            let dir = root.join(sub);
+            if !dir.is_dir() {
+                fs::create_dir_all(&dir).ctx("create the store directory", &dir)?;
+            }
+        }
+        let store = Store { root };
+        if !marker.exists() {
+            store.write_atomic(&marker, MARKER_TEXT.as_bytes())?;
+        }
+        Ok(store)
+    }
+
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    // ----- blobs -----
+
+    /// Stores a file, streaming (it never sits in memory).
+    pub fn put_file(&self, path: &Path) -> Result<BlobRef, StoreError> {
+        let file = File::open(path).ctx("open the file to store", path)?;
+        let hint = file.metadata().ok().map(|m| m.len());
+        let mut input = file;
+        self.put_stream(&mut input, hint)
+    }
+
+    /// Stores everything `r` yields, streaming.
+    pub fn put_reader(&self, mut r: impl Read) -> Result<BlobRef, StoreError> {
+        self.put_stream(&mut r, None)
+    }
+
+    /// Stores a byte slice.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<BlobRef, StoreError> {
+        let mut r = bytes;
+        self.put_stream(&mut r, Some(bytes.len() as u64))
+    }
+
+    fn put_stream(&self, r: &mut dyn Read, hint: Option<u64>) -> Result<BlobRef, StoreError> {
+        let tmp_dir = self.root.join("tmp");
+        let (file, tmp) = tempfile::Builder::new()
+            .prefix("blob-")
+            .tempfile_in(&tmp_dir)
+            .ctx("create a temp file in", &tmp_dir)?
+            .into_parts();
+        let (digest, size) = blob::write_blob(r, hint, file, &tmp)?;
+        let dest = self.blob_path(&digest);
+        set_readonly(&tmp)?;
+        // Renaming over an existing copy is harmless (same bytes) and repairs a corrupt one.
+        self.install(tmp, &dest)?;
+        Ok(BlobRef { digest, size })
+    }
+
+    /// Whether the blob is in the store (its presence implies it is complete and durable).
+    pub fn has(&self, d: &Digest) -> bool {
+        self.blob_path(d).is_file()
+    }
+
+    /// A streaming reader over a blob's bytes. The digest is checked at end of stream: a
+    /// mismatch is an `io::ErrorKind::InvalidData` error wrapping [`StoreError::CorruptBlob`].
+    pub fn read(&self, d: &Digest) -> Result<BlobReader, StoreError> {
+        let path = self.blob_path(d);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::BlobNotFound {
+                    digest: *d,
+                    root: self.root.clone(),
+                });
+            }
+            Err(e) => return Err(StoreError::io("open blob", &path, e)),
+        };
+        BlobReader::open(path.clone(), *d, file).map_err(|e| from_read_err(e, "read blob", &path))
+    }
+
+    /// A blob's bytes, verified.
+    pub fn get_bytes(&self, d: &Digest) -> Result<Vec<u8>, StoreError> {
+        let mut r = self.read(d)?;
+        let mut out = Vec::with_capacity(r.size().min(1 << 30) as usize);
+        r.read_to_end(&mut out)
+            .map_err(|e| from_read_err(e, "read blob", &self.blob_path(d)))?;
+        Ok(out)
+    }
+
+    /// Writes a blob to `dest` (creating its directory), verified, atomically: `dest` appears
+    /// only once its bytes hash to `d`. Runs of zeros become holes (sparse checkpoints stay
+    /// small on disk). Returns the size.
+    pub fn get_to_file(&self, d: &Digest, dest: &Path) -> Result<u64, StoreError> {
+        let mut r = self.read(d)?;
+        let parent = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent).ctx("create the directory", &parent)?;
+        let (mut file, tmp) = tempfile::Builder::new()
+            .prefix(".prunus-")
+            .tempfile_in(&parent)
+            .ctx("create a temp file in", &parent)?
+            .into_parts();
+        let mut buf = vec![0u8; blob::CHUNK];
+        let mut total = 0u64;
+        let blob_path = self.blob_path(d);
+        loop {
+            let n = read_full(&mut r, &mut buf)
+                .map_err(|e| from_read_err(e, "read blob", &blob_path))?;
+            if n == 0 {
+                break;
+            }
+            if is_zero(&buf[..n]) {
+                file.seek(SeekFrom::Current(n as i64))
+                    .ctx("seek in", &tmp)?;
+            } else {
+                file.write_all(&buf[..n]).ctx("write", &tmp)?;
+            }
+            total += n as u64;
+        }
+        file.set_len(total).ctx("write", &tmp)?;
+        file.sync_all().ctx("fsync", &tmp)?;
+        drop(file);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(0o644)).ctx("chmod", &tmp)?;
+        }
+        tmp.persist(dest)
+            .map_err(|e| StoreError::io("move into place", dest, e.error))?;
+        sync_dir(&parent)?;
+        Ok(total)
+    }
+
+    // ----- action cache -----
+
+    /// The published result for a stage key. A manifest whose blobs are missing (say
+    /// quarantined by `verify`) is a miss, so the stage reruns and republishes over it.
+    pub fn lookup(&self, key: &Digest) -> Result<Option<ActionResult>, StoreError> {
+        let path = self.action_path(key);
+        let Some(result) = self.read_manifest(key, &path)? else {
+            return Ok(None);
+        };
+        if result.blobs().all(|(_, b)| self.has(&b.digest)) {
+            Ok(Some(result))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Publishes `result` under `key`, atomically, after checking that every blob it names is
+    /// in the store. Publishing the same key again replaces the result.
+    pub fn publish(&self, key: &Digest, result: &ActionResult) -> Result<(), StoreError> {
+        // Shared against `gc`, so no blob vanishes between the check and the rename.
+        let _gc = self.gc_lock(false)?;
+        for (what, b) in result.blobs() {
+            if !self.has(&b.digest) {
+                return Err(StoreError::MissingBlob {
+                    key: *key,
+                    what,
+                    digest: b.digest,
+                });
+            }
+        }
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT,
+            key: *key,
+            result: result.clone(),
+        };
+        let mut json = serde_json::to_vec_pretty(&manifest).expect("manifests serialize");
+        json.push(b'\n');
+        self.write_atomic(&self.action_path(key), &json)
+    }
+
+    /// Every published result, sorted by key.
+    pub fn actions(&self) -> Result<Vec<(Digest, ActionResult)>, StoreError> {
+        let mut out = Vec::new();
+        for (key, path) in self.list_fanout("actions", "json")? {
+            if let Some(r) = self.read_manifest(&key, &path)? {
+                out.push((key, r));
+            }
+        }
+        Ok(out)
+    }
+
+    fn read_manifest(&self, key: &Digest, path: &Path) -> Result<Option<ActionResult>, StoreError> {
+        let text = match fs::read(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io("read action manifest", path, e)),
+        };
+        let bad = |reason: String| StoreError::BadManifest {
+            key: *key,
+            path: path.to_path_buf(),
+            reason,
+        };
+        let m: Manifest = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
+        if m.format != MANIFEST_FORMAT {
+            return Err(bad(format!(
+                "format {} is not supported (this prunus knows {MANIFEST_FORMAT})",
+                m.format
+            )));
+        }
+        if m.key != *key {
+            return Err(bad(format!("it records key {}", m.key)));
+        }
+        Ok(Some(m.result))
+    }
+
+    // ----- locks and scratch -----
+
+    /// Takes the exclusive lock of a stage key, waiting for it. Released on drop or when the
+    /// process dies (`flock`), so a killed run never leaves a stale lock.
+    pub fn lock_stage(&self, key: &Digest) -> Result<StageLock, StoreError> {
+        let (file, path) = self.lock_file(key)?;
+        file.lock().ctx("lock", &path)?;
+        Ok(StageLock {
+            _file: file,
+            key: *key,
+        })
+    }
+
+    /// Like [`Store::lock_stage`], but returns `None` at once if another holder has it.
+    pub fn try_lock_stage(&self, key: &Digest) -> Result<Option<StageLock>, StoreError> {
+        let (file, path) = self.lock_file(key)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(StageLock {
+                _file: file,
+                key: *key,
+            })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(StoreError::io("lock", &path, e)),
+        }
+    }
+
+    fn lock_file(&self, key: &Digest) -> Result<(File, PathBuf), StoreError> {
+        let path = self.root.join("locks").join(format!("{key}.lock"));
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .ctx("create lock file", &path)?;
+        Ok((file, path))
+    }
+
+    /// Store-wide lock: exclusive for `gc`, shared for `publish`.
+    fn gc_lock(&self, exclusive: bool) -> Result<File, StoreError> {
+        let path = self.root.join("locks").join("gc.lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .ctx("create lock file", &path)?;
+        if exclusive {
+            file.lock()
+        } else {
+            file.lock_shared()
+        }
+        .ctx("lock", &path)?;
+        Ok(file)
+    }
+
+    /// The checkpoint scratch directory of a stage key, created on demand. It is not part of
+    /// the key: a rerun of the same key finds what the killed run left there.
+    pub fn scratch(&self, key: &Digest) -> Result<PathBuf, StoreError> {
+        let dir = self.root.join("scratch").join(key.to_string());
+        fs::create_dir_all(&dir).ctx("create scratch directory", &dir)?;
+        Ok(dir)
+    }
+
+    // ----- refs -----
+
+    /// Points the named ref at a key (atomically). Refs pin their key against `gc`.
+    pub fn set_ref(&self, name: &str, key: &Digest) -> Result<(), StoreError> {
+        let path = self.ref_path(name)?;
+        self.write_atomic(&path, format!("{key}\n").as_bytes())
+    }
+
+    /// The key a named ref points at.
+    pub fn get_ref(&self, name: &str) -> Result<Option<Digest>, StoreError> {
+        let path = self.ref_path(name)?;
+        match fs::read_to_string(&path) {
+            Ok(text) => parse_ref(name, &text).map(Some),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io("read ref", &path, e)),
+        }
+    }
+
+    /// Every named ref, sorted by name.
+    pub fn refs(&self) -> Result<Vec<(String, Digest)>, StoreError> {
+        let dir = self.root.join("refs");
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).ctx("list", &dir)? {
+            let entry = entry.ctx("list", &dir)?;
+            let Some(name) = entry.file_name().to_str().and_then(decode_ref_name) else {
+                continue;
+            };
+            let text = fs::read_to_string(entry.path()).ctx("read ref", entry.path())?;
+            out.push((name.clone(), parse_ref(&name, &text)?));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn ref_path(&self, name: &str) -> Result<PathBuf, StoreError> {
+        if name.is_empty() {
+            return Err(StoreError::BadRef {
+                name: name.into(),
+                reason: "the name is empty".into(),
+                fix: "give the ref a name",
+            });
+        }
+        Ok(self.root.join("refs").join(encode_ref_name(name)))
+    }
+
+    // ----- paths and atomic writes -----
+
+    pub(crate) fn blob_path(&self, d: &Digest) -> PathBuf {
+        let hex = d.to_string();
+        self.root
+            .join("blobs")
+            .join(&hex[..2])
+            .join(format!("{hex}.zst"))
+    }
+
+    pub(crate) fn action_path(&self, key: &Digest) -> PathBuf {
+        let hex = key.to_string();
+        self.root
+            .join("actions")
+            .join(&hex[..2])
+            .join(format!("{hex}.json"))
+    }
+
+    /// Files `<top>/xx/<digest>.<ext>`, with their digests, sorted. Other names are skipped.
+    pub(crate) fn list_fanout(
+        &self,
+        top: &str,
+        ext: &str,
+    ) -> Result<Vec<(Digest, PathBuf)>, StoreError> {
+        let mut out = Vec::new();
+        for (name, path) in self.list_fanout_raw(top)? {
+            let digest = name
+                .strip_suffix(ext)
+                .and_then(|s| s.strip_suffix('.'))
+                .and_then(|s| s.parse::<Digest>().ok());
+            if let Some(d) = digest {
+                out.push((d, path));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every file `<top>/*/*`, with its file name.
+    pub(crate) fn list_fanout_raw(&self, top: &str) -> Result<Vec<(String, PathBuf)>, StoreError> {
+        let dir = self.root.join(top);
+        let mut out = Vec::new();
+        for sub in fs::read_dir(&dir).ctx("list", &dir)? {
+            let sub = sub.ctx("list", &dir)?;
+            if !sub.file_type().ctx("list", sub.path())?.is_dir() {
+                continue;
+            }
+            for entry in fs::read_dir(sub.path()).ctx("list", sub.path())? {
+                let entry = entry.ctx("list", sub.path())?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                out.push((name, entry.path()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes `bytes` to `dest` so that a crash leaves either the old file or the new one.
+    pub(crate) fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        let tmp_dir = self.root.join("tmp");
+        let (mut file, tmp) = tempfile::Builder::new()
+            .prefix("file-")
+            .tempfile_in(&tmp_dir)
+            .ctx("create a temp file in", &tmp_dir)?
+            .into_parts();
+        file.write_all(bytes).ctx("write", &tmp)?;
+        file.sync_all().ctx("fsync", &tmp)?;
+        drop(file);
+        set_readonly(&tmp)?;
+        self.install(tmp, dest)
+    }
+
+    /// Renames a durable temp file to `dest`, creating (durably) its fan-out directory.
+    fn install(&self, tmp: tempfile::TempPath, dest: &Path) -> Result<(), StoreError> {
+        let parent = dest.parent().expect("store paths have a parent");
+        if !parent.is_dir() {
+            match fs::create_dir(parent) {
+                Ok(()) => sync_dir(parent.parent().expect("fan-out dirs have a parent"))?,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(StoreError::io("create directory", parent, e)),
+            }
+        }
+        tmp.persist(dest)
+            .map_err(|e| StoreError::io("move into place", dest, e.error))?;
+        sync_dir(parent)
+    }
+}
+
+/// Blobs and manifests are immutable once written; make that visible in their modes.
+fn set_readonly(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o444)).ctx("chmod", path)?;
+    }
+    Ok(())
+}
+
+/// Makes a rename or creation in `dir` durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .ctx("fsync directory", dir)
+}
+
+/// Unwraps the `StoreError` a `BlobReader` puts in its `io::Error`s.
+pub(crate) fn from_read_err(e: io::Error, op: &'static str, path: &Path) -> StoreError {
+    if e.get_ref().is_some_and(|inner| inner.is::<StoreError>()) {
+        *e.into_inner()
+            .expect("checked above")
+            .downcast::<StoreError>()
+            .expect("checked above")
+    } else {
+        StoreError::io(op, path, e)
+    }
+}
+
+/// Reads until `buf` is full or the stream ends.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Whether `buf` is all zeros (64-byte blocks so the OR vectorizes).
+fn is_zero(buf: &[u8]) -> bool {
+    let blocks = buf.chunks_exact(64);
+    let tail = blocks.remainder();
+    tail.iter().all(|&b| b == 0)
+        && blocks
+            .into_iter()
+            .all(|c| c.iter().fold(0, |a, &b| a | b) == 0)
+}
+
+fn parse_ref(name: &str, text: &str) -> Result<Digest, StoreError> {
+    text.trim()
+        .parse()
+        .map_err(|e: ParseDigestError| StoreError::BadRef {
+            name: name.into(),
+            reason: e.to_string(),
+            fix: "set it again (rerun the pipeline) or delete its file under refs/",
+        })
+}
+
+/// Ref names may hold anything (`train[game=minatar/breakout]`); file names get
+/// `[A-Za-z0-9_.-]` and `%XX` for other bytes (and a leading dot).
+fn encode_ref_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for (i, b) in name.bytes().enumerate() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn decode_ref_name(file: &str) -> Option<String> {
+    let bytes = file.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = file.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ref_names_round_trip() {
+        for name in [
+            "a",
+            "train[game=minatar/breakout,seed=1]",
+            ".hidden",
+            "x%y",
+            "ünï",
+        ] {
+            let enc = encode_ref_name(name);
+            assert!(!enc.contains('/') && !enc.starts_with('.'), "{enc}");
+            assert_eq!(decode_ref_name(&enc).as_deref(), Some(name));
+        }
+    }
+
+    #[test]
+    fn zero_detection() {
+        assert!(is_zero(&[0u8; 37]));
+        let mut v = vec![0u8; 37];
+        v[36] = 1;
+        assert!(!is_zero(&v));
+        v[36] = 0;
+        v[3] = 1;
+        assert!(!is_zero(&v));
+    }
+}

@@ -1,0 +1,108 @@
+//! Errors: each names the object or path involved and says how to fix it.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::Digest;
+
+/// Everything that can go wrong in the store. Nothing already stored is lost on any of these.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store (or a destination) may not be written or read by this user.
+    #[error(
+        "permission denied to {op} {path}: {source}; make the directory writable by this user \
+         (chmod/chown, or remount it read-write) or point prunus at another store directory"
+    )]
+    PermissionDenied {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// The file system holding the store is full. Partial writes were discarded.
+    #[error(
+        "no space left on the device to {op} {path}: {source}; free space (e.g. `prunus store gc`) \
+         or move the store to a larger file system; nothing already stored was changed"
+    )]
+    DiskFull {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// Any other I/O failure.
+    #[error("cannot {op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// A blob that is not in the store.
+    #[error(
+        "blob {digest} is not in the store at {root}: it was never stored or `gc` removed it; \
+         rerun the stage that produces it (e.g. `prunus run`)"
+    )]
+    BlobNotFound { digest: Digest, root: PathBuf },
+    /// A blob whose bytes do not hash to its name, or that does not decompress.
+    #[error(
+        "blob {digest} at {path} is corrupt ({reason}); run `prunus store verify` to quarantine it, \
+         then rerun the stage that produced it"
+    )]
+    CorruptBlob {
+        digest: Digest,
+        path: PathBuf,
+        reason: String,
+    },
+    /// `publish` of a manifest that names a blob the store does not hold.
+    #[error(
+        "refusing to publish action {key}: {what} refers to blob {digest}, which is not in the store; \
+         store the file first (put_file) and publish after it is durable"
+    )]
+    MissingBlob {
+        key: Digest,
+        what: String,
+        digest: Digest,
+    },
+    /// An action manifest that does not parse.
+    #[error(
+        "action manifest {path} (key {key}) is unreadable ({reason}); run `prunus store verify` \
+         to quarantine it; the stage will then rerun"
+    )]
+    BadManifest {
+        key: Digest,
+        path: PathBuf,
+        reason: String,
+    },
+    /// A named ref that is empty or whose file does not hold a digest.
+    #[error("ref {name:?} is invalid ({reason}); {fix}")]
+    BadRef {
+        name: String,
+        reason: String,
+        fix: &'static str,
+    },
+}
+
+impl StoreError {
+    /// Classifies an I/O error so that permission problems and full disks get their own fix.
+    pub(crate) fn io(op: &'static str, path: impl AsRef<Path>, source: io::Error) -> StoreError {
+        let path = path.as_ref().to_path_buf();
+        match source.kind() {
+            io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+                StoreError::PermissionDenied { op, path, source }
+            }
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+                StoreError::DiskFull { op, path, source }
+            }
+            _ => StoreError::Io { op, path, source },
+        }
+    }
+}
+
+/// Attaches an operation and a path to an `io::Result`.
+pub(crate) trait IoContext<T> {
+    fn ctx(self, op: &'static str, path: impl AsRef<Path>) -> Result<T, StoreError>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn ctx(self, op: &'static str, path: impl AsRef<Path>) -> Result<T, StoreError> {
+        self.map_err(|e| StoreError::io(op, path, e))
+    }
+}
