@@ -236,8 +236,9 @@ impl Store {
         let mut report = VerifyReport::default();
         let files = self.list_fanout_raw("blobs")?;
         let next = AtomicUsize::new(0);
-        let found: Mutex<(u64, u64, Vec<(String, PathBuf, String)>)> =
-            Mutex::new((0, 0, Vec::new()));
+        // (sound blobs, their bytes, corrupt ones with a reason)
+        type Found = (u64, u64, Vec<(String, PathBuf, String)>);
+        let found: Mutex<Found> = Mutex::new((0, 0, Vec::new()));
         let first_err: Mutex<Option<StoreError>> = Mutex::new(None);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         std::thread::scope(|s| {
@@ -454,7 +455,7 @@ impl Store {
                 candidates.push((newest_mtime(&path), key, path, lock));
             }
         }
-        candidates.sort_by(|a, b| b.0.cmp(&a.0));
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
         for (i, (_, _, path, _lock)) in candidates.into_iter().enumerate() {
             if i < opts.keep_checkpoints {
                 report.scratch_kept += 1;
@@ -529,11 +530,11 @@ fn count_files(dir: &Path) -> Result<(u64, u64), StoreError> {
     let mut bytes = 0;
     for entry in fs::read_dir(dir).ctx("list", dir)? {
         let entry = entry.ctx("list", dir)?;
-        if let Ok(m) = entry.metadata() {
-            if m.is_file() {
-                n += 1;
-                bytes += m.len();
-            }
+        if let Ok(m) = entry.metadata()
+            && m.is_file()
+        {
+            n += 1;
+            bytes += m.len();
         }
     }
     Ok((n, bytes))
