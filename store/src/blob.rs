@@ -1,33 +1,40 @@
-//! The blob file format, and streaming in and out of it.
+//! The blob file format, and streaming in and out of it on every core.
 //!
-//! A blob file is a valid `.zst` file (so `zstd -d` reads it): a zstd *skippable frame* holding
-//! `PRNS`, a format version and the uncompressed size, followed by the zstd-compressed bytes.
-//! The header is written last (the size of a streamed input is known only at its end), and the
-//! file only becomes visible under its digest after an fsync and an atomic rename.
+//! A blob file is a valid `.zst` file (`zstd -d` reads it): a zstd *skippable frame* holding
+//! `PRNS`, a format version and the uncompressed size, then the data cut into [`FRAME`]-sized
+//! pieces, each an independent zstd frame preceded by a skippable frame that holds its
+//! compressed length (as `pzstd` does, see zstd's `contrib/pzstd/README.md`). Independent
+//! frames let both compression and decompression run on all cores while the calling thread
+//! hashes, and the length prefixes let a reader hand out frames without parsing them.
+//!
+//! The header is written last (a streamed input's size is known only at its end), and the file
+//! becomes visible under its digest only after an fsync and an atomic rename (see `Store`).
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 
 use crate::Digest;
-use crate::error::StoreError;
+use crate::error::{IoContext, StoreError};
 
-/// Skippable-frame magic (zstd reserves 0x184D2A50..=0x184D2A5F for user data).
-const SKIPPABLE_MAGIC: u32 = 0x184D_2A5B;
+/// Skippable-frame magics (zstd reserves 0x184D2A50..=0x184D2A5F for user data).
+const HEADER_MAGIC: u32 = 0x184D_2A5B;
+const LENGTH_MAGIC: u32 = 0x184D_2A50;
 const TAG: &[u8; 4] = b"PRNS";
 const FORMAT: u32 = 1;
-/// Bytes before the zstd data: magic, frame length, tag, format, size.
+/// Bytes before the first frame: magic, frame length, tag, format, size.
 pub(crate) const HEADER_LEN: usize = 4 + 4 + 4 + 4 + 8;
-/// Chunk size for streaming: large enough for blake3's SIMD and zstd's workers.
-pub(crate) const CHUNK: usize = 1 << 20;
+/// Uncompressed bytes per zstd frame: a whole number of blake3 chunks, small enough that a
+/// 20 MB checkpoint still spreads over the cores, large enough that ratio does not suffer.
+pub(crate) const FRAME: usize = 4 << 20;
 /// zstd level, as `zstd -3` (the CLI default).
 const LEVEL: i32 = 3;
-/// Inputs at least this large are compressed by zstd's worker threads.
-const MT_THRESHOLD: u64 = 4 << 20;
 
 fn header(size: u64) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
-    h[0..4].copy_from_slice(&SKIPPABLE_MAGIC.to_le_bytes());
+    h[0..4].copy_from_slice(&HEADER_MAGIC.to_le_bytes());
     h[4..8].copy_from_slice(&16u32.to_le_bytes());
     h[8..12].copy_from_slice(TAG);
     h[12..16].copy_from_slice(&FORMAT.to_le_bytes());
@@ -37,15 +44,14 @@ fn header(size: u64) -> [u8; HEADER_LEN] {
 
 /// Parses a blob header; returns the uncompressed size.
 pub(crate) fn parse_header(h: &[u8; HEADER_LEN]) -> Result<u64, String> {
-    let magic = u32::from_le_bytes(h[0..4].try_into().unwrap());
-    let len = u32::from_le_bytes(h[4..8].try_into().unwrap());
-    if magic != SKIPPABLE_MAGIC || len != 16 || &h[8..12] != TAG {
+    let word = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().unwrap());
+    if word(0) != HEADER_MAGIC || word(4) != 16 || &h[8..12] != TAG {
         return Err("not a prunus blob: bad header".into());
     }
-    let format = u32::from_le_bytes(h[12..16].try_into().unwrap());
-    if format != FORMAT {
+    if word(12) != FORMAT {
         return Err(format!(
-            "blob format {format} is not supported by this prunus (knows {FORMAT}); upgrade prunus"
+            "blob format {} is not supported by this prunus (it knows {FORMAT}); upgrade prunus",
+            word(12)
         ));
     }
     Ok(u64::from_le_bytes(h[16..24].try_into().unwrap()))
@@ -62,61 +68,222 @@ pub(crate) fn read_size(path: &Path) -> io::Result<Result<u64, String>> {
     }
 }
 
-/// Threads worth giving zstd for an input of `size_hint` bytes (0 = single-threaded).
-fn workers(size_hint: Option<u64>) -> u32 {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-    match size_hint {
-        Some(n) if n < MT_THRESHOLD => 0,
-        _ if cores > 1 => cores,
-        _ => 0,
-    }
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Compresses `input` into `tmp` (a fresh temp file) while hashing it; fsyncs the result.
-/// Returns the digest and uncompressed size.
+/// A one-shot slot for a result computed on another thread; a queue of these keeps order.
+type Slot<T> = Receiver<Result<T, String>>;
+/// A job for a pool: the input and where to put the result.
+type Job<T> = (Vec<u8>, SyncSender<Result<T, String>>);
+
+/// Starts `n` threads that apply `f` to jobs from the returned queue, replying on each
+/// job's slot. They end when the queue's sender is dropped.
+fn pool<T: Send + 'static>(
+    n: usize,
+    f: impl Fn(&[u8]) -> Result<T, String> + Send + Clone + 'static,
+) -> SyncSender<Job<T>> {
+    let (tx, rx) = sync_channel::<Job<T>>(n);
+    let rx = Arc::new(Mutex::new(rx));
+    for _ in 0..n {
+        let rx = Arc::clone(&rx);
+        let f = f.clone();
+        std::thread::spawn(move || {
+            loop {
+                let job = rx.lock().unwrap().recv();
+                let Ok((data, reply)) = job else { break };
+                let _ = reply.send(f(&data));
+            }
+        });
+    }
+    tx
+}
+
+fn compress(data: &[u8]) -> Result<Vec<u8>, String> {
+    thread_local! {
+        static CCTX: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> = const { std::cell::RefCell::new(None) };
+    }
+    CCTX.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = Some(zstd::bulk::Compressor::new(LEVEL).map_err(|e| e.to_string())?);
+        }
+        let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
+        c.as_mut()
+            .unwrap()
+            .compress_to_buffer(data, &mut out)
+            .map_err(|e| e.to_string())?;
+        Ok(out)
+    })
+}
+
+fn decompress(frame: &[u8]) -> Result<Vec<u8>, String> {
+    thread_local! {
+        static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
+    }
+    let size = match zstd::zstd_safe::get_frame_content_size(frame) {
+        Ok(Some(n)) if n as usize <= FRAME => n as usize,
+        _ => return Err("a frame has a bad header".into()),
+    };
+    DCTX.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            *d = Some(zstd::bulk::Decompressor::new().map_err(|e| e.to_string())?);
+        }
+        let mut out = Vec::with_capacity(size);
+        d.as_mut()
+            .unwrap()
+            .decompress_to_buffer(frame, &mut out)
+            .map_err(|e| format!("a frame does not decompress: {e}"))?;
+        if out.len() != size {
+            return Err("a frame decompresses to the wrong length".into());
+        }
+        Ok(out)
+    })
+}
+
+/// Appends one length-prefixed frame.
+fn write_frame(out: &mut impl Write, frame: &[u8]) -> io::Result<()> {
+    let mut prefix = [0u8; 12];
+    prefix[0..4].copy_from_slice(&LENGTH_MAGIC.to_le_bytes());
+    prefix[4..8].copy_from_slice(&4u32.to_le_bytes());
+    prefix[8..12].copy_from_slice(&(frame.len() as u32).to_le_bytes());
+    out.write_all(&prefix)?;
+    out.write_all(frame)
+}
+
+/// Reads the next length-prefixed frame, `None` at a clean end of file.
+fn read_frame(input: &mut impl Read) -> Result<Option<Vec<u8>>, String> {
+    let mut prefix = [0u8; 12];
+    let got = read_full(input, &mut prefix).map_err(|e| format!("cannot be read: {e}"))?;
+    if got == 0 {
+        return Ok(None);
+    }
+    let word = |i: usize| u32::from_le_bytes(prefix[i..i + 4].try_into().unwrap());
+    if got < 12 || word(0) != LENGTH_MAGIC || word(4) != 4 {
+        return Err("is truncated or damaged between frames".into());
+    }
+    let len = word(8) as usize;
+    if len > zstd::zstd_safe::compress_bound(FRAME) {
+        return Err("has an impossible frame length".into());
+    }
+    let mut frame = vec![0u8; len];
+    let got = read_full(input, &mut frame).map_err(|e| format!("cannot be read: {e}"))?;
+    if got < len {
+        return Err("is truncated inside a frame".into());
+    }
+    Ok(Some(frame))
+}
+
+/// Reads until `buf` is full or the stream ends.
+pub(crate) fn read_full(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Starts the kernel writing back what was just written, so the final fsync has little left
+/// to wait for (compression and disk writes overlap).
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: plain syscall on a file descriptor we own; a failure only loses the hint.
+        unsafe {
+            libc::sync_file_range(
+                file.as_raw_fd(),
+                offset as libc::off64_t,
+                len as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
+}
+
+/// Compresses `input` into `file` (a fresh temp file at `tmp_path`) while hashing it, then
+/// fsyncs. Returns the digest and uncompressed size.
 pub(crate) fn write_blob(
     input: &mut dyn Read,
-    size_hint: Option<u64>,
-    tmp: File,
+    mut file: File,
     tmp_path: &Path,
 ) -> Result<(Digest, u64), StoreError> {
-    use crate::error::IoContext;
-    let mut file = tmp;
     file.write_all(&[0u8; HEADER_LEN])
         .ctx("write temp blob", tmp_path)?;
-    let mut enc = zstd::Encoder::new(io::BufWriter::with_capacity(CHUNK, file), LEVEL)
-        .ctx("start compressing into", tmp_path)?;
-    let n = workers(size_hint);
-    if n > 0 {
-        enc.multithread(n).ctx("start zstd workers for", tmp_path)?;
-    }
     let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; CHUNK];
     let mut size = 0u64;
-    loop {
-        let got = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(k) => k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(StoreError::Io {
-                    op: "read the input being stored into",
-                    path: tmp_path.to_path_buf(),
-                    source: e,
-                });
+    let mut next_chunk = || -> Result<Vec<u8>, StoreError> {
+        let mut buf = vec![0u8; FRAME];
+        let n = read_full(input, &mut buf).map_err(|e| input_err(tmp_path, e))?;
+        buf.truncate(n);
+        hasher.update(&buf);
+        size += n as u64;
+        Ok(buf)
+    };
+    let first = next_chunk()?;
+    let mut file = if first.len() < FRAME || cores() == 1 {
+        // Small input (or one core): compress on this thread.
+        let mut out = io::BufWriter::with_capacity(1 << 20, file);
+        let mut chunk = first;
+        while !chunk.is_empty() {
+            let frame = compress(&chunk).map_err(|e| zstd_err(tmp_path, e))?;
+            write_frame(&mut out, &frame).ctx("write temp blob", tmp_path)?;
+            chunk = next_chunk()?;
+        }
+        out.into_inner()
+            .map_err(|e| e.into_error())
+            .ctx("write temp blob", tmp_path)?
+    } else {
+        // This thread reads and hashes; the pool compresses; a writer thread appends in
+        // order. `order` bounds the frames in flight.
+        let workers = cores();
+        let jobs = pool(workers, compress);
+        let (order, in_order) = sync_channel::<Slot<Vec<u8>>>(2 * workers);
+        let path = tmp_path.to_path_buf();
+        let writer = std::thread::spawn(move || -> Result<File, StoreError> {
+            let mut offset = HEADER_LEN as u64;
+            for slot in in_order {
+                let frame = slot
+                    .recv()
+                    .map_err(|_| zstd_err(&path, "a worker died".into()))?
+                    .map_err(|e| zstd_err(&path, e))?;
+                write_frame(&mut file, &frame).ctx("write temp blob", &path)?;
+                let len = 12 + frame.len() as u64;
+                start_writeback(&file, offset, len);
+                offset += len;
             }
+            Ok(file)
+        });
+        let mut chunk = first;
+        let fed = loop {
+            if chunk.is_empty() {
+                break Ok(());
+            }
+            let (reply, slot) = sync_channel(1);
+            // A closed queue means the writer stopped on an error, reported below.
+            if order.send(slot).is_err() || jobs.send((chunk, reply)).is_err() {
+                break Ok(());
+            }
+            chunk = match next_chunk() {
+                Ok(c) => c,
+                Err(e) => break Err(e),
+            };
         };
-        hasher.update(&buf[..got]);
-        enc.write_all(&buf[..got])
-            .ctx("write temp blob", tmp_path)?;
-        size += got as u64;
-    }
-    let mut file = enc
-        .finish()
-        .ctx("finish compressing into", tmp_path)?
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .ctx("write temp blob", tmp_path)?;
+        drop((order, jobs));
+        let written = writer
+            .join()
+            .expect("the blob writer thread does not panic");
+        fed?;
+        written?
+    };
     file.seek(SeekFrom::Start(0))
         .ctx("seek temp blob", tmp_path)?;
     file.write_all(&header(size))
@@ -125,11 +292,37 @@ pub(crate) fn write_blob(
     Ok((hasher.finalize().into(), size))
 }
 
+fn input_err(tmp_path: &Path, e: io::Error) -> StoreError {
+    StoreError::Io {
+        op: "read the input being stored into",
+        path: tmp_path.to_path_buf(),
+        source: e,
+    }
+}
+
+fn zstd_err(tmp_path: &Path, e: String) -> StoreError {
+    StoreError::Io {
+        op: "compress into",
+        path: tmp_path.to_path_buf(),
+        source: io::Error::other(e),
+    }
+}
+
+/// Where a reader's decoded frames come from.
+enum Frames {
+    /// Decoded on the calling thread (small blobs, one core).
+    Inline(io::BufReader<File>),
+    /// Decoded ahead by a pool; slots in file order.
+    Parallel(Receiver<Slot<Vec<u8>>>),
+}
+
 /// A verifying reader over one blob: yields the uncompressed bytes and fails with
-/// `InvalidData` (wrapping [`StoreError::CorruptBlob`]) at end of stream if they do not hash to
-/// the blob's digest or have the wrong length.
+/// `InvalidData` (wrapping [`StoreError::CorruptBlob`]) if they do not hash to the blob's
+/// digest, have the wrong length, or do not decompress. Large blobs decompress on all cores.
 pub struct BlobReader {
-    decoder: zstd::Decoder<'static, BufReader<File>>,
+    frames: Frames,
+    current: Vec<u8>,
+    pos: usize,
     hasher: blake3::Hasher,
     digest: Digest,
     path: PathBuf,
@@ -141,18 +334,23 @@ pub struct BlobReader {
 impl BlobReader {
     pub(crate) fn open(path: PathBuf, digest: Digest, mut file: File) -> io::Result<BlobReader> {
         let mut h = [0u8; HEADER_LEN];
-        let corrupt = |reason: String| corrupt_err(digest, &path, reason);
         match file.read_exact(&mut h) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                return Err(corrupt("truncated header".into()));
+                return Err(corrupt_err(digest, &path, "truncated header".into()));
             }
             Err(e) => return Err(e),
         }
-        let expected = parse_header(&h).map_err(corrupt)?;
-        let decoder = zstd::Decoder::with_buffer(BufReader::with_capacity(CHUNK, file))?;
+        let expected = parse_header(&h).map_err(|r| corrupt_err(digest, &path, r))?;
+        let frames = if expected <= FRAME as u64 || cores() == 1 {
+            Frames::Inline(io::BufReader::with_capacity(1 << 20, file))
+        } else {
+            Frames::Parallel(decode_ahead(file))
+        };
         Ok(BlobReader {
-            decoder,
+            frames,
+            current: Vec::new(),
+            pos: 0,
             hasher: blake3::Hasher::new(),
             digest,
             path,
@@ -169,8 +367,55 @@ impl BlobReader {
 
     fn fail(&mut self, reason: String) -> io::Error {
         self.done = true;
+        self.current = Vec::new();
+        self.pos = 0;
         corrupt_err(self.digest, &self.path, reason)
     }
+
+    /// The next decoded frame, `None` at the end.
+    fn next_frame(&mut self) -> Result<Option<Vec<u8>>, String> {
+        match &mut self.frames {
+            Frames::Inline(file) => match read_frame(file)? {
+                Some(frame) => decompress(&frame).map(Some),
+                None => Ok(None),
+            },
+            Frames::Parallel(slots) => match slots.recv() {
+                Ok(slot) => slot
+                    .recv()
+                    .map_err(|_| "a decoder thread died".to_string())?
+                    .map(Some),
+                Err(_) => Ok(None),
+            },
+        }
+    }
+}
+
+/// Reads frames on a thread of its own and decodes them on a pool, in order.
+fn decode_ahead(file: File) -> Receiver<Slot<Vec<u8>>> {
+    let workers = cores();
+    let (order, slots) = sync_channel::<Slot<Vec<u8>>>(2 * workers);
+    std::thread::spawn(move || {
+        let jobs = pool(workers, decompress);
+        let mut file = io::BufReader::with_capacity(1 << 20, file);
+        loop {
+            let (reply, slot) = sync_channel(1);
+            match read_frame(&mut file) {
+                Ok(Some(frame)) => {
+                    // A closed queue: the reader was dropped; stop.
+                    if order.send(slot).is_err() || jobs.send((frame, reply)).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    let _ = order.send(slot);
+                    return;
+                }
+            }
+        }
+    });
+    slots
 }
 
 pub(crate) fn corrupt_err(digest: Digest, path: &Path, reason: String) -> io::Error {
@@ -184,38 +429,54 @@ pub(crate) fn corrupt_err(digest: Digest, path: &Path, reason: String) -> io::Er
     )
 }
 
+impl BufRead for BlobReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos == self.current.len() && !self.done {
+            match self.next_frame() {
+                Ok(Some(frame)) => {
+                    self.seen += frame.len() as u64;
+                    if self.seen > self.expected {
+                        let e = format!(
+                            "holds more than the {} bytes its header says",
+                            self.expected
+                        );
+                        return Err(self.fail(e));
+                    }
+                    self.hasher.update(&frame);
+                    self.current = frame;
+                    self.pos = 0;
+                }
+                Ok(None) => {
+                    self.done = true;
+                    if self.seen != self.expected {
+                        let e = format!(
+                            "holds {} bytes, its header says {}",
+                            self.seen, self.expected
+                        );
+                        return Err(self.fail(e));
+                    }
+                    let got: Digest = self.hasher.finalize().into();
+                    if got != self.digest {
+                        return Err(self.fail(format!("its bytes hash to {got}")));
+                    }
+                }
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+        Ok(&self.current[self.pos..])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.current.len());
+    }
+}
+
 impl Read for BlobReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.done || buf.is_empty() {
-            return Ok(0);
-        }
-        let n = match self.decoder.read(buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
-            Err(e) => return Err(self.fail(format!("does not decompress: {e}"))),
-        };
-        if n == 0 {
-            self.done = true;
-            if self.seen != self.expected {
-                return Err(self.fail(format!(
-                    "holds {} bytes, its header says {}",
-                    self.seen, self.expected
-                )));
-            }
-            let got: Digest = self.hasher.finalize().into();
-            if got != self.digest {
-                return Err(self.fail(format!("its bytes hash to {got}")));
-            }
-            return Ok(0);
-        }
-        self.seen += n as u64;
-        if self.seen > self.expected {
-            return Err(self.fail(format!(
-                "holds more than the {} bytes its header says",
-                self.expected
-            )));
-        }
-        self.hasher.update(&buf[..n]);
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
         Ok(n)
     }
 }

@@ -25,7 +25,7 @@ mod error;
 mod maint;
 
 use std::fs::{self, File};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 pub use action::{ActionResult, RunMeta};
@@ -38,6 +38,8 @@ use action::{MANIFEST_FORMAT, Manifest};
 use error::IoContext;
 
 const MARKER: &str = "STORE";
+/// Granularity of the holes `get_to_file` leaves for zeros (a file-system block).
+const HOLE_BLOCK: usize = 4096;
 const MARKER_TEXT: &str = "prunus-store 1\n";
 const SUBDIRS: [&str; 7] = [
     "blobs",
@@ -112,30 +114,29 @@ impl Store {
     /// Stores a file, streaming (it never sits in memory).
     pub fn put_file(&self, path: &Path) -> Result<BlobRef, StoreError> {
         let file = File::open(path).ctx("open the file to store", path)?;
-        let hint = file.metadata().ok().map(|m| m.len());
         let mut input = file;
-        self.put_stream(&mut input, hint)
+        self.put_stream(&mut input)
     }
 
     /// Stores everything `r` yields, streaming.
     pub fn put_reader(&self, mut r: impl Read) -> Result<BlobRef, StoreError> {
-        self.put_stream(&mut r, None)
+        self.put_stream(&mut r)
     }
 
     /// Stores a byte slice.
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<BlobRef, StoreError> {
         let mut r = bytes;
-        self.put_stream(&mut r, Some(bytes.len() as u64))
+        self.put_stream(&mut r)
     }
 
-    fn put_stream(&self, r: &mut dyn Read, hint: Option<u64>) -> Result<BlobRef, StoreError> {
+    fn put_stream(&self, r: &mut dyn Read) -> Result<BlobRef, StoreError> {
         let tmp_dir = self.root.join("tmp");
         let (file, tmp) = tempfile::Builder::new()
             .prefix("blob-")
             .tempfile_in(&tmp_dir)
             .ctx("create a temp file in", &tmp_dir)?
             .into_parts();
-        let (digest, size) = blob::write_blob(r, hint, file, &tmp)?;
+        let (digest, size) = blob::write_blob(r, file, &tmp)?;
         let dest = self.blob_path(&digest);
         set_readonly(&tmp)?;
         // Renaming over an existing copy is harmless (same bytes) and repairs a corrupt one.
@@ -175,8 +176,9 @@ impl Store {
     }
 
     /// Writes a blob to `dest` (creating its directory), verified, atomically: `dest` appears
-    /// only once its bytes hash to `d`. Runs of zeros become holes (sparse checkpoints stay
-    /// small on disk). Returns the size.
+    /// only once its bytes hash to `d`, so a killed process never leaves a partial file there.
+    /// Zero blocks become holes (sparse files stay sparse). `dest` is a copy of what the store
+    /// keeps durably, so it is not fsynced (that would halve the throughput). Returns the size.
     pub fn get_to_file(&self, d: &Digest, dest: &Path) -> Result<u64, StoreError> {
         let mut r = self.read(d)?;
         let parent = match dest.parent() {
@@ -189,25 +191,29 @@ impl Store {
             .tempfile_in(&parent)
             .ctx("create a temp file in", &parent)?
             .into_parts();
-        let mut buf = vec![0u8; blob::CHUNK];
         let mut total = 0u64;
         let blob_path = self.blob_path(d);
         loop {
-            let n = read_full(&mut r, &mut buf)
+            let chunk = r
+                .fill_buf()
                 .map_err(|e| from_read_err(e, "read blob", &blob_path))?;
-            if n == 0 {
+            if chunk.is_empty() {
                 break;
             }
-            if is_zero(&buf[..n]) {
-                file.seek(SeekFrom::Current(n as i64))
-                    .ctx("seek in", &tmp)?;
-            } else {
-                file.write_all(&buf[..n]).ctx("write", &tmp)?;
+            let n = chunk.len();
+            // Holes for whole zero blocks: a sparse file comes back sparse.
+            for block in chunk.chunks(HOLE_BLOCK) {
+                if is_zero(block) {
+                    file.seek(SeekFrom::Current(block.len() as i64))
+                        .ctx("seek in", &tmp)?;
+                } else {
+                    file.write_all(block).ctx("write", &tmp)?;
+                }
             }
+            r.consume(n);
             total += n as u64;
         }
         file.set_len(total).ctx("write", &tmp)?;
-        file.sync_all().ctx("fsync", &tmp)?;
         drop(file);
         #[cfg(unix)]
         {
@@ -216,7 +222,6 @@ impl Store {
         }
         tmp.persist(dest)
             .map_err(|e| StoreError::io("move into place", dest, e.error))?;
-        sync_dir(&parent)?;
         Ok(total)
     }
 
@@ -517,20 +522,6 @@ pub(crate) fn from_read_err(e: io::Error, op: &'static str, path: &Path) -> Stor
     } else {
         StoreError::io(op, path, e)
     }
-}
-
-/// Reads until `buf` is full or the stream ends.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// Whether `buf` is all zeros (64-byte blocks so the OR vectorizes).

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -349,12 +349,15 @@ impl Store {
             Ok(r) => r,
             Err(e) => return corrupt_reason(e, path),
         };
-        let mut buf = vec![0u8; blob::CHUNK];
         let mut size = 0u64;
         loop {
-            match reader.read(&mut buf) {
-                Ok(0) => return Ok(Ok(size)),
-                Ok(n) => size += n as u64,
+            match reader.fill_buf() {
+                Ok([]) => return Ok(Ok(size)),
+                Ok(chunk) => {
+                    let n = chunk.len();
+                    size += n as u64;
+                    reader.consume(n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return corrupt_reason(e, path),
             }

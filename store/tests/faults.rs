@@ -56,6 +56,11 @@ fn corrupt_and_truncated_blobs_are_detected_and_quarantined() {
     let flipped = store.put_bytes(&data).unwrap();
     let truncated = store.put_bytes(&data[..150_000]).unwrap();
     let swapped = store.put_bytes(b"hello").unwrap();
+    // Large enough to be read on several threads.
+    let big: Vec<u8> = (0..10_000_000u32)
+        .map(|i| (i % 241) as u8 ^ (i >> 11) as u8)
+        .collect();
+    let big_cut = store.put_bytes(&big).unwrap();
     let key = Digest::of(b"stage");
     store
         .publish(&key, &result(&[("a", flipped), ("b", good)]))
@@ -70,11 +75,22 @@ fn corrupt_and_truncated_blobs_are_detected_and_quarantined() {
     tamper(&blob_file(&store, &truncated.digest), |b| {
         b.truncate(b.len() - 10)
     });
+    tamper(&blob_file(&store, &big_cut.digest), |b| {
+        b.truncate(b.len() / 2)
+    });
     let other = std::fs::read(blob_file(&store, &good.digest)).unwrap();
     tamper(&blob_file(&store, &swapped.digest), |b| *b = other);
 
-    for d in [flipped.digest, truncated.digest, swapped.digest] {
-        let err = store.get_bytes(&d).unwrap_err();
+    for d in [
+        flipped.digest,
+        truncated.digest,
+        swapped.digest,
+        big_cut.digest,
+    ] {
+        let err = store
+            .get_bytes(&d)
+            .map(|v| v.len())
+            .expect_err(&d.to_string());
         assert!(
             matches!(err, StoreError::CorruptBlob { digest, .. } if digest == d),
             "{err}"
@@ -107,13 +123,18 @@ fn corrupt_and_truncated_blobs_are_detected_and_quarantined() {
 
     let report = store.verify().unwrap();
     assert!(!report.is_clean());
-    assert_eq!(report.blobs, 4);
+    assert_eq!(report.blobs, 5);
     let names: Vec<_> = report
         .corrupt_blobs
         .iter()
         .map(|q| q.name.clone())
         .collect();
-    for d in [flipped.digest, truncated.digest, swapped.digest] {
+    for d in [
+        flipped.digest,
+        truncated.digest,
+        swapped.digest,
+        big_cut.digest,
+    ] {
         assert!(names.contains(&d.to_string()), "{report}");
         assert!(!store.has(&d));
     }
