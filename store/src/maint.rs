@@ -234,38 +234,41 @@ impl Store {
     /// `quarantine/`, and reports manifests that name missing blobs.
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
         let mut report = VerifyReport::default();
-        let files = self.list_fanout_raw("blobs")?;
+        // Large blobs decode on all cores by themselves, so they go one at a time; small ones
+        // decode on the calling thread, so they go several at a time.
+        let (large, small): (Vec<_>, Vec<_>) = self
+            .list_fanout_raw("blobs")?
+            .into_iter()
+            .partition(|(_, path)| {
+                blob::read_size(path).is_ok_and(|s| s.is_ok_and(|n| n > blob::FRAME as u64))
+            });
         let next = AtomicUsize::new(0);
         // (sound blobs, their bytes, corrupt ones with a reason)
         type Found = (u64, u64, Vec<(String, PathBuf, String)>);
         let found: Mutex<Found> = Mutex::new((0, 0, Vec::new()));
         let first_err: Mutex<Option<StoreError>> = Mutex::new(None);
+        let check = |(name, path): &(String, PathBuf)| match self.check_blob(name, path) {
+            Ok(Ok(size)) => {
+                let mut g = found.lock().unwrap();
+                g.0 += 1;
+                g.1 += size;
+            }
+            Ok(Err(reason)) => found
+                .lock()
+                .unwrap()
+                .2
+                .push((name.clone(), path.clone(), reason)),
+            Err(e) => {
+                first_err.lock().unwrap().get_or_insert(e);
+            }
+        };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         std::thread::scope(|s| {
+            s.spawn(|| large.iter().for_each(check));
             for _ in 0..threads {
                 s.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((name, path)) = files.get(i) else {
-                            break;
-                        };
-                        match self.check_blob(name, path) {
-                            Ok(Ok(size)) => {
-                                let mut g = found.lock().unwrap();
-                                g.0 += 1;
-                                g.1 += size;
-                            }
-                            Ok(Err(reason)) => {
-                                found
-                                    .lock()
-                                    .unwrap()
-                                    .2
-                                    .push((name.clone(), path.clone(), reason))
-                            }
-                            Err(e) => {
-                                first_err.lock().unwrap().get_or_insert(e);
-                            }
-                        }
+                    while let Some(file) = small.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        check(file);
                     }
                 });
             }
