@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
+use blake3::hazmat::{ChainingValue, HasherExt, Mode, left_subtree_len};
+
 use crate::Digest;
 use crate::error::{IoContext, StoreError};
 
@@ -74,14 +76,18 @@ fn cores() -> usize {
 
 /// A one-shot slot for a result computed on another thread; a queue of these keeps order.
 type Slot<T> = Receiver<Result<T, String>>;
-/// A job for a pool: the input and where to put the result.
-type Job<T> = (Vec<u8>, SyncSender<Result<T, String>>);
+/// A job for a pool: the frame's index, its input, and where to put the result.
+type Job<T> = (u64, Vec<u8>, SyncSender<Result<T, String>>);
+/// A decoded or compressed frame with the blake3 chaining value of its uncompressed bytes.
+type Hashed = (Vec<u8>, ChainingValue);
+/// A decoded frame, with its chaining value when the pool decoded it.
+type Decoded = (Vec<u8>, Option<ChainingValue>);
 
 /// Starts `n` threads that apply `f` to jobs from the returned queue, replying on each
 /// job's slot. They end when the queue's sender is dropped.
 fn pool<T: Send + 'static>(
     n: usize,
-    f: impl Fn(&[u8]) -> Result<T, String> + Send + Clone + 'static,
+    f: impl Fn(u64, &[u8]) -> Result<T, String> + Send + Clone + 'static,
 ) -> SyncSender<Job<T>> {
     let (tx, rx) = sync_channel::<Job<T>>(n);
     let rx = Arc::new(Mutex::new(rx));
@@ -91,8 +97,8 @@ fn pool<T: Send + 'static>(
         std::thread::spawn(move || {
             loop {
                 let job = rx.lock().unwrap().recv();
-                let Ok((data, reply)) = job else { break };
-                let _ = reply.send(f(&data));
+                let Ok((index, data, reply)) = job else { break };
+                let _ = reply.send(f(index, &data));
             }
         });
     }
@@ -140,6 +146,38 @@ fn decompress(frame: &[u8]) -> Result<Vec<u8>, String> {
         }
         Ok(out)
     })
+}
+
+/// The chaining value of frame `index` as a subtree of the whole input's blake3 tree: frames
+/// are a power-of-two number of blake3 chunks, so each is a complete subtree and the pool can
+/// hash them in parallel (see blake3's `hazmat` module).
+fn subtree_cv(index: u64, data: &[u8]) -> ChainingValue {
+    blake3::Hasher::new()
+        .set_input_offset(index * FRAME as u64)
+        .update(data)
+        .finalize_non_root()
+}
+
+/// The blake3 hash of `len` bytes (more than one frame) from its frames' chaining values,
+/// merged in the shape of the blake3 tree.
+fn root_hash(cvs: &[ChainingValue], len: u64) -> Digest {
+    fn split(cvs: &[ChainingValue], len: u64) -> (ChainingValue, ChainingValue) {
+        let left_len = left_subtree_len(len);
+        let k = (left_len / FRAME as u64) as usize;
+        (
+            subtree(&cvs[..k], left_len),
+            subtree(&cvs[k..], len - left_len),
+        )
+    }
+    fn subtree(cvs: &[ChainingValue], len: u64) -> ChainingValue {
+        if cvs.len() == 1 {
+            return cvs[0];
+        }
+        let (l, r) = split(cvs, len);
+        blake3::hazmat::merge_subtrees_non_root(&l, &r, Mode::Hash)
+    }
+    let (l, r) = split(cvs, len);
+    blake3::hazmat::merge_subtrees_root(&l, &r, Mode::Hash).into()
 }
 
 /// Appends one length-prefixed frame.
@@ -218,78 +256,96 @@ pub(crate) fn write_blob(
 ) -> Result<(Digest, u64), StoreError> {
     file.write_all(&[0u8; HEADER_LEN])
         .ctx("write temp blob", tmp_path)?;
-    let mut hasher = blake3::Hasher::new();
     let mut size = 0u64;
     let mut next_chunk = || -> Result<Vec<u8>, StoreError> {
         let mut buf = vec![0u8; FRAME];
         let n = read_full(input, &mut buf).map_err(|e| input_err(tmp_path, e))?;
         buf.truncate(n);
-        hasher.update(&buf);
         size += n as u64;
         Ok(buf)
     };
     let first = next_chunk()?;
-    let mut file = if first.len() < FRAME || cores() == 1 {
-        // Small input (or one core): compress on this thread.
+    let second = if first.len() == FRAME && cores() > 1 {
+        next_chunk()?
+    } else {
+        Vec::new()
+    };
+    let (mut file, digest) = if second.is_empty() {
+        // One frame (or one core): compress and hash on this thread.
+        let mut hasher = blake3::Hasher::new();
         let mut out = io::BufWriter::with_capacity(1 << 20, file);
         let mut chunk = first;
         while !chunk.is_empty() {
+            hasher.update(&chunk);
             let frame = compress(&chunk).map_err(|e| zstd_err(tmp_path, e))?;
             write_frame(&mut out, &frame).ctx("write temp blob", tmp_path)?;
             chunk = next_chunk()?;
         }
-        out.into_inner()
+        let file = out
+            .into_inner()
             .map_err(|e| e.into_error())
-            .ctx("write temp blob", tmp_path)?
+            .ctx("write temp blob", tmp_path)?;
+        (file, hasher.finalize().into())
     } else {
-        // This thread reads and hashes; the pool compresses; a writer thread appends in
+        // This thread reads; the pool compresses and hashes; a writer thread appends in
         // order. `order` bounds the frames in flight.
         let workers = cores();
-        let jobs = pool(workers, compress);
-        let (order, in_order) = sync_channel::<Slot<Vec<u8>>>(2 * workers);
-        let path = tmp_path.to_path_buf();
-        let writer = std::thread::spawn(move || -> Result<File, StoreError> {
-            let mut offset = HEADER_LEN as u64;
-            for slot in in_order {
-                let frame = slot
-                    .recv()
-                    .map_err(|_| zstd_err(&path, "a worker died".into()))?
-                    .map_err(|e| zstd_err(&path, e))?;
-                write_frame(&mut file, &frame).ctx("write temp blob", &path)?;
-                let len = 12 + frame.len() as u64;
-                start_writeback(&file, offset, len);
-                offset += len;
-            }
-            Ok(file)
+        let jobs = pool(workers, |index, data| {
+            Ok((compress(data)?, subtree_cv(index, data)))
         });
-        let mut chunk = first;
+        let (order, in_order) = sync_channel::<Slot<Hashed>>(2 * workers);
+        let path = tmp_path.to_path_buf();
+        let writer =
+            std::thread::spawn(move || -> Result<(File, Vec<ChainingValue>), StoreError> {
+                let mut offset = HEADER_LEN as u64;
+                let mut cvs = Vec::new();
+                for slot in in_order {
+                    let (frame, cv) = slot
+                        .recv()
+                        .map_err(|_| zstd_err(&path, "a worker died".into()))?
+                        .map_err(|e| zstd_err(&path, e))?;
+                    write_frame(&mut file, &frame).ctx("write temp blob", &path)?;
+                    let len = 12 + frame.len() as u64;
+                    start_writeback(&file, offset, len);
+                    offset += len;
+                    cvs.push(cv);
+                }
+                Ok((file, cvs))
+            });
+        let mut chunks = [first, second].into_iter();
+        let mut index = 0;
         let fed = loop {
+            let chunk = match chunks.next() {
+                Some(c) => c,
+                None => match next_chunk() {
+                    Ok(c) => c,
+                    Err(e) => break Err(e),
+                },
+            };
             if chunk.is_empty() {
                 break Ok(());
             }
             let (reply, slot) = sync_channel(1);
             // A closed queue means the writer stopped on an error, reported below.
-            if order.send(slot).is_err() || jobs.send((chunk, reply)).is_err() {
+            if order.send(slot).is_err() || jobs.send((index, chunk, reply)).is_err() {
                 break Ok(());
             }
-            chunk = match next_chunk() {
-                Ok(c) => c,
-                Err(e) => break Err(e),
-            };
+            index += 1;
         };
         drop((order, jobs));
         let written = writer
             .join()
             .expect("the blob writer thread does not panic");
         fed?;
-        written?
+        let (file, cvs) = written?;
+        (file, root_hash(&cvs, size))
     };
     file.seek(SeekFrom::Start(0))
         .ctx("seek temp blob", tmp_path)?;
     file.write_all(&header(size))
         .ctx("write temp blob header", tmp_path)?;
     file.sync_all().ctx("fsync temp blob", tmp_path)?;
-    Ok((hasher.finalize().into(), size))
+    Ok((digest, size))
 }
 
 fn input_err(tmp_path: &Path, e: io::Error) -> StoreError {
@@ -312,8 +368,14 @@ fn zstd_err(tmp_path: &Path, e: String) -> StoreError {
 enum Frames {
     /// Decoded on the calling thread (small blobs, one core).
     Inline(io::BufReader<File>),
-    /// Decoded ahead by a pool; slots in file order.
-    Parallel(Receiver<Slot<Vec<u8>>>),
+    /// Decoded and hashed ahead by a pool; slots in file order.
+    Parallel(Receiver<Slot<Hashed>>),
+}
+
+/// How a reader hashes: sequentially on the calling thread, or from the pool's chaining values.
+enum Hashing {
+    Sequential(Box<blake3::Hasher>),
+    Subtrees(Vec<ChainingValue>),
 }
 
 /// A verifying reader over one blob: yields the uncompressed bytes and fails with
@@ -323,7 +385,9 @@ pub struct BlobReader {
     frames: Frames,
     current: Vec<u8>,
     pos: usize,
-    hasher: blake3::Hasher,
+    hashing: Hashing,
+    /// A frame shorter than [`FRAME`] was seen: it must be the last.
+    short: bool,
     digest: Digest,
     path: PathBuf,
     expected: u64,
@@ -342,16 +406,21 @@ impl BlobReader {
             Err(e) => return Err(e),
         }
         let expected = parse_header(&h).map_err(|r| corrupt_err(digest, &path, r))?;
-        let frames = if expected <= FRAME as u64 || cores() == 1 {
-            Frames::Inline(io::BufReader::with_capacity(1 << 20, file))
+        let (frames, hashing) = if expected <= FRAME as u64 || cores() == 1 {
+            let file = io::BufReader::with_capacity(1 << 20, file);
+            (Frames::Inline(file), Hashing::Sequential(Box::default()))
         } else {
-            Frames::Parallel(decode_ahead(file))
+            (
+                Frames::Parallel(decode_ahead(file)),
+                Hashing::Subtrees(Vec::new()),
+            )
         };
         Ok(BlobReader {
             frames,
             current: Vec::new(),
             pos: 0,
-            hasher: blake3::Hasher::new(),
+            hashing,
+            short: false,
             digest,
             path,
             expected,
@@ -372,18 +441,21 @@ impl BlobReader {
         corrupt_err(self.digest, &self.path, reason)
     }
 
-    /// The next decoded frame, `None` at the end.
-    fn next_frame(&mut self) -> Result<Option<Vec<u8>>, String> {
+    /// The next decoded frame (with its chaining value when decoded by the pool), `None` at
+    /// the end.
+    fn next_frame(&mut self) -> Result<Option<Decoded>, String> {
         match &mut self.frames {
             Frames::Inline(file) => match read_frame(file)? {
-                Some(frame) => decompress(&frame).map(Some),
+                Some(frame) => Ok(Some((decompress(&frame)?, None))),
                 None => Ok(None),
             },
             Frames::Parallel(slots) => match slots.recv() {
-                Ok(slot) => slot
-                    .recv()
-                    .map_err(|_| "a decoder thread died".to_string())?
-                    .map(Some),
+                Ok(slot) => {
+                    let (data, cv) = slot
+                        .recv()
+                        .map_err(|_| "a decoder thread died".to_string())??;
+                    Ok(Some((data, Some(cv))))
+                }
                 Err(_) => Ok(None),
             },
         }
@@ -391,18 +463,22 @@ impl BlobReader {
 }
 
 /// Reads frames on a thread of its own and decodes them on a pool, in order.
-fn decode_ahead(file: File) -> Receiver<Slot<Vec<u8>>> {
+fn decode_ahead(file: File) -> Receiver<Slot<Hashed>> {
     let workers = cores();
-    let (order, slots) = sync_channel::<Slot<Vec<u8>>>(2 * workers);
+    let (order, slots) = sync_channel::<Slot<Hashed>>(2 * workers);
     std::thread::spawn(move || {
-        let jobs = pool(workers, decompress);
+        let jobs = pool(workers, |index, frame| {
+            let data = decompress(frame)?;
+            let cv = subtree_cv(index, &data);
+            Ok((data, cv))
+        });
         let mut file = io::BufReader::with_capacity(1 << 20, file);
-        loop {
+        for index in 0.. {
             let (reply, slot) = sync_channel(1);
             match read_frame(&mut file) {
                 Ok(Some(frame)) => {
                     // A closed queue: the reader was dropped; stop.
-                    if order.send(slot).is_err() || jobs.send((frame, reply)).is_err() {
+                    if order.send(slot).is_err() || jobs.send((index, frame, reply)).is_err() {
                         return;
                     }
                 }
@@ -433,7 +509,12 @@ impl BufRead for BlobReader {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos == self.current.len() && !self.done {
             match self.next_frame() {
-                Ok(Some(frame)) => {
+                Ok(Some((frame, cv))) => {
+                    // Writers cut frames at FRAME bytes; anything else is damage.
+                    if self.short || frame.is_empty() {
+                        return Err(self.fail("has a short frame before its end".into()));
+                    }
+                    self.short = frame.len() < FRAME;
                     self.seen += frame.len() as u64;
                     if self.seen > self.expected {
                         let e = format!(
@@ -442,7 +523,13 @@ impl BufRead for BlobReader {
                         );
                         return Err(self.fail(e));
                     }
-                    self.hasher.update(&frame);
+                    match (&mut self.hashing, cv) {
+                        (Hashing::Sequential(h), _) => {
+                            h.update(&frame);
+                        }
+                        (Hashing::Subtrees(cvs), Some(cv)) => cvs.push(cv),
+                        (Hashing::Subtrees(_), None) => unreachable!("the pool hashes every frame"),
+                    }
                     self.current = frame;
                     self.pos = 0;
                 }
@@ -455,7 +542,11 @@ impl BufRead for BlobReader {
                         );
                         return Err(self.fail(e));
                     }
-                    let got: Digest = self.hasher.finalize().into();
+                    let got: Digest = match &self.hashing {
+                        Hashing::Sequential(h) => h.finalize().into(),
+                        // More than one frame: `expected > FRAME` chose this mode.
+                        Hashing::Subtrees(cvs) => root_hash(cvs, self.seen),
+                    };
                     if got != self.digest {
                         return Err(self.fail(format!("its bytes hash to {got}")));
                     }

@@ -82,10 +82,20 @@ fn frame_boundaries() {
     const FRAME: usize = 4 << 20;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let data: Vec<u8> = (0..3 * FRAME + 5)
+    let data: Vec<u8> = (0..9 * FRAME + 5)
         .map(|i| (i % 253) as u8 ^ (i >> 13) as u8)
         .collect();
-    for len in [FRAME - 1, FRAME, FRAME + 1, 2 * FRAME, 3 * FRAME + 5] {
+    for len in [
+        1,
+        FRAME - 1,
+        FRAME,
+        FRAME + 1,
+        2 * FRAME,
+        3 * FRAME + 5,
+        4 * FRAME,
+        5 * FRAME - 3,
+        9 * FRAME + 5,
+    ] {
         let part = &data[..len];
         let b = store
             .put_reader(Chunked {
