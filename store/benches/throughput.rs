@@ -4,8 +4,9 @@
 //! `PRUNUS_BENCH_DIR` for where the files go, default the temp dir). The CLIs are the reference:
 //! a put hashes and compresses, so it is compared with `b3sum` plus `zstd -3 -T0` run one after
 //! the other on the same file in the same run; a get with `zstd -d` (which does not verify a
-//! blake3 digest). Every input is in the page cache for both. prunus fsyncs what it writes, the
-//! CLIs do not; the get figures are given with and without writing the output file.
+//! blake3 digest). Every input is in the page cache for both. A prunus put fsyncs the blob (the
+//! CLIs do not fsync); the get figures are given to memory and to a file (not fsynced: it is a
+//! copy of what the store keeps). Run it on an idle machine: other load skews both sides.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -124,7 +125,7 @@ fn main() {
             mb / read_s
         );
         println!(
-            "  prunus get_to_file         {get_s:7.3} s  {:8.0} MB/s  (verified, written, fsynced)",
+            "  prunus get_to_file         {get_s:7.3} s  {:8.0} MB/s  (verified, written to the page cache)",
             mb / get_s
         );
 
