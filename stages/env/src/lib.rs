@@ -97,6 +97,7 @@ impl fmt::Display for EnvError {
 impl std::error::Error for EnvError {}
 
 pub mod classic;
+pub mod minatar;
 
 /// How to build an environment; `Default` gives each environment's paper/reference defaults.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -104,35 +105,55 @@ pub struct EnvOptions {
     /// Probability that the previous action repeats; `None`: the environment's default
     /// (MinAtar 0.1, Atari 0.25, classic control 0).
     pub sticky_action_prob: Option<f32>,
-    /// Episode time limit in agent steps; `None`: the environment's default (classic 500).
+    /// Episode time limit in agent steps (the step that reaches it is `truncated`); `None`: the
+    /// environment's default (classic control 500, MinAtar none: Dopamine caps at 1e8 steps).
     pub max_episode_steps: Option<u64>,
-    /// Atari: the full 18-action set instead of the game's minimal set.
-    pub full_action_set: bool,
+    /// `Some(true)`: every action of the platform (Atari 18, MinAtar 6); `Some(false)`: the
+    /// game's minimal set; `None`: the paper default, which differs by platform: Dopamine uses
+    /// the minimal set on Atari but all 6 actions on MinAtar (see [`minatar`]). Classic control
+    /// has one action set and ignores this.
+    pub full_action_set: Option<bool>,
     /// Atari: where ROMs are looked up.
     pub rom_dir: Option<std::path::PathBuf>,
 }
 
 /// The environments this build can create, by the names pipelines use.
 pub fn games() -> Vec<String> {
-    vec!["cartpole".into(), "acrobot".into()]
+    let mut names = vec!["cartpole".to_string(), "acrobot".to_string()];
+    names.extend(minatar::GAMES.iter().map(|g| format!("minatar/{g}")));
+    names
 }
 
 /// Creates the environment `name` (see [`games`]).
 pub fn make(name: &str, opts: &EnvOptions) -> Result<Box<dyn Env>, EnvError> {
+    if let Some(game) = name.strip_prefix("minatar/")
+        && let Some(env) = minatar::make(game, opts)
+    {
+        return env;
+    }
+    if name.starts_with("atari/") {
+        return Err(EnvError::Other(format!(
+            "`{name}`: this build of prunus has no Atari (ALE) support yet; use a `minatar/*` game \
+             ({})",
+            minatar::GAMES.join(", ")
+        )));
+    }
+    let classic: fn(u64) -> Box<dyn Env> = match name {
+        "cartpole" => |cap| Box::new(classic::CartPole::new(cap)),
+        "acrobot" => |cap| Box::new(classic::Acrobot::new(cap)),
+        _ => {
+            return Err(EnvError::UnknownGame {
+                name: name.to_string(),
+                known: games(),
+            });
+        }
+    };
     if opts.sticky_action_prob.is_some_and(|p| p != 0.0) {
         return Err(EnvError::Other(format!(
             "`{name}` has no sticky actions; leave sticky_action_prob unset for classic control"
         )));
     }
-    let cap = opts.max_episode_steps.unwrap_or(500);
-    match name {
-        "cartpole" => Ok(Box::new(classic::CartPole::new(cap))),
-        "acrobot" => Ok(Box::new(classic::Acrobot::new(cap))),
-        _ => Err(EnvError::UnknownGame {
-            name: name.to_string(),
-            known: games(),
-        }),
-    }
+    Ok(classic(opts.max_episode_steps.unwrap_or(500)))
 }
 
 #[cfg(test)]
