@@ -36,11 +36,17 @@ impl Asterix {
     fn spawn(&mut self, rng: &mut NpRandom) {
         let right = rng.rand() < 0.5;
         let gold = rng.rand() < 1.0 / 3.0;
-        let free: Vec<usize> = (0..8).filter(|&i| self.slots[i].is_none()).collect();
-        if free.is_empty() {
+        let (mut free, mut n) = ([0; 8], 0);
+        for (i, s) in self.slots.iter().enumerate() {
+            if s.is_none() {
+                free[n] = i;
+                n += 1;
+            }
+        }
+        if n == 0 {
             return;
         }
-        let slot = free[rng.randint(free.len() as u32) as usize];
+        let slot = free[rng.randint(n as u32) as usize];
         self.slots[slot] = Some(Entity {
             x: if right { 0 } else { 9 },
             right,

@@ -107,12 +107,6 @@ impl Game for Breakout {
         obs.set(1, self.ball_y, self.ball_x);
         obs.set(0, 9, self.paddle);
         obs.set(2, self.last_y, self.last_x);
-        for (y, row) in self.bricks.iter().enumerate() {
-            for (x, &b) in row.iter().enumerate() {
-                if b {
-                    obs.set(3, y as i32, x as i32);
-                }
-            }
-        }
+        obs.copy_map(3, &self.bricks);
     }
 }

@@ -79,6 +79,14 @@ impl Grid<'_> {
         debug_assert!((0..10).contains(&y) && (0..10).contains(&x));
         self.0[c * 100 + y as usize * 10 + x as usize] = 1;
     }
+
+    /// Copies a whole 10x10 map into channel `c` (the layout is the same, row-major).
+    fn copy_map(&mut self, c: usize, map: &[[bool; 10]; 10]) {
+        let dst = &mut self.0[c * 100..(c + 1) * 100];
+        for (d, &b) in dst.iter_mut().zip(map.as_flattened()) {
+            *d = b as u8;
+        }
+    }
 }
 
 /// A MinAtar game behind the [`Env`] interface.

@@ -161,13 +161,7 @@ impl Game for SpaceInvaders {
             (&self.enemy_bullets, 5),
         ];
         for (map, c) in maps {
-            for (y, row) in map.iter().enumerate() {
-                for (x, &b) in row.iter().enumerate() {
-                    if b {
-                        obs.set(c, y as i32, x as i32);
-                    }
-                }
-            }
+            obs.copy_map(c, map);
         }
     }
 }
