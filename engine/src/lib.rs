@@ -1,1 +1,68 @@
-//! Pipeline engine: KDL pipelines, cache keys, planning, execution and the prunus command line.
+//! The prunus engine: a KDL pipeline becomes a graph of stage instances
+//! ([`pipeline`] -> [`lower`]), each with a cache key ([`key`]); [`plan`] says what is
+//! cached and why the rest must run; [`run`] executes it on this machine against a
+//! content-addressed store.
+//!
+//! ```text
+//! pipeline.kdl --pipeline::load--> Pipeline --lower--> Graph --plan--> Entries --run--> Store
+//!                  (diagnostic)        (sweep, registry)        (key)
+//! ```
+
+pub mod diagnostic;
+pub mod key;
+pub mod kinds;
+pub mod lower;
+pub mod pipeline;
+pub mod plan;
+pub mod progress;
+pub mod registry;
+pub mod run;
+pub mod sweep;
+
+use std::path::{Path, PathBuf};
+
+pub use diagnostic::PipelineError;
+pub use lower::Graph;
+pub use registry::Registry;
+pub use run::{RunOptions, Summary};
+
+/// Everything the engine reports; pipeline errors carry source spans.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum Error {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error(transparent)]
+    Store(#[from] prunus_store::StoreError),
+    #[error("cannot read {path}, listed in `deps` of {instance}: {source}")]
+    #[diagnostic(help(
+        "`deps` paths are relative to the pipeline file; create the file or fix the path"
+    ))]
+    Deps {
+        instance: String,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("no instance is named `{0}` or starts with `{0}/`")]
+    #[diagnostic(help("`prunus plan <pipeline>` lists every instance"))]
+    NoSuchInstance(String),
+    #[error("cannot export results to {0}: {1}")]
+    #[diagnostic(help(
+        "make the results directory writable, or set `results \"<dir>\"` in the pipeline"
+    ))]
+    Export(PathBuf, std::io::Error),
+}
+
+/// Loads a pipeline file and resolves it against every stage kind prunus ships.
+pub fn load(path: &Path) -> Result<Graph, Error> {
+    let (pipeline, sources) = pipeline::load(path)?;
+    let registry = Registry::standard(&pipeline.base_dir);
+    Ok(lower::lower(&pipeline, &sources, &registry)?)
+}
+
+/// Loads a pipeline against the given kinds (tests use the built-in ones only).
+pub fn load_with(path: &Path, registry: impl FnOnce(&Path) -> Registry) -> Result<Graph, Error> {
+    let (pipeline, sources) = pipeline::load(path)?;
+    let registry = registry(&pipeline.base_dir);
+    Ok(lower::lower(&pipeline, &sources, &registry)?)
+}

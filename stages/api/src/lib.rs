@@ -58,6 +58,10 @@ pub enum ParamType {
     StrList,
     /// A list of numbers (e.g. `checkpoints 0.25 0.5 1.0`).
     FloatList,
+    /// A list of file paths relative to the pipeline file (e.g. a script a `command` runs):
+    /// their contents, not just their names, are part of the cache key, so editing the
+    /// script reruns the stage.
+    Paths,
 }
 
 impl fmt::Display for ParamType {
@@ -69,6 +73,7 @@ impl fmt::Display for ParamType {
             ParamType::Str => "a string",
             ParamType::StrList => "a list of strings",
             ParamType::FloatList => "a list of numbers",
+            ParamType::Paths => "a list of file paths",
         })
     }
 }

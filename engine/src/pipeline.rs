@@ -1,0 +1,724 @@
+//! The pipeline language: KDL 2.0 documents parsed into sweeps, templates and stages.
+//!
+//! ```kdl
+//! pipeline "quickstart"              // name (default: the file's stem)
+//! include "agents.kdl"               // sweeps, templates and stages of another file
+//! results "results/quickstart"       // where `prunus run` exports the final outputs
+//!
+//! sweep main {                       // a cartesian product of axes ...
+//!     game "minatar/breakout" "minatar/asterix"
+//!     seed from=0 to=4               // integer range, inclusive
+//!     sparsity 0.0 0.95
+//!     exclude game="minatar/asterix" sparsity=0.0   // ... minus the points that match
+//! }
+//!
+//! template dqn {                     // shared parameters, reused with `from`
+//!     kind "train/dqn"
+//!     steps 100_000
+//! }
+//!
+//! stage train {
+//!     from dqn
+//!     over main                      // one instance per sweep point: train/breakout/seed0/...
+//!     env "{game}"                   // "{axis}" takes the instance's axis value (typed)
+//!     prune "gmp" sparsity="{sparsity}"   // -> prune = "gmp", prune.sparsity = 0.95
+//!     resources cpus=1
+//! }
+//!
+//! stage iqm {
+//!     kind "aggregate/iqm"
+//!     needs train                    // every train instance (this stage has no sweep)
+//!     needs train sparsity=0.95      // or only those with these axis values
+//! }
+//! ```
+//!
+//! A stage `over` a sweep that `needs` another swept stage receives, per instance, the
+//! upstream instances that agree with it on every axis they share (a join), so a probe over
+//! the same sweep gets exactly its own training run and an aggregate over a `game` sweep gets
+//! all runs of its game. A parameter of the kind with the same name as an axis (`seed`) takes
+//! the axis value unless the stage sets it.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
+use prunus_stage::Value;
+
+use crate::diagnostic::{Loc, PipelineError, Problem, Problems, Sources, did_you_mean};
+
+/// A parsed pipeline with all includes merged; nothing is resolved against stage kinds yet.
+#[derive(Debug, Default)]
+pub struct Pipeline {
+    pub name: String,
+    /// Directory of the main file: `include` and `command` paths are relative to it.
+    pub base_dir: PathBuf,
+    pub results: Option<(PathBuf, Loc)>,
+    pub sweeps: Vec<Sweep>,
+    pub templates: Vec<StageDecl>,
+    pub stages: Vec<StageDecl>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    pub name: String,
+    pub loc: Loc,
+    pub axes: Vec<Axis>,
+    /// Each exclude removes the points that match all of its `axis=value` conditions.
+    pub excludes: Vec<Vec<Cond>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Axis {
+    pub name: String,
+    pub loc: Loc,
+    pub values: Vec<Value>,
+}
+
+/// `axis=value`, in an `exclude` or a `needs` filter.
+#[derive(Debug, Clone)]
+pub struct Cond {
+    pub axis: String,
+    pub value: Value,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+pub struct StageDecl {
+    pub name: String,
+    pub loc: Loc,
+    pub kind: Option<(String, Loc)>,
+    pub from: Option<(String, Loc)>,
+    pub over: Option<(String, Loc)>,
+    pub needs: Vec<Need>,
+    pub resources: Vec<(String, Value, Loc)>,
+    /// Parameters in file order; later settings of a key win.
+    pub params: Vec<ParamSet>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Need {
+    pub stage: String,
+    pub loc: Loc,
+    pub filters: Vec<Cond>,
+}
+
+/// One `key = value` a stage sets; `value` may hold `{axis}` placeholders until lowering.
+#[derive(Debug, Clone)]
+pub struct ParamSet {
+    pub key: String,
+    pub value: Value,
+    pub loc: Loc,
+}
+
+const STAGE_KEYWORDS: [&str; 5] = ["kind", "from", "over", "needs", "resources"];
+const TOP_LEVEL: [&str; 6] = [
+    "pipeline", "include", "results", "sweep", "template", "stage",
+];
+
+/// Reads and parses a pipeline file and everything it includes.
+pub fn load(path: &Path) -> Result<(Pipeline, Sources), PipelineError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        PipelineError::plain(
+            format!("cannot read pipeline {}: {e}", path.display()),
+            "check the path; pipelines are .kdl files such as pipelines/quickstart.kdl",
+        )
+    })?;
+    let mut sources = Sources::default();
+    let mut problems = Problems::default();
+    let mut pipeline = Pipeline {
+        name: path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "pipeline".into()),
+        base_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        ..Pipeline::default()
+    };
+    let mut seen = HashSet::new();
+    seen.insert(path.canonicalize().unwrap_or_else(|_| path.to_path_buf()));
+    parse_file(
+        path,
+        text,
+        true,
+        &mut pipeline,
+        &mut sources,
+        &mut problems,
+        &mut seen,
+    );
+    check_names(&pipeline, &mut problems);
+    problems.into_result(&sources)?;
+    Ok((pipeline, sources))
+}
+
+/// Parses pipeline text (no file system; includes are errors). For tests and fuzzing.
+pub fn parse_str(name: &str, text: &str) -> Result<(Pipeline, Sources), PipelineError> {
+    let mut sources = Sources::default();
+    let mut problems = Problems::default();
+    let mut pipeline = Pipeline {
+        name: name.to_string(),
+        ..Pipeline::default()
+    };
+    parse_file(
+        Path::new(name),
+        text.to_string(),
+        true,
+        &mut pipeline,
+        &mut sources,
+        &mut problems,
+        &mut HashSet::new(),
+    );
+    check_names(&pipeline, &mut problems);
+    problems.into_result(&sources)?;
+    Ok((pipeline, sources))
+}
+
+fn parse_file(
+    path: &Path,
+    text: String,
+    main: bool,
+    p: &mut Pipeline,
+    sources: &mut Sources,
+    problems: &mut Problems,
+    seen: &mut HashSet<PathBuf>,
+) {
+    let doc = match KdlDocument::parse(&text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            sources.add(path, text);
+            problems.syntax(e);
+            return;
+        }
+    };
+    let file = sources.add(path, text);
+    let at = |n: &KdlNode| Loc::new(file, n.span());
+    for node in doc.nodes() {
+        let loc = at(node);
+        match node.name().value() {
+            "pipeline" if main => match single_string(node, file, problems) {
+                Some(name) => p.name = name,
+                None => continue,
+            },
+            "pipeline" => problems.push(
+                Problem::new(
+                    loc,
+                    "`pipeline` in an included file",
+                    "only the main file names the pipeline",
+                )
+                .help("remove this line from the included file"),
+            ),
+            "results" => {
+                if let Some(dir) = single_string(node, file, problems) {
+                    p.results = Some((PathBuf::from(dir), loc));
+                }
+            }
+            "include" => {
+                let Some(rel) = single_string(node, file, problems) else {
+                    continue;
+                };
+                let dir = path.parent().unwrap_or(Path::new(""));
+                let inc = dir.join(&rel);
+                let canon = inc.canonicalize().unwrap_or_else(|_| inc.clone());
+                if !seen.insert(canon) {
+                    problems.push(
+                        Problem::new(
+                            loc,
+                            format!("`{rel}` is included twice (or includes itself)"),
+                            "included again here",
+                        )
+                        .help("include each file once"),
+                    );
+                    continue;
+                }
+                match std::fs::read_to_string(&inc) {
+                    Ok(text) => parse_file(&inc, text, false, p, sources, problems, seen),
+                    Err(e) => problems.push(
+                        Problem::new(
+                            loc,
+                            format!("cannot read included file {}: {e}", inc.display()),
+                            "included here",
+                        )
+                        .help("include paths are relative to the file that includes them"),
+                    ),
+                }
+            }
+            "sweep" => {
+                if let Some(s) = parse_sweep(node, file, problems) {
+                    p.sweeps.push(s);
+                }
+            }
+            "template" => {
+                if let Some(s) = parse_stage(node, file, problems) {
+                    p.templates.push(s);
+                }
+            }
+            "stage" => {
+                if let Some(s) = parse_stage(node, file, problems) {
+                    p.stages.push(s);
+                }
+            }
+            other => {
+                let mut pr = Problem::new(
+                    loc,
+                    format!("unknown top-level node `{other}`"),
+                    "not a pipeline node",
+                );
+                pr =
+                    pr.help(did_you_mean(other, TOP_LEVEL).unwrap_or_else(|| {
+                        format!("a pipeline consists of {}", TOP_LEVEL.join(", "))
+                    }));
+                problems.push(pr);
+            }
+        }
+    }
+}
+
+/// Duplicate sweep, template and stage names, across all files.
+fn check_names(p: &Pipeline, problems: &mut Problems) {
+    fn dups<'a>(what: &str, items: impl Iterator<Item = (&'a str, Loc)>, problems: &mut Problems) {
+        let mut first: std::collections::HashMap<&str, Loc> = Default::default();
+        for (name, loc) in items {
+            if let Some(prev) = first.get(name) {
+                problems.push(
+                    Problem::new(
+                        loc,
+                        format!("duplicate {what} `{name}`"),
+                        "defined again here",
+                    )
+                    .also(*prev, "first defined here")
+                    .help(format!("give each {what} a unique name")),
+                );
+            } else {
+                first.insert(name, loc);
+            }
+        }
+    }
+    dups(
+        "sweep",
+        p.sweeps.iter().map(|s| (s.name.as_str(), s.loc)),
+        problems,
+    );
+    dups(
+        "template",
+        p.templates.iter().map(|s| (s.name.as_str(), s.loc)),
+        problems,
+    );
+    dups(
+        "stage",
+        p.stages.iter().map(|s| (s.name.as_str(), s.loc)),
+        problems,
+    );
+}
+
+fn parse_sweep(node: &KdlNode, file: usize, problems: &mut Problems) -> Option<Sweep> {
+    let name = block_name(node, file, "sweep", problems)?;
+    let mut sweep = Sweep {
+        name,
+        loc: Loc::new(file, node.span()),
+        axes: Vec::new(),
+        excludes: Vec::new(),
+    };
+    let Some(children) = node.children() else {
+        problems.push(
+            Problem::new(
+                sweep.loc,
+                format!("sweep `{}` has no axes", sweep.name),
+                "empty sweep",
+            )
+            .help("add axes in braces: sweep main { seed 0 1 2 }"),
+        );
+        return None;
+    };
+    for child in children.nodes() {
+        let loc = Loc::new(file, child.span());
+        let name = child.name().value();
+        if name == "exclude" {
+            let conds = conds(child, file, problems);
+            if conds.is_empty() {
+                problems.push(
+                    Problem::new(loc, "`exclude` without conditions", "excludes nothing")
+                        .help("write the axis values to leave out: exclude width=1 sparsity=0.95"),
+                );
+            }
+            sweep.excludes.push(conds);
+            continue;
+        }
+        if sweep.axes.iter().any(|a| a.name == name) {
+            problems.push(
+                Problem::new(
+                    loc,
+                    format!("axis `{name}` appears twice in sweep `{}`", sweep.name),
+                    "again here",
+                )
+                .help("list all values of an axis on one line"),
+            );
+            continue;
+        }
+        let mut values = Vec::new();
+        let (mut from, mut to) = (None, None);
+        for e in child.entries() {
+            let eloc = Loc::new(file, e.span());
+            match e.name().map(|n| n.value()) {
+                None => {
+                    if let Some(v) = value(e, file, problems) {
+                        values.push(v);
+                    }
+                }
+                Some("from") => from = int_entry(e, file, problems),
+                Some("to") => to = int_entry(e, file, problems),
+                Some(other) => problems.push(
+                    Problem::new(eloc, format!("unknown property `{other}` on axis `{name}`"), "not allowed here")
+                        .help("an axis lists its values (seed 0 1 2) or an integer range (seed from=0 to=9)"),
+                ),
+            }
+        }
+        match (from, to) {
+            (Some(a), Some(b)) if a <= b && b - a < 10_000_000 => {
+                values.extend((a..=b).map(Value::Int))
+            }
+            (Some(_), Some(_)) => problems.push(
+                Problem::new(loc, "empty or huge integer range", "from > to?")
+                    .help("write from=<first> to=<last>, both inclusive"),
+            ),
+            (None, None) => {}
+            _ => problems.push(
+                Problem::new(
+                    loc,
+                    "an integer range needs both `from` and `to`",
+                    "incomplete range",
+                )
+                .help("seed from=0 to=9 gives seeds 0..=9"),
+            ),
+        }
+        if values.is_empty() {
+            problems.push(
+                Problem::new(loc, format!("axis `{name}` has no values"), "no values")
+                    .help(format!("list its values: {name} 0 1 2")),
+            );
+            continue;
+        }
+        let category = |v: &Value| match v {
+            Value::Int(_) | Value::Float(_) => 0,
+            Value::Str(_) => 1,
+            _ => 2,
+        };
+        if values.iter().any(|v| category(v) != category(&values[0])) {
+            problems.push(
+                Problem::new(
+                    loc,
+                    format!("axis `{name}` mixes value types"),
+                    "all values must have one type",
+                )
+                .help("quote all values or none"),
+            );
+            continue;
+        }
+        // Mixed integers and floats become floats, so `0 0.5 1` is one numeric axis.
+        if values.iter().any(|v| matches!(v, Value::Float(_))) {
+            for v in &mut values {
+                if let Value::Int(i) = *v {
+                    *v = Value::Float(i as f64);
+                }
+            }
+        }
+        let mut distinct = Vec::new();
+        for v in &values {
+            if distinct.contains(&v) {
+                problems.push(
+                    Problem::new(
+                        loc,
+                        format!("axis `{name}` lists `{v}` twice"),
+                        "duplicate value",
+                    )
+                    .help("each value may appear once"),
+                );
+            }
+            distinct.push(v);
+        }
+        sweep.axes.push(Axis {
+            name: name.to_string(),
+            loc,
+            values,
+        });
+    }
+    for conds in &sweep.excludes {
+        for c in conds {
+            if !sweep.axes.iter().any(|a| a.name == c.axis) {
+                let names: Vec<&str> = sweep.axes.iter().map(|a| a.name.as_str()).collect();
+                problems.push(
+                    Problem::new(
+                        c.loc,
+                        format!("axis `{}` is not in sweep `{}`", c.axis, sweep.name),
+                        "unknown axis",
+                    )
+                    .help(
+                        did_you_mean(&c.axis, names.iter().copied()).unwrap_or_else(|| {
+                            format!("the sweep's axes are: {}", names.join(", "))
+                        }),
+                    ),
+                );
+            }
+        }
+    }
+    Some(sweep)
+}
+
+fn parse_stage(node: &KdlNode, file: usize, problems: &mut Problems) -> Option<StageDecl> {
+    let what = node.name().value();
+    let name = block_name(node, file, what, problems)?;
+    let mut s = StageDecl {
+        name,
+        loc: Loc::new(file, node.span()),
+        kind: None,
+        from: None,
+        over: None,
+        needs: Vec::new(),
+        resources: Vec::new(),
+        params: Vec::new(),
+    };
+    let Some(children) = node.children() else {
+        problems.push(
+            Problem::new(s.loc, format!("{what} `{}` has no body", s.name), "empty").help(format!(
+                "give it a kind in braces: {what} {} {{ kind \"train/dqn\" }}",
+                s.name
+            )),
+        );
+        return None;
+    };
+    for child in children.nodes() {
+        let loc = Loc::new(file, child.span());
+        match child.name().value() {
+            "kind" => s.kind = single_string(child, file, problems).map(|k| (k, loc)),
+            "from" => s.from = single_string(child, file, problems).map(|k| (k, loc)),
+            "over" => s.over = single_string(child, file, problems).map(|k| (k, loc)),
+            "needs" => {
+                let args: Vec<&KdlEntry> = child
+                    .entries()
+                    .iter()
+                    .filter(|e| e.name().is_none())
+                    .collect();
+                let filters = conds(child, file, problems);
+                match args.as_slice() {
+                    [e] => match e.value() {
+                        KdlValue::String(stage) => s.needs.push(Need {
+                            stage: stage.clone(),
+                            loc,
+                            filters,
+                        }),
+                        _ => problems.push(
+                            Problem::new(
+                                Loc::new(file, e.span()),
+                                "`needs` takes a stage name",
+                                "not a name",
+                            )
+                            .help("needs train   or   needs train width=1"),
+                        ),
+                    },
+                    _ => problems.push(
+                        Problem::new(loc, "`needs` takes exactly one stage name", "one per line")
+                            .help("write one `needs` line per upstream stage"),
+                    ),
+                }
+            }
+            "resources" => {
+                for e in child.entries() {
+                    let eloc = Loc::new(file, e.span());
+                    match (e.name().map(|n| n.value()), value(e, file, problems)) {
+                        (Some(k), Some(v)) => s.resources.push((k.to_string(), v, eloc)),
+                        (None, _) => problems.push(
+                            Problem::new(eloc, "resources are named", "which resource?")
+                                .help("resources cpus=2 gpus=1 memory=\"8G\""),
+                        ),
+                        _ => {}
+                    }
+                }
+            }
+            _ => param_sets(child, "", file, problems, &mut s.params),
+        }
+    }
+    Some(s)
+}
+
+/// `prune "gmp" sparsity=0.95 { start 0.2 }` -> prune, prune.sparsity, prune.start.
+fn param_sets(
+    node: &KdlNode,
+    prefix: &str,
+    file: usize,
+    problems: &mut Problems,
+    out: &mut Vec<ParamSet>,
+) {
+    let key = format!("{prefix}{}", node.name().value());
+    let loc = Loc::new(file, node.span());
+    let mut args = Vec::new();
+    let mut arg_loc = loc;
+    for e in node.entries() {
+        let Some(v) = value(e, file, problems) else {
+            continue;
+        };
+        match e.name() {
+            None => {
+                if args.is_empty() {
+                    arg_loc = Loc::new(file, e.span());
+                }
+                args.push(v);
+            }
+            Some(prop) => out.push(ParamSet {
+                key: format!("{key}.{}", prop.value()),
+                value: v,
+                loc: Loc::new(file, e.span()),
+            }),
+        }
+    }
+    match args.len() {
+        0 if node.entries().is_empty() && node.children().is_none() => problems.push(
+            Problem::new(loc, format!("`{key}` has no value"), "missing value").help(format!(
+                "write a value: {} 0.5   (booleans are #true / #false)",
+                node.name().value()
+            )),
+        ),
+        0 => {}
+        1 => out.push(ParamSet {
+            key: key.clone(),
+            value: args.pop().expect("one"),
+            loc: arg_loc,
+        }),
+        _ => out.push(ParamSet {
+            key: key.clone(),
+            value: Value::List(args),
+            loc: arg_loc,
+        }),
+    }
+    if let Some(children) = node.children() {
+        for child in children.nodes() {
+            if STAGE_KEYWORDS.contains(&child.name().value()) {
+                problems.push(
+                    Problem::new(
+                        Loc::new(file, child.span()),
+                        format!("`{}` inside a parameter block", child.name().value()),
+                        "belongs to the stage",
+                    )
+                    .help("move it to the stage's own body"),
+                );
+                continue;
+            }
+            param_sets(child, &format!("{key}."), file, problems, out);
+        }
+    }
+}
+
+fn conds(node: &KdlNode, file: usize, problems: &mut Problems) -> Vec<Cond> {
+    node.entries()
+        .iter()
+        .filter_map(|e| {
+            let axis = e.name()?.value().to_string();
+            let value = value(e, file, problems)?;
+            Some(Cond {
+                axis,
+                value,
+                loc: Loc::new(file, e.span()),
+            })
+        })
+        .collect()
+}
+
+/// `sweep NAME { ... }`: the single argument naming a block.
+fn block_name(node: &KdlNode, file: usize, what: &str, problems: &mut Problems) -> Option<String> {
+    let loc = Loc::new(file, node.span());
+    match node.entries() {
+        [e] if e.name().is_none() => match e.value() {
+            KdlValue::String(s) if !s.is_empty() && valid_name(s) => Some(s.clone()),
+            _ => {
+                problems.push(
+                    Problem::new(
+                        Loc::new(file, e.span()),
+                        format!("invalid {what} name"),
+                        "not a name",
+                    )
+                    .help("names use letters, digits, `-` and `_` (e.g. train-dense)"),
+                );
+                None
+            }
+        },
+        _ => {
+            problems.push(
+                Problem::new(loc, format!("a {what} needs exactly one name"), "name it")
+                    .help(format!("{what} NAME {{ ... }}")),
+            );
+            None
+        }
+    }
+}
+
+pub fn valid_name(s: &str) -> bool {
+    s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn single_string(node: &KdlNode, file: usize, problems: &mut Problems) -> Option<String> {
+    match node.entries() {
+        [e] if e.name().is_none() => {
+            if let KdlValue::String(s) = e.value() {
+                return Some(s.clone());
+            }
+        }
+        _ => {}
+    }
+    let name = node.name().value();
+    problems.push(
+        Problem::new(
+            Loc::new(file, node.span()),
+            format!("`{name}` takes one string"),
+            "expected one string",
+        )
+        .help(format!("{name} \"...\"")),
+    );
+    None
+}
+
+fn int_entry(e: &KdlEntry, file: usize, problems: &mut Problems) -> Option<i64> {
+    match value(e, file, problems)? {
+        Value::Int(i) => Some(i),
+        _ => {
+            problems.push(Problem::new(
+                Loc::new(file, e.span()),
+                "expected an integer",
+                "not an integer",
+            ));
+            None
+        }
+    }
+}
+
+/// A KDL value as a parameter value (`#null` has no meaning in a pipeline).
+fn value(e: &KdlEntry, file: usize, problems: &mut Problems) -> Option<Value> {
+    let loc = Loc::new(file, e.span());
+    Some(match e.value() {
+        KdlValue::String(s) => Value::Str(s.clone()),
+        KdlValue::Integer(i) => match i64::try_from(*i) {
+            Ok(i) => Value::Int(i),
+            Err(_) => {
+                problems.push(Problem::new(
+                    loc,
+                    "integer out of range",
+                    "does not fit in 64 bits",
+                ));
+                return None;
+            }
+        },
+        KdlValue::Float(x) if x.is_finite() => Value::Float(*x),
+        KdlValue::Float(_) => {
+            problems.push(Problem::new(
+                loc,
+                "not a finite number",
+                "inf/nan is not allowed here",
+            ));
+            return None;
+        }
+        KdlValue::Bool(b) => Value::Bool(*b),
+        KdlValue::Null => {
+            problems.push(
+                Problem::new(loc, "`#null` is not a value here", "null")
+                    .help("leave the parameter out to get its default"),
+            );
+            return None;
+        }
+    })
+}

@@ -1,0 +1,264 @@
+//! Planning: each instance's key, whether its result is already in the store, and if not,
+//! why it must run (new, parameters changed, upstream changed, kind version bumped ...).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use prunus_store::{ActionResult, Digest, Store};
+
+use crate::Error;
+use crate::key::{Identity, InputId, KeyInfo, context_hash};
+use crate::lower::Graph;
+
+/// The state of one instance before a run.
+pub struct Entry {
+    /// Known once every input's identity is known.
+    pub info: Option<KeyInfo>,
+    pub key: Option<Digest>,
+    /// The stored result, when the key is cached.
+    pub result: Option<ActionResult>,
+    pub status: Status,
+}
+
+pub enum Status {
+    Cached,
+    /// Must run, with the reasons (key components that differ from the last recorded run).
+    Run(Vec<String>),
+    /// Its key depends on outputs of a deterministic upstream instance that must run first.
+    Waits(String),
+}
+
+impl Status {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Status::Cached => "cached",
+            Status::Run(_) => "run",
+            Status::Waits(_) => "run",
+        }
+    }
+
+    pub fn reason(&self) -> String {
+        match self {
+            Status::Cached => String::new(),
+            Status::Run(reasons) => reasons.join("; "),
+            Status::Waits(up) => format!("after {up} (upstream runs first)"),
+        }
+    }
+}
+
+/// The name of the ref that records an instance's last result.
+pub fn ref_name(graph: &Graph, instance: usize) -> String {
+    format!("{}:{}", graph.name, graph.instances[instance].name)
+}
+
+/// Computes keys in dependency order and looks each up in the store.
+pub fn plan(graph: &Graph, store: &Store) -> Result<Vec<Entry>, Error> {
+    let mut files = FileHashes::default();
+    let mut entries: Vec<Entry> = Vec::with_capacity(graph.instances.len());
+    for i in 0..graph.instances.len() {
+        let entry = match key_info(graph, i, &mut files, |j| identity(graph, j, &entries[j]))? {
+            Err(waits_for) => Entry {
+                info: None,
+                key: None,
+                result: None,
+                status: Status::Waits(graph.instances[waits_for].name.clone()),
+            },
+            Ok(info) => {
+                let key = info.key();
+                match store.lookup(&key)? {
+                    Some(result) => Entry {
+                        info: Some(info),
+                        key: Some(key),
+                        result: Some(result),
+                        status: Status::Cached,
+                    },
+                    None => {
+                        let reasons = why(graph, i, &info, store)?;
+                        Entry {
+                            info: Some(info),
+                            key: Some(key),
+                            result: None,
+                            status: Status::Run(reasons),
+                        }
+                    }
+                }
+            }
+        };
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+/// How instance `j` is named in its consumers' keys, if already known.
+pub fn identity(graph: &Graph, j: usize, e: &Entry) -> Option<Identity> {
+    if graph.stage_of(j).kind.deterministic() {
+        e.result.as_ref().map(|r| {
+            Identity::Outputs(
+                r.outputs
+                    .iter()
+                    .map(|(n, b)| (n.clone(), b.digest.to_string()))
+                    .collect(),
+            )
+        })
+    } else {
+        e.key.map(|k| Identity::Key(k.to_string()))
+    }
+}
+
+/// The key components of instance `i`, or the first input whose identity is not known yet.
+pub fn key_info(
+    graph: &Graph,
+    i: usize,
+    files: &mut FileHashes,
+    mut identity: impl FnMut(usize) -> Option<Identity>,
+) -> Result<Result<KeyInfo, usize>, Error> {
+    let inst = &graph.instances[i];
+    let stage = &graph.stages[inst.stage];
+    let mut inputs = Vec::with_capacity(inst.inputs.len());
+    for &j in &inst.inputs {
+        let Some(identity) = identity(j) else {
+            return Ok(Err(j));
+        };
+        let up = &graph.instances[j];
+        inputs.push(InputId {
+            instance: up.name.clone(),
+            context: context_hash(&up.params, &up.axes),
+            identity,
+        });
+    }
+    let mut file_digests = BTreeMap::new();
+    for key in &stage.path_params {
+        for rel in inst.params.strs(key).unwrap_or_default() {
+            let digest = files.get(&graph.base_dir, &rel).map_err(|e| Error::Deps {
+                instance: inst.name.clone(),
+                path: graph.base_dir.join(&rel).display().to_string(),
+                source: e,
+            })?;
+            file_digests.insert(rel, digest);
+        }
+    }
+    Ok(Ok(KeyInfo {
+        kind: stage.kind.name().to_string(),
+        version: stage.kind.version(),
+        params: inst.params.0.clone(),
+        axes: inst.axes.clone(),
+        files: file_digests,
+        inputs,
+    }))
+}
+
+/// Files declared by `deps`, hashed once per planning.
+#[derive(Default)]
+pub struct FileHashes(HashMap<String, String>);
+
+impl FileHashes {
+    fn get(&mut self, base: &Path, rel: &str) -> std::io::Result<String> {
+        if let Some(d) = self.0.get(rel) {
+            return Ok(d.clone());
+        }
+        let bytes = std::fs::read(base.join(rel))?;
+        let d = blake3::hash(&bytes).to_hex().to_string();
+        self.0.insert(rel.to_string(), d.clone());
+        Ok(d)
+    }
+}
+
+/// Why instance `i` runs: what differs from the last result recorded for it.
+fn why(graph: &Graph, i: usize, info: &KeyInfo, store: &Store) -> Result<Vec<String>, Error> {
+    let Some(prev_key) = store.get_ref(&ref_name(graph, i))? else {
+        return Ok(vec!["new".into()]);
+    };
+    if prev_key == info.key() {
+        return Ok(vec![
+            "no result in the store (removed by gc, or a run that failed)".into(),
+        ]);
+    }
+    let prev = store
+        .lookup(&prev_key)?
+        .and_then(|r| serde_json::from_value::<KeyInfo>(r.key_info).ok());
+    Ok(match prev {
+        None => vec!["the last run's record is gone; running anew".into()],
+        Some(prev) => diff(&prev, info),
+    })
+}
+
+/// Human-readable differences between two keys' components, most telling first.
+pub fn diff(old: &KeyInfo, new: &KeyInfo) -> Vec<String> {
+    let mut out = Vec::new();
+    if old.kind != new.kind {
+        out.push(format!("kind changed: {} -> {}", old.kind, new.kind));
+    } else if old.version != new.version {
+        out.push(format!(
+            "kind version bumped: {} -> {}",
+            old.version, new.version
+        ));
+    }
+    let mut changed = Vec::new();
+    for (k, v) in &new.params {
+        match old.params.get(k) {
+            Some(o) if o == v => {}
+            Some(o) => changed.push(format!("{k}: {o} -> {v}")),
+            None => changed.push(format!("{k}: (new) {v}")),
+        }
+    }
+    for k in old.params.keys().filter(|k| !new.params.contains_key(*k)) {
+        changed.push(format!("{k}: removed"));
+    }
+    if !changed.is_empty() {
+        out.push(format!("params changed ({})", changed.join(", ")));
+    }
+    if old.axes != new.axes {
+        out.push("axes changed".into());
+    }
+    let files: Vec<&String> = new
+        .files
+        .iter()
+        .filter(|(p, d)| old.files.get(*p) != Some(d))
+        .map(|(p, _)| p)
+        .collect();
+    if !files.is_empty() || old.files.len() != new.files.len() {
+        out.push(format!(
+            "files changed ({})",
+            files
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let old_inputs: HashMap<&str, &InputId> = old
+        .inputs
+        .iter()
+        .map(|i| (i.instance.as_str(), i))
+        .collect();
+    let mut up = Vec::new();
+    for i in &new.inputs {
+        match old_inputs.get(i.instance.as_str()) {
+            Some(o) if *o == i => {}
+            Some(_) => up.push(format!("{} changed", i.instance)),
+            None => up.push(format!("{} added", i.instance)),
+        }
+    }
+    let removed =
+        old.inputs.len() + up.iter().filter(|u| u.ends_with("added")).count() > new.inputs.len();
+    if removed {
+        up.push("inputs removed".into());
+    }
+    if !up.is_empty() {
+        let n = up.len();
+        let shown: Vec<String> = up.into_iter().take(3).collect();
+        out.push(format!(
+            "upstream changed ({}{})",
+            shown.join(", "),
+            if n > 3 {
+                format!(", and {} more", n - 3)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    if out.is_empty() {
+        out.push("key encoding changed".into());
+    }
+    out
+}
