@@ -67,6 +67,7 @@ pub struct Agent {
 impl Agent {
     /// A fresh agent with weights drawn from `rng`; `device` is the plain (non-autodiff) device.
     pub fn new(config: AgentConfig, rng: &mut impl Rng, device: &Device) -> Self {
+        crate::malloc::tune();
         let online = QNetwork::new(&config.network_config(), rng, &device.clone().autodiff());
         let optimizer = AdamConfig::new().with_epsilon(config.adam_epsilon).init();
         let acting = online.valid();

@@ -19,6 +19,7 @@ pub mod checkpoint;
 pub mod dqn;
 pub mod envs;
 pub mod kinds;
+pub mod malloc;
 pub mod networks;
 pub mod probe;
 pub mod prune;
