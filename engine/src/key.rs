@@ -88,10 +88,11 @@ impl KeyInfo {
     }
 }
 
-/// The hash of what a downstream kind sees of an upstream instance besides its outputs.
-pub fn context_hash(params: &Params, axes: &BTreeMap<String, Value>) -> String {
+/// The hash of what a downstream kind sees of an upstream instance besides its name and
+/// outputs: its axis values. (Upstream parameters are not shown to kinds, so an edit that
+/// leaves a deterministic stage's outputs unchanged stops there: early cutoff.)
+pub fn context_hash(axes: &BTreeMap<String, Value>) -> String {
     let mut e = Encoder(blake3::Hasher::new());
-    e.map(&params.0);
     e.map(axes);
     e.0.finalize().to_hex()[..32].to_string()
 }

@@ -122,7 +122,7 @@ pub fn key_info(
         let up = &graph.instances[j];
         inputs.push(InputId {
             instance: up.name.clone(),
-            context: context_hash(&up.params, &up.axes),
+            context: context_hash(&up.axes),
             identity,
         });
     }

@@ -279,10 +279,16 @@ pub fn run(
             free.give(fit(graph.instances[i].resources, capacity).expect("it ran"));
             finished += 1;
             let name = &graph.instances[i].name;
+            let by_other = matches!(outcome, Outcome::Cached(_));
             match outcome {
                 Outcome::Published(result) | Outcome::Cached(result) => {
-                    ui.println(format!("✓ {name} ({})", human_secs(secs)));
-                    summary.ran.push(name.clone());
+                    if by_other {
+                        ui.println(format!("✓ {name} (published by another prunus run)"));
+                        summary.cached += 1;
+                    } else {
+                        ui.println(format!("✓ {name} ({})", human_secs(secs)));
+                        summary.ran.push(name.clone());
+                    }
                     entries[i].result = Some(result);
                     state[i] = State::Done;
                     let mut queue = Vec::new();
@@ -453,17 +459,16 @@ fn execute(
             use prunus_stage::Reporter as _;
             reporter.log("another prunus process is running this stage; waiting for it");
             match store.lock_stage(&key) {
-                Ok(lock) => {
-                    if let Ok(Some(result)) = store.lookup(&key) {
-                        return Outcome::Cached(result);
-                    }
-                    lock
-                }
+                Ok(lock) => lock,
                 Err(e) => return fail(e.to_string(), &reporter),
             }
         }
         Err(e) => return fail(e.to_string(), &reporter),
     };
+    // Another process may have published it since we planned, with or without a wait.
+    if let Ok(Some(result)) = store.lookup(&key) {
+        return Outcome::Cached(result);
+    }
     match try_execute(graph, store, i, key, info, inputs, &reporter, cancel) {
         Ok(Some(result)) => Outcome::Published(result),
         Ok(None) => Outcome::Cancelled,
@@ -510,7 +515,6 @@ fn try_execute(
             stage: graph.stage_of(*j).name.clone(),
             instance: up.name.clone(),
             axes: up.axes.clone(),
-            params: up.params.clone(),
             outputs,
         });
     }
@@ -527,7 +531,7 @@ fn try_execute(
     };
     let started = SystemTime::now();
     let t0 = Instant::now();
-    let result = std::panic::catch_unwind(AssertUnwindSafe(|| kind.run(&ctx)));
+    let result = in_stage(|| kind.run(&ctx));
     let duration = t0.elapsed().as_secs_f64();
     match result {
         Err(panic) => {
@@ -536,8 +540,9 @@ fn try_execute(
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
+            let at = PANIC_AT.take().unwrap_or_default();
             return Err(format!(
-                "panicked: {msg} (a bug in kind `{}`; please report it)",
+                "panicked at {at}: {msg} (a bug in kind `{}`; please report it)",
                 kind.name()
             ));
         }
@@ -668,4 +673,31 @@ fn total_memory_mb() -> u64 {
 /// Whether `path` lies inside the store's work area (for tests).
 pub fn is_work_dir(store: &Store, path: &Path) -> bool {
     path.starts_with(store.root().join("work"))
+}
+
+thread_local! {
+    /// Set while this thread runs a stage: its panics become stage failures, not stderr noise.
+    static IN_STAGE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Where the last stage panic on this thread happened, for the failure message.
+    static PANIC_AT: std::cell::Cell<Option<String>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs a stage's code, catching its panics; a panic's location is kept in [`PANIC_AT`] and
+/// nothing is printed (the failure is reported with the stage's log tail instead).
+fn in_stage<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_STAGE.get() {
+                PANIC_AT.set(info.location().map(|l| l.to_string()));
+            } else {
+                default(info);
+            }
+        }));
+    });
+    IN_STAGE.set(true);
+    let result = std::panic::catch_unwind(AssertUnwindSafe(f));
+    IN_STAGE.set(false);
+    result
 }

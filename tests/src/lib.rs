@@ -1,1 +1,138 @@
-//! End-to-end tests of the `prunus` binary over real pipelines live in `tests/tests/`.
+//! End-to-end tests of the `prunus` binary over real pipelines live in `tests/tests/`; this
+//! library gives them a scratch project: a directory with pipeline files, its own store, and
+//! the release `prunus` binary (built once per test process with cargo, sharing the workspace's
+//! target directory).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The `prunus` binary of this workspace, built (release) on first use.
+pub fn prunus_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let build = escargot::CargoBuild::new()
+            .manifest_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"))
+            .package("prunus-engine")
+            .bin("prunus")
+            .release()
+            .run()
+            .expect("building the prunus binary");
+        build.path().to_path_buf()
+    })
+}
+
+/// A throwaway project directory; `prunus` runs in it with the store `.prunus` inside.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+/// What a finished `prunus` command printed.
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    fn from(o: Output) -> Self {
+        Ran {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with both streams unless the command exited 0.
+    pub fn ok(self) -> Self {
+        assert_eq!(
+            self.code, 0,
+            "prunus failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// The "N ran, M cached, ..." counts of a `prunus run` summary line.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let line = self
+            .stderr
+            .lines()
+            .chain(self.stdout.lines())
+            .find(|l| l.contains(" ran, ") && l.contains(" cached, "))
+            .unwrap_or_else(|| panic!("no summary in\n{}\n{}", self.stdout, self.stderr));
+        let num = |word: &str| -> usize {
+            let before = &line[..line.find(word).unwrap()];
+            before
+                .split_whitespace()
+                .last()
+                .unwrap()
+                .trim_start_matches(':')
+                .parse()
+                .unwrap()
+        };
+        (num(" ran"), num(" cached"), num(" failed"))
+    }
+}
+
+impl Project {
+    pub fn new() -> Self {
+        Project {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file (a pipeline, a script) into the project.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    /// A `prunus` command in the project directory (not started).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(prunus_bin());
+        c.args(args)
+            .current_dir(self.path())
+            .env_remove("PRUNUS_STORE")
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs `prunus ARGS` to completion.
+    pub fn prunus(&self, args: &[&str]) -> Ran {
+        Ran::from(self.command(args).output().expect("running prunus"))
+    }
+
+    /// Starts `prunus ARGS` in the background, output captured.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting prunus")
+    }
+}
+
+impl Default for Project {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Waits for a background `prunus` and collects what it printed.
+pub fn finish(child: Child) -> Ran {
+    Ran::from(child.wait_with_output().expect("waiting for prunus"))
+}

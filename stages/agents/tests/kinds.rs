@@ -121,7 +121,6 @@ fn dqn_kind_writes_every_output_and_prunes() {
         stage: "train".into(),
         instance: "train/cartpole".into(),
         axes: BTreeMap::new(),
-        params: p.clone(),
         outputs: kind
             .outputs(&p)
             .into_iter()

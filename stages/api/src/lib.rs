@@ -210,8 +210,6 @@ pub struct Input {
     pub instance: String,
     /// Sweep axis values of the instance (`game`, `seed`, `width`, ...).
     pub axes: BTreeMap<String, Value>,
-    /// Resolved parameters of the upstream instance.
-    pub params: Params,
     /// Output name -> file path.
     pub outputs: BTreeMap<String, PathBuf>,
 }

@@ -73,7 +73,6 @@ fn input(
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect(),
-        params: Params::default(),
         outputs: outputs
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))

@@ -44,7 +44,6 @@ fn input(dir: &Path, game: &str, seed: i64, sparsity: f64, base: f64) -> Input {
             ("seed".to_string(), Value::Int(seed)),
             ("sparsity".to_string(), Value::Float(sparsity)),
         ]),
-        params: Params::default(),
         outputs: BTreeMap::from([("returns.csv".to_string(), csv)]),
     }
 }
