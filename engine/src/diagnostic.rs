@@ -93,8 +93,6 @@ impl Problem {
 #[derive(Debug, Default)]
 pub struct Problems {
     list: Vec<Problem>,
-    /// Raw KDL syntax errors, kept as the `kdl` crate reports them (they carry their source).
-    syntax: Vec<kdl::KdlError>,
     /// What was already reported, so a problem found once per sweep instance shows once.
     seen: std::collections::HashSet<(usize, usize, usize, String)>,
 }
@@ -113,21 +111,29 @@ impl Problems {
         }
     }
 
-    pub fn syntax(&mut self, e: kdl::KdlError) {
-        self.syntax.push(e);
+    /// Records the `kdl` crate's syntax errors with its labels and hints, located in `file`.
+    pub fn syntax(&mut self, file: usize, e: kdl::KdlError) {
+        for d in e.diagnostics {
+            let message = d.message.unwrap_or_else(|| "not valid KDL 2.0".into());
+            let mut p = Problem::new(
+                Loc::new(file, d.span),
+                format!("KDL syntax error: {message}"),
+                d.label.unwrap_or_else(|| "here".into()),
+            );
+            p = p.help(d.help.unwrap_or_else(|| {
+                "pipelines are KDL 2.0: strings in \"quotes\", booleans #true/#false, `//` comments"
+                    .into()
+            }));
+            self.push(p);
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.list.is_empty() && self.syntax.is_empty()
+        self.list.is_empty()
     }
 
     pub fn len(&self) -> usize {
         self.list.len()
-            + self
-                .syntax
-                .iter()
-                .map(|e| e.diagnostics.len().max(1))
-                .sum::<usize>()
     }
 
     /// The problems as one report, or `Ok` if there are none.
@@ -137,9 +143,6 @@ impl Problems {
         }
         let count = self.len();
         let mut related: Vec<Box<dyn Diagnostic + Send + Sync>> = Vec::new();
-        for e in self.syntax {
-            related.push(Box::new(SyntaxError(e)));
-        }
         let mut list = self.list;
         list.sort_by_key(|p| (p.loc.file, p.loc.span.offset()));
         for p in list {
@@ -235,39 +238,6 @@ impl Diagnostic for Located {
     }
 }
 
-/// A KDL syntax error, passed through with the `kdl` crate's own labels and hints.
-#[derive(Debug)]
-struct SyntaxError(kdl::KdlError);
-
-impl fmt::Display for SyntaxError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let first = self.0.diagnostics.first().and_then(|d| d.message.clone());
-        write!(
-            f,
-            "KDL syntax error: {}",
-            first.unwrap_or_else(|| "the file is not valid KDL 2.0".into())
-        )
-    }
-}
-
-impl std::error::Error for SyntaxError {}
-
-impl Diagnostic for SyntaxError {
-    fn source_code(&self) -> Option<&dyn SourceCode> {
-        self.0.source_code()
-    }
-
-    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
-        self.0.related()
-    }
-
-    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(
-            "pipelines are KDL 2.0: strings in \"quotes\", booleans #true/#false, `//` comments",
-        ))
-    }
-}
-
 #[derive(Debug)]
 struct Plain(String, String);
 
@@ -290,10 +260,18 @@ pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
+    // Few edits (transpositions count as one), or a shared prefix for long names.
+    let edits = (name.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(name, c), c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| format!("did you mean `{c}`?"))
+        .map(|c| {
+            (
+                strsim::osa_distance(name, c),
+                strsim::jaro_winkler(name, c),
+                c,
+            )
+        })
+        .filter(|&(d, jw, _)| d <= edits || jw > 0.8)
+        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+        .map(|(_, _, c)| format!("did you mean `{c}`?"))
 }

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use prunus_stage::{Params, Value};
+use prunus_stage::Value;
 use prunus_store::Digest;
 use serde::{Deserialize, Serialize};
 

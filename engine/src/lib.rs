@@ -66,3 +66,10 @@ pub fn load_with(path: &Path, registry: impl FnOnce(&Path) -> Registry) -> Resul
     let registry = registry(&pipeline.base_dir);
     Ok(lower::lower(&pipeline, &sources, &registry)?)
 }
+
+/// Parses and resolves pipeline text that is not in a file (tests, fuzzing); `include` is an
+/// error and relative paths resolve against `registry`'s base directory.
+pub fn load_str(name: &str, text: &str, registry: &Registry) -> Result<Graph, Error> {
+    let (pipeline, sources) = pipeline::parse_str(name, text)?;
+    Ok(lower::lower(&pipeline, &sources, registry)?)
+}

@@ -31,8 +31,8 @@ pub struct Stage {
     pub kind: Arc<dyn StageKind>,
     pub loc: Loc,
     pub instances: Range<usize>,
-    /// Whether another stage needs this one (final stages are exported after a run).
-    pub has_consumers: bool,
+    /// Whether `run` copies its outputs to the results directory.
+    pub export: bool,
     /// Parameters whose files' contents go into the key ([`ParamType::Paths`]).
     pub path_params: Vec<String>,
 }
@@ -460,6 +460,9 @@ pub fn lower(p: &Pipeline, sources: &Sources, registry: &Registry) -> Result<Gra
             inst.inputs.dedup();
         }
         stage_pos[i] = stages.len();
+        let has_consumers = decls
+            .iter()
+            .any(|o| o.needs.iter().any(|n| n.stage == d.name));
         stages.push(Stage {
             name: d.name.clone(),
             path_params: spec
@@ -470,9 +473,7 @@ pub fn lower(p: &Pipeline, sources: &Sources, registry: &Registry) -> Result<Gra
             kind,
             loc: d.loc,
             instances: start..instances.len(),
-            has_consumers: decls
-                .iter()
-                .any(|o| o.needs.iter().any(|n| n.stage == d.name)),
+            export: d.export.unwrap_or(!has_consumers),
         });
     }
     problems.into_result(sources)?;
@@ -544,6 +545,7 @@ fn with_template(d: &StageDecl, p: &Pipeline, problems: &mut Problems) -> StageD
     if merged.resources.is_empty() {
         merged.resources = t.resources.clone();
     }
+    merged.export = merged.export.or(t.export);
     merged
 }
 

@@ -29,7 +29,8 @@
 //!     kind "aggregate/iqm"
 //!     needs train                    // every train instance (this stage has no sweep)
 //!     needs train sparsity=0.95      // or only those with these axis values
-//! }
+//!     export #true                   // copy its tables to `results` (default: only stages
+//! }                                  // nothing needs, the pipeline's final products)
 //! ```
 //!
 //! A stage `over` a sweep that `needs` another swept stage receives, per instance, the
@@ -91,6 +92,9 @@ pub struct StageDecl {
     pub over: Option<(String, Loc)>,
     pub needs: Vec<Need>,
     pub resources: Vec<(String, Value, Loc)>,
+    /// `export #true|#false`: copy the outputs to the results directory (default: only
+    /// stages nothing else needs, the pipeline's final products).
+    pub export: Option<bool>,
     /// Parameters in file order; later settings of a key win.
     pub params: Vec<ParamSet>,
 }
@@ -110,7 +114,7 @@ pub struct ParamSet {
     pub loc: Loc,
 }
 
-const STAGE_KEYWORDS: [&str; 5] = ["kind", "from", "over", "needs", "resources"];
+const STAGE_KEYWORDS: [&str; 6] = ["kind", "from", "over", "needs", "resources", "export"];
 const TOP_LEVEL: [&str; 6] = [
     "pipeline", "include", "results", "sweep", "template", "stage",
 ];
@@ -183,8 +187,8 @@ fn parse_file(
     let doc = match KdlDocument::parse(&text) {
         Ok(doc) => doc,
         Err(e) => {
-            sources.add(path, text);
-            problems.syntax(e);
+            let file = sources.add(path, text);
+            problems.syntax(file, e);
             return;
         }
     };
@@ -472,6 +476,7 @@ fn parse_stage(node: &KdlNode, file: usize, problems: &mut Problems) -> Option<S
         over: None,
         needs: Vec::new(),
         resources: Vec::new(),
+        export: None,
         params: Vec::new(),
     };
     let Some(children) = node.children() else {
@@ -489,6 +494,15 @@ fn parse_stage(node: &KdlNode, file: usize, problems: &mut Problems) -> Option<S
             "kind" => s.kind = single_string(child, file, problems).map(|k| (k, loc)),
             "from" => s.from = single_string(child, file, problems).map(|k| (k, loc)),
             "over" => s.over = single_string(child, file, problems).map(|k| (k, loc)),
+            "export" => match child.entries() {
+                [e] if e.name().is_none() && e.value().as_bool().is_some() => {
+                    s.export = e.value().as_bool();
+                }
+                _ => problems.push(
+                    Problem::new(loc, "`export` takes #true or #false", "expected a boolean")
+                        .help("export #true copies this stage's outputs to the results directory"),
+                ),
+            },
             "needs" => {
                 let args: Vec<&KdlEntry> = child
                     .entries()

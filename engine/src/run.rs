@@ -623,7 +623,7 @@ fn export(
 ) -> Result<Option<PathBuf>, Error> {
     let root = &graph.results;
     let mut any = false;
-    for stage in graph.stages.iter().filter(|s| !s.has_consumers) {
+    for stage in graph.stages.iter().filter(|s| s.export) {
         for i in stage.instances.clone() {
             let (Some(result), Some(key), State::Done) =
                 (&entries[i].result, entries[i].key, state[i])
