@@ -54,6 +54,18 @@ pub fn ref_name(graph: &Graph, instance: usize) -> String {
 /// Computes keys in dependency order and looks each up in the store.
 pub fn plan(graph: &Graph, store: &Store) -> Result<Vec<Entry>, Error> {
     let mut files = FileHashes::default();
+    // Large sweeps: list what the store holds once instead of probing it per instance.
+    let listed = graph.instances.len() > 256;
+    let actions = if listed {
+        Some(store.action_keys()?)
+    } else {
+        None
+    };
+    let refs = if listed {
+        Some(store.ref_names()?)
+    } else {
+        None
+    };
     let mut entries: Vec<Entry> = Vec::with_capacity(graph.instances.len());
     for i in 0..graph.instances.len() {
         let entry = match key_info(graph, i, &mut files, |j| identity(graph, j, &entries[j]))? {
@@ -65,7 +77,11 @@ pub fn plan(graph: &Graph, store: &Store) -> Result<Vec<Entry>, Error> {
             },
             Ok(info) => {
                 let key = info.key();
-                match store.lookup(&key)? {
+                let stored = match &actions {
+                    Some(keys) if !keys.contains(&key) => None,
+                    _ => store.lookup(&key)?,
+                };
+                match stored {
                     Some(result) => Entry {
                         info: Some(info),
                         key: Some(key),
@@ -73,7 +89,12 @@ pub fn plan(graph: &Graph, store: &Store) -> Result<Vec<Entry>, Error> {
                         status: Status::Cached,
                     },
                     None => {
-                        let reasons = why(graph, i, &info, store)?;
+                        let reasons = match &refs {
+                            Some(names) if !names.contains(&ref_name(graph, i)) => {
+                                vec!["new".into()]
+                            }
+                            _ => why(graph, i, &info, store)?,
+                        };
                         Entry {
                             info: Some(info),
                             key: Some(key),

@@ -14,6 +14,8 @@ pub struct Ui {
     overall: ProgressBar,
     /// Also print every stage log line (`-v`).
     pub verbose: bool,
+    /// Only failures and the summary (`-q`).
+    quiet: bool,
 }
 
 impl Ui {
@@ -36,6 +38,7 @@ impl Ui {
             multi,
             overall,
             verbose,
+            quiet,
         }
     }
 
@@ -45,6 +48,13 @@ impl Ui {
             eprintln!("{}", line.as_ref());
         } else {
             let _ = self.multi.println(line.as_ref());
+        }
+    }
+
+    /// A line of routine news (a stage finished), suppressed by `-q`.
+    pub fn note(&self, line: impl AsRef<str>) {
+        if !self.quiet {
+            self.println(line);
         }
     }
 

@@ -283,10 +283,10 @@ pub fn run(
             match outcome {
                 Outcome::Published(result) | Outcome::Cached(result) => {
                     if by_other {
-                        ui.println(format!("✓ {name} (published by another prunus run)"));
+                        ui.note(format!("✓ {name} (published by another prunus run)"));
                         summary.cached += 1;
                     } else {
-                        ui.println(format!("✓ {name} ({})", human_secs(secs)));
+                        ui.note(format!("✓ {name} ({})", human_secs(secs)));
                         summary.ran.push(name.clone());
                     }
                     entries[i].result = Some(result);

@@ -407,6 +407,29 @@ impl Store {
         }
     }
 
+    /// The keys of every published result (names only: nothing is read or verified), so
+    /// that planning a large sweep asks the file system once, not once per instance.
+    pub fn action_keys(&self) -> Result<std::collections::HashSet<Digest>, StoreError> {
+        Ok(self
+            .list_fanout("actions", "json")?
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect())
+    }
+
+    /// The names of every ref (without reading them).
+    pub fn ref_names(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+        let dir = self.root.join("refs");
+        let mut out = std::collections::HashSet::new();
+        for entry in fs::read_dir(&dir).ctx("list", &dir)? {
+            let entry = entry.ctx("list", &dir)?;
+            if let Some(name) = entry.file_name().to_str().and_then(decode_ref_name) {
+                out.insert(name);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every named ref, sorted by name.
     pub fn refs(&self) -> Result<Vec<(String, Digest)>, StoreError> {
         let dir = self.root.join("refs");
