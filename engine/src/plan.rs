@@ -186,7 +186,12 @@ impl FileHashes {
 
 /// Why instance `i` runs: what differs from the last result recorded for it.
 fn why(graph: &Graph, i: usize, info: &KeyInfo, store: &Store) -> Result<Vec<String>, Error> {
-    let Some(prev_key) = store.get_ref(&ref_name(graph, i))? else {
+    // A ref garbled by a power cut (refs are not fsynced) only loses the explanation.
+    let prev = match store.get_ref(&ref_name(graph, i)) {
+        Err(prunus_store::StoreError::BadRef { .. }) => None,
+        other => other?,
+    };
+    let Some(prev_key) = prev else {
         return Ok(vec!["new".into()]);
     };
     if prev_key == info.key() {

@@ -394,7 +394,18 @@ impl Store {
     /// Points the named ref at a key (atomically). Refs pin their key against `gc`.
     pub fn set_ref(&self, name: &str, key: &Digest) -> Result<(), StoreError> {
         let path = self.ref_path(name)?;
-        self.write_atomic(&path, format!("{key}\n").as_bytes())
+        // A ref is a hint (which key an instance had last, for `explain` and as a gc root):
+        // replaced atomically but not fsynced, so recording it costs no disk flush. A power
+        // cut may lose the newest ref; never a result, which `publish` makes durable.
+        let tmp_dir = self.root.join("tmp");
+        let tmp = tempfile::Builder::new()
+            .prefix("ref-")
+            .tempfile_in(&tmp_dir)
+            .ctx("create a temp file in", &tmp_dir)?;
+        fs::write(tmp.path(), format!("{key}\n")).ctx("write", tmp.path())?;
+        tmp.into_temp_path()
+            .persist(&path)
+            .map_err(|e| StoreError::io("move into place", &path, e.error))
     }
 
     /// The key a named ref points at.

@@ -1,16 +1,26 @@
 //! End-to-end tests of the `prunus` binary over real pipelines live in `tests/tests/`; this
 //! library gives them a scratch project: a directory with pipeline files, its own store, and
-//! the release `prunus` binary (built once per test process with cargo, sharing the workspace's
-//! target directory).
+//! the release `prunus` binary.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
-/// The `prunus` binary of this workspace, built (release) on first use.
+/// The `prunus` binary of this workspace.
+///
+/// `cargo test` builds it next to the test executables whenever the engine's own tests are
+/// part of the run (the workspace test command, or `cargo test -p prunus-engine -p
+/// prunus-tests`); that build is used, so the tests share the workspace's one release build.
+/// Only when it is missing is it built here (with cargo, through escargot).
 pub fn prunus_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        let sibling = std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.parent()?.join("prunus")));
+        if let Some(bin) = sibling.filter(|b| b.is_file()) {
+            return bin;
+        }
         let build = escargot::CargoBuild::new()
             .manifest_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"))
             .package("prunus-engine")
