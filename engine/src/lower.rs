@@ -210,7 +210,7 @@ pub fn lower(p: &Pipeline, sources: &Sources, registry: &Registry) -> Result<Gra
         }
     };
 
-    // Parameters: known keys, types of literal values, placeholders naming real axes.
+    // Parameters: known keys, types of literal values, "{axis}" references naming real axes.
     let mut specs: Vec<HashMap<&'static str, ParamSpec>> = Vec::new();
     for (i, d) in decls.iter().enumerate() {
         let Some(kind) = &kinds[i] else {
@@ -241,7 +241,7 @@ pub fn lower(p: &Pipeline, sources: &Sources, registry: &Registry) -> Result<Gra
                 );
                 continue;
             };
-            for axis in placeholders(&set.value) {
+            for axis in axis_refs(&set.value) {
                 if !axes_of(i).contains(&axis.as_str()) {
                     problems.push(
                         Problem::new(
@@ -261,7 +261,7 @@ pub fn lower(p: &Pipeline, sources: &Sources, registry: &Registry) -> Result<Gra
                     );
                 }
             }
-            if placeholders(&set.value).is_empty()
+            if axis_refs(&set.value).is_empty()
                 && let Err(msg) = coerce(&set.value, ps.ty)
             {
                 problems.push(type_problem(set, ps, &msg));
@@ -341,7 +341,7 @@ pub fn lower(p: &Pipeline, sources: &Sources, registry: &Registry) -> Result<Gra
             let Some(ps) = spec.get(set.key.as_str()) else {
                 continue;
             };
-            if placeholders(&set.value).is_empty() {
+            if axis_refs(&set.value).is_empty() {
                 if let Ok(v) = coerce(&set.value, ps.ty) {
                     base.0.insert(set.key.clone(), v);
                 }
@@ -575,7 +575,7 @@ fn type_problem(set: &ParamSet, ps: &ParamSpec, msg: &str) -> Problem {
 }
 
 /// `{axis}` names inside string values.
-fn placeholders(v: &Value) -> Vec<String> {
+fn axis_refs(v: &Value) -> Vec<String> {
     match v {
         Value::Str(s) => {
             let mut out = Vec::new();
@@ -589,12 +589,12 @@ fn placeholders(v: &Value) -> Vec<String> {
             }
             out
         }
-        Value::List(items) => items.iter().flat_map(placeholders).collect(),
+        Value::List(items) => items.iter().flat_map(axis_refs).collect(),
         _ => Vec::new(),
     }
 }
 
-/// Replaces placeholders; a string that is exactly `"{axis}"` takes the axis value's type.
+/// Replaces "{axis}" references; a string that is exactly `"{axis}"` takes the axis value's type.
 fn substitute(v: &Value, axes: &BTreeMap<String, Value>) -> Value {
     match v {
         Value::Str(s) => {

@@ -106,7 +106,7 @@ pub struct Need {
     pub filters: Vec<Cond>,
 }
 
-/// One `key = value` a stage sets; `value` may hold `{axis}` placeholders until lowering.
+/// One `key = value` a stage sets; `value` may hold `{axis}` references until lowering.
 #[derive(Debug, Clone)]
 pub struct ParamSet {
     pub key: String,

@@ -210,7 +210,7 @@ fn a_valid_pipeline_expands_its_sweep_and_joins_on_shared_axes() {
     assert_eq!(graph.instances[per_game].inputs.len(), 3);
     let one = graph.find("one").unwrap();
     assert_eq!(graph.instances[one].inputs.len(), 2);
-    // The seed axis binds to echo's `seed` parameter; the placeholder takes the axis value.
+    // The seed axis binds to echo's `seed` parameter; the `{game}` reference takes the axis value.
     let gen0 = &graph.instances[graph.find("gen/asterix/seed2").unwrap()];
     assert_eq!(gen0.params.0["seed"], prunus_stage::Value::Int(2));
     assert_eq!(

@@ -5,7 +5,7 @@
 //! stage plot {
 //!     kind "command"
 //!     needs iqm
-//!     run "python3" "plot.py" "--style" "paper"   // argv; "{axis}" placeholders work
+//!     run "python3" "plot.py" "--style" "paper"   // argv; "{axis}" takes the axis value
 //!     deps "plot.py"                              // file contents go into the cache key
 //!     outputs "plot.png"                          // must exist in $PRUNUS_OUT afterwards
 //! }
