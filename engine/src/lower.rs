@@ -669,8 +669,8 @@ fn set_resource(r: &mut Resources, key: &str, v: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// "8G", "512M", "1.5G" -> megabytes.
-fn parse_memory(s: &str) -> Option<u64> {
+/// "8G", "512M", "1.5G" -> megabytes (pipeline `resources` and `prunus run --memory`).
+pub fn parse_memory(s: &str) -> Option<u64> {
     let s = s.trim().trim_end_matches(['B', 'b']);
     let (num, mult) = match s.chars().last()? {
         'G' | 'g' => (&s[..s.len() - 1], 1024.0),

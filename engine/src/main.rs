@@ -155,7 +155,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 opts.cpus = c;
             }
             if let Some(m) = memory {
-                opts.memory_mb = parse_size_mb(&m)
+                opts.memory_mb = prunus_engine::lower::parse_memory(&m)
                     .ok_or_else(|| miette!("cannot read --memory {m}; write e.g. 16G or 512M"))?;
             }
             let cancel = Arc::new(AtomicBool::new(false));
@@ -563,17 +563,6 @@ fn find_result(store: &Store, what: &str) -> Result<(String, Digest)> {
         help = "`prunus ls` lists recorded instances, `prunus store ls` every stored result",
         "nothing recorded as `{what}` in this store"
     ))
-}
-
-fn parse_size_mb(s: &str) -> Option<u64> {
-    let s = s.trim().trim_end_matches(['B', 'b']);
-    let (num, mult) = match s.chars().last()? {
-        'G' | 'g' => (&s[..s.len() - 1], 1024.0),
-        'M' | 'm' => (&s[..s.len() - 1], 1.0),
-        'T' | 't' => (&s[..s.len() - 1], 1024.0 * 1024.0),
-        _ => (s, 1.0),
-    };
-    num.trim().parse::<f64>().ok().map(|x| (x * mult) as u64)
 }
 
 fn human_bytes(n: u64) -> String {
