@@ -67,8 +67,26 @@ pub trait Env: Send {
 /// Errors from creating or stepping an environment.
 #[derive(Debug)]
 pub enum EnvError {
-    UnknownGame { name: String, known: Vec<String> },
-    ActionOutOfRange { action: usize, num_actions: usize },
+    UnknownGame {
+        name: String,
+        known: Vec<String>,
+    },
+    ActionOutOfRange {
+        action: usize,
+        num_actions: usize,
+    },
+    /// An Atari ROM is not installed.
+    MissingRom {
+        game: String,
+        path: std::path::PathBuf,
+    },
+    /// An Atari ROM file is not the one ALE expects (truncated, another revision...).
+    RomChecksum {
+        game: String,
+        path: std::path::PathBuf,
+        found: String,
+        expected: String,
+    },
     Other(String),
 }
 
@@ -89,6 +107,24 @@ impl fmt::Display for EnvError {
                 f,
                 "action {action} is out of range: this environment has {num_actions} actions (0..{num_actions})"
             ),
+            EnvError::MissingRom { game, path } => write!(
+                f,
+                "the Atari ROM for `{game}` is not installed (looked for {}); run `prunus roms \
+                 install` to copy the ROMs from the ale-py wheel on PyPI, or set PRUNUS_ROMS to \
+                 a directory holding {game}.bin",
+                path.display()
+            ),
+            EnvError::RomChecksum {
+                game,
+                path,
+                found,
+                expected,
+            } => write!(
+                f,
+                "{} is not the `{game}` ROM ALE supports (MD5 {found}, expected {expected}); \
+                 reinstall the ROMs with `prunus roms install`",
+                path.display()
+            ),
             EnvError::Other(msg) => f.write_str(msg),
         }
     }
@@ -96,6 +132,8 @@ impl fmt::Display for EnvError {
 
 impl std::error::Error for EnvError {}
 
+#[cfg(feature = "atari")]
+pub mod atari;
 pub mod classic;
 pub mod minatar;
 
@@ -113,7 +151,7 @@ pub struct EnvOptions {
     /// the minimal set on Atari but all 6 actions on MinAtar (see [`minatar`]). Classic control
     /// has one action set and ignores this.
     pub full_action_set: Option<bool>,
-    /// Atari: where ROMs are looked up.
+    /// Atari: where ROMs are looked up (`None`: `$PRUNUS_ROMS` or the user's data directory).
     pub rom_dir: Option<std::path::PathBuf>,
 }
 
@@ -121,6 +159,8 @@ pub struct EnvOptions {
 pub fn games() -> Vec<String> {
     let mut names = vec!["cartpole".to_string(), "acrobot".to_string()];
     names.extend(minatar::GAMES.iter().map(|g| format!("minatar/{g}")));
+    #[cfg(feature = "atari")]
+    names.extend(atari::roms::games().map(|g| format!("atari/{g}")));
     names
 }
 
@@ -131,10 +171,13 @@ pub fn make(name: &str, opts: &EnvOptions) -> Result<Box<dyn Env>, EnvError> {
     {
         return env;
     }
-    if name.starts_with("atari/") {
+    if let Some(game) = name.strip_prefix("atari/") {
+        #[cfg(feature = "atari")]
+        return atari::make(game, opts);
+        #[cfg(not(feature = "atari"))]
         return Err(EnvError::Other(format!(
-            "`{name}`: this build of prunus has no Atari (ALE) support yet; use a `minatar/*` game \
-             ({})",
+            "`atari/{game}`: this prunus was built without Atari support; rebuild it with \
+             `--features atari` (needs cmake and a C++ compiler), or use a `minatar/*` game ({})",
             minatar::GAMES.join(", ")
         )));
     }
