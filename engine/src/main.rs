@@ -27,7 +27,8 @@ prunus plan pipelines/quickstart.kdl         what would run, what is cached, and
 prunus explain pipelines/quickstart.kdl train/breakout/width1/sparsity0.95/seed0\n  \
 prunus show train/breakout/width1/sparsity0.95/seed0 --log\n  \
 prunus kinds train/dqn                       a stage kind's parameters and defaults\n  \
-prunus store verify                          re-hash every blob"
+prunus store verify                          re-hash every blob\n  \
+prunus roms install                          Atari ROMs from ale-py's wheel (--features atari)"
 )]
 struct Cli {
     /// The artifact store (shared by every pipeline run from here).
@@ -97,7 +98,47 @@ enum Command {
     /// Maintain the artifact store.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Install and check the Atari ROMs (builds with `--features atari`).
+    #[command(subcommand)]
+    Roms(RomsCommand),
 }
+
+#[derive(Subcommand)]
+enum RomsCommand {
+    /// Copy the ROMs out of an ale-py wheel (downloaded from PyPI unless --wheel or --from is
+    /// given) into the ROM directory, verifying each file's MD5.
+    #[command(after_help = "Examples:\n  prunus roms install                      download ale-py's wheel from PyPI\n  \
+prunus roms install --wheel ale_py-0.12.1-cp311-cp311-manylinux_2_28_x86_64.whl\n  \
+prunus roms install --from .venv/lib/python3.11/site-packages/ale_py/roms")]
+    Install {
+        /// An ale-py wheel on disk (no network needed).
+        #[arg(long, conflicts_with = "from")]
+        wheel: Option<PathBuf>,
+        /// A directory of <game>.bin files, e.g. an installed ale_py/roms.
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// The ale-py release to download.
+        #[arg(long, default_value = DEFAULT_ALE_PY)]
+        ale_py: String,
+        /// The package index to download from.
+        #[arg(long, default_value = "https://pypi.org")]
+        index: String,
+        /// Where to install (default: $PRUNUS_ROMS, else ~/.local/share/prunus/roms).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// List the supported games and whether each ROM is installed and verified.
+    List {
+        /// The ROM directory (default: $PRUNUS_ROMS, else ~/.local/share/prunus/roms).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[cfg(feature = "atari")]
+const DEFAULT_ALE_PY: &str = prunus_env::atari::roms::ALE_PY_VERSION;
+#[cfg(not(feature = "atari"))]
+const DEFAULT_ALE_PY: &str = "0.12.1";
 
 #[derive(Subcommand)]
 enum StoreCommand {
@@ -442,6 +483,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Store(cmd) => store_command(&cli.store, cmd),
+        Command::Roms(cmd) => roms_command(cmd),
     }
 }
 
@@ -596,4 +638,71 @@ fn format_unix_ms(ms: u64) -> String {
     let mo = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(mo <= 2);
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02}")
+}
+
+#[cfg(not(feature = "atari"))]
+fn roms_command(_cmd: RomsCommand) -> Result<ExitCode> {
+    Err(miette!(
+        help = "rebuild with `cargo install --path engine --features atari` (ALE is C++: it \
+                needs cmake and a C++ compiler)",
+        "this prunus was built without Atari support"
+    ))
+}
+
+#[cfg(feature = "atari")]
+fn roms_command(cmd: RomsCommand) -> Result<ExitCode> {
+    use prunus_env::atari::roms::{self, Source};
+    match cmd {
+        RomsCommand::Install {
+            wheel,
+            from,
+            ale_py,
+            index,
+            dir,
+        } => {
+            let dir = roms::dir(dir.as_deref());
+            let source = match (wheel, from) {
+                (Some(w), _) => Source::Wheel(w),
+                (None, Some(d)) => Source::Dir(d),
+                (None, None) => {
+                    eprintln!("downloading the ale-py {ale_py} wheel from {index} ...");
+                    Source::PyPi {
+                        index,
+                        version: ale_py,
+                    }
+                }
+            };
+            let report = roms::install(&source, &dir).map_err(|e| miette!("{e}"))?;
+            eprintln!(
+                "installed {} verified ROMs into {}",
+                report.games.len(),
+                dir.display()
+            );
+            if !report.missing.is_empty() {
+                eprintln!("not in the source: {}", report.missing.join(", "));
+            }
+            if dir != roms::dir(None) {
+                eprintln!("point prunus at them with PRUNUS_ROMS={}", dir.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RomsCommand::List { dir } => {
+            let dir = roms::dir(dir.as_deref());
+            println!("ROM directory: {}", dir.display());
+            let mut ok = 0;
+            for game in roms::games() {
+                let status = match roms::locate(game, &dir) {
+                    Ok(_) => {
+                        ok += 1;
+                        "ok".to_string()
+                    }
+                    Err(prunus_env::EnvError::MissingRom { .. }) => "missing".to_string(),
+                    Err(e) => format!("BAD: {e}"),
+                };
+                println!("{game:<20} {status}");
+            }
+            println!("{ok} of {} games ready", roms::games().count());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

@@ -264,30 +264,40 @@ fn read_dir(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
 
 /// Downloads one ale-py wheel (any platform's: the ROMs are the same in all of them).
 fn download_wheel(index: &str, version: &str) -> Result<Vec<u8>, String> {
+    // The simple repository API (PEP 691, JSON), which every index and mirror serves.
     let index = index.trim_end_matches('/');
-    let meta_url = format!("{index}/pypi/ale-py/{version}/json");
+    let listing = format!("{index}/simple/ale-py/");
     let unreachable = |e: ureq::Error| {
         format!(
             "cannot download the ale-py {version} wheel from {index}: {e}; without network \
              access, download an ale-py wheel elsewhere and run `prunus roms install --wheel \
-             FILE`, or point `--dir` at an installed ale_py/roms directory"
+             FILE`, or `--from` an installed ale_py/roms directory"
         )
     };
-    let meta: serde_json::Value = ureq::get(&meta_url)
+    let agent = http_agent();
+    let meta: serde_json::Value = agent
+        .get(&listing)
+        .header("Accept", "application/vnd.pypi.simple.v1+json")
         .call()
         .map_err(unreachable)?
         .body_mut()
         .read_json()
         .map_err(unreachable)?;
-    let urls = meta["urls"].as_array().cloned().unwrap_or_default();
-    let wheel = urls
+    let prefix = format!("ale_py-{version}-");
+    let files = meta["files"].as_array().cloned().unwrap_or_default();
+    let wheel = files
         .iter()
-        .filter(|u| u["packagetype"] == "bdist_wheel")
-        .min_by_key(|u| u["size"].as_u64().unwrap_or(u64::MAX))
-        .and_then(|u| u["url"].as_str())
-        .ok_or_else(|| format!("{meta_url} lists no wheel for ale-py {version}"))?;
+        .filter(|f| {
+            f["filename"]
+                .as_str()
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".whl"))
+        })
+        .min_by_key(|f| f["size"].as_u64().unwrap_or(u64::MAX))
+        .and_then(|f| f["url"].as_str())
+        .ok_or_else(|| format!("{listing} lists no wheel of ale-py {version}"))?;
     let mut bytes = Vec::new();
-    ureq::get(wheel)
+    agent
+        .get(wheel)
         .call()
         .map_err(unreachable)?
         .body_mut()
@@ -297,4 +307,39 @@ fn download_wheel(index: &str, version: &str) -> Result<Vec<u8>, String> {
         .read_to_end(&mut bytes)
         .map_err(|e| format!("download of {wheel} broke off: {e}"))?;
     Ok(bytes)
+}
+
+/// An HTTP client that trusts the system's certificate bundle (`SSL_CERT_FILE`, else the
+/// Debian/Fedora bundle) where there is one, so downloads work behind TLS-inspecting proxies
+/// as pip and curl do; ureq's built-in web roots otherwise.
+fn http_agent() -> ureq::Agent {
+    use ureq::tls::{PemItem, RootCerts, TlsConfig};
+    let bundle = std::env::var_os("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(
+            [
+                "/etc/ssl/certs/ca-certificates.crt",
+                "/etc/pki/tls/certs/ca-bundle.crt",
+            ]
+            .map(PathBuf::from),
+        )
+        .find_map(|p| fs::read(p).ok());
+    let certs: Vec<_> = bundle
+        .iter()
+        .flat_map(|pem| ureq::tls::parse_pem(pem))
+        .filter_map(|item| match item {
+            Ok(PemItem::Certificate(c)) => Some(c.to_owned()),
+            _ => None,
+        })
+        .collect();
+    let mut config = ureq::Agent::config_builder();
+    if !certs.is_empty() {
+        config = config.tls_config(
+            TlsConfig::builder()
+                .root_certs(RootCerts::new_with_certs(&certs))
+                .build(),
+        );
+    }
+    config.build().new_agent()
 }
