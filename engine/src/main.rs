@@ -107,9 +107,11 @@ enum Command {
 enum RomsCommand {
     /// Copy the ROMs out of an ale-py wheel (downloaded from PyPI unless --wheel or --from is
     /// given) into the ROM directory, verifying each file's MD5.
-    #[command(after_help = "Examples:\n  prunus roms install                      download ale-py's wheel from PyPI\n  \
+    #[command(
+        after_help = "Examples:\n  prunus roms install                      download ale-py's wheel from PyPI\n  \
 prunus roms install --wheel ale_py-0.12.1-cp311-cp311-manylinux_2_28_x86_64.whl\n  \
-prunus roms install --from .venv/lib/python3.11/site-packages/ale_py/roms")]
+prunus roms install --from .venv/lib/python3.11/site-packages/ale_py/roms"
+    )]
     Install {
         /// An ale-py wheel on disk (no network needed).
         #[arg(long, conflicts_with = "from")]

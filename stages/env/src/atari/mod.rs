@@ -43,6 +43,7 @@ pub struct Atari {
     screens: [Vec<u8>; 2],
     frame: Vec<u8>,
     resize: Arc<AreaResize>,
+    scratch: Vec<f32>,
 }
 
 /// Creates `atari/<game>` with `opts` (ROM from `opts.rom_dir`, see [`roms::dir`]).
@@ -69,6 +70,7 @@ pub fn make(game: &str, opts: &EnvOptions) -> Result<Box<dyn Env>, EnvError> {
         screens: [vec![0; HEIGHT * WIDTH], vec![0; HEIGHT * WIDTH]],
         frame: vec![0; SIZE * SIZE],
         resize: Arc::new(AreaResize::new(HEIGHT, WIDTH, SIZE, SIZE)),
+        scratch: Vec::new(),
     };
     env.reset(None);
     Ok(Box::new(env))
@@ -79,7 +81,7 @@ impl Atari {
     fn pool_and_resize(&mut self) {
         let [first, second] = &mut self.screens;
         max_pool(first, second);
-        self.resize.apply(first, &mut self.frame);
+        self.resize.apply(first, &mut self.frame, &mut self.scratch);
     }
 }
 
@@ -149,6 +151,7 @@ impl Env for Atari {
             screens: self.screens.clone(),
             frame: self.frame.clone(),
             resize: self.resize.clone(),
+            scratch: Vec::new(),
         })
     }
 }

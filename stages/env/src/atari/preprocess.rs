@@ -5,33 +5,62 @@
 //! tables, `f32` accumulation in the same order, round-half-to-even), so observations are
 //! byte-identical to Dopamine's `AtariPreprocessing` (checked against `cv2` in the tests).
 
-/// One axis of an area resize: `(destination, source, weight)` triples in OpenCV's order.
+/// One axis of an area resize: per destination index, its `(source, weight)` terms in
+/// OpenCV's order.
 #[derive(Clone, Debug)]
-struct AxisTable(Vec<(usize, usize, f32)>);
+struct AxisTable {
+    cells: Vec<Vec<(usize, f32)>>,
+    /// Per cell: its first source index, clamped so that `first + width <= src`...
+    first: Vec<u32>,
+    /// ...and `width` weights for the sources `first..first + width` (zero where a source is
+    /// not one of the cell's terms), flat.
+    weights: Vec<f32>,
+    width: usize,
+}
 
 impl AxisTable {
     /// OpenCV's `computeResizeAreaTab` for `src -> dst` (downscaling).
     fn new(src: usize, dst: usize) -> Self {
         // cv::resize derives the scale as the inverse of dst/src, in f64.
         let scale = 1.0 / (dst as f64 / src as f64);
-        let mut tab = Vec::new();
-        for d in 0..dst {
-            let f1 = d as f64 * scale;
-            let f2 = f1 + scale;
-            let cell = scale.min(src as f64 - f1);
-            let s2 = (f2.floor() as usize).min(src - 1);
-            let s1 = (f1.ceil() as usize).min(s2);
-            if s1 as f64 - f1 > 1e-3 {
-                tab.push((d, s1 - 1, ((s1 as f64 - f1) / cell) as f32));
+        let cells = (0..dst)
+            .map(|d| {
+                let f1 = d as f64 * scale;
+                let f2 = f1 + scale;
+                let cell = scale.min(src as f64 - f1);
+                let s2 = (f2.floor() as usize).min(src - 1);
+                let s1 = (f1.ceil() as usize).min(s2);
+                let mut terms = Vec::new();
+                if s1 as f64 - f1 > 1e-3 {
+                    terms.push((s1 - 1, ((s1 as f64 - f1) / cell) as f32));
+                }
+                terms.extend((s1..s2).map(|s| (s, (1.0 / cell) as f32)));
+                if f2 - s2 as f64 > 1e-3 {
+                    terms.push((s2, ((f2 - s2 as f64).min(1.0).min(cell) / cell) as f32));
+                }
+                terms
+            })
+            .collect::<Vec<Vec<(usize, f32)>>>();
+        let width = cells.iter().map(Vec::len).max().unwrap_or(0);
+        let (mut first, mut weights) = (Vec::new(), Vec::new());
+        for terms in &cells {
+            // Terms are consecutive sources in increasing order; padding goes after them (or,
+            // at the image's right edge, before them, where it adds 0.0 to 0.0).
+            let start = terms[0].0.min(src - width);
+            let mut w = vec![0f32; width];
+            for &(s, a) in terms {
+                w[s - start] = a;
             }
-            for s in s1..s2 {
-                tab.push((d, s, (1.0 / cell) as f32));
-            }
-            if f2 - s2 as f64 > 1e-3 {
-                tab.push((d, s2, ((f2 - s2 as f64).min(1.0).min(cell) / cell) as f32));
-            }
+            debug_assert!(terms.windows(2).all(|p| p[1].0 == p[0].0 + 1));
+            first.push(start as u32);
+            weights.extend(w);
         }
-        AxisTable(tab)
+        AxisTable {
+            cells,
+            first,
+            weights,
+            width,
+        }
     }
 }
 
@@ -59,41 +88,76 @@ impl AreaResize {
         }
     }
 
-    /// Resizes one 8-bit image.
-    pub fn apply(&self, src: &[u8], dst: &mut [u8]) {
+    /// Resizes one 8-bit image. `scratch` is reused between calls (the horizontal pass of
+    /// every source row, computed once even where two destination rows share a source row).
+    ///
+    /// The float operations are OpenCV's, in its order: per source row, each destination
+    /// column sums `pixel * alpha` from zero over its terms; per destination row, the rows'
+    /// sums are combined as `beta_0 * row_0 + beta_1 * row_1 + ...` left to right.
+    pub fn apply(&self, src: &[u8], dst: &mut [u8], scratch: &mut Vec<f32>) {
         let (sh, sw) = self.src;
         let (dh, dw) = self.dst;
         assert_eq!(src.len(), sh * sw);
         assert_eq!(dst.len(), dh * dw);
-        let mut row = vec![0f32; dw];
+        scratch.resize(sh * dw + sw, 0.0);
+        let (rows, line) = scratch.split_at_mut(sh * dw);
+        match self.cols.width {
+            2 => self.horizontal::<2>(src, rows, line),
+            3 => self.horizontal::<3>(src, rows, line),
+            4 => self.horizontal::<4>(src, rows, line),
+            _ => self.horizontal::<0>(src, rows, line),
+        }
         let mut sum = vec![0f32; dw];
-        let mut current = self.rows.0.first().map_or(0, |r| r.0);
-        for &(dy, sy, beta) in &self.rows.0 {
-            row.fill(0.0);
-            let line = &src[sy * sw..(sy + 1) * sw];
-            for &(dx, sx, alpha) in &self.cols.0 {
-                row[dx] += line[sx] as f32 * alpha;
-            }
-            if dy != current {
-                store(&sum, &mut dst[current * dw..(current + 1) * dw]);
-                for (s, r) in sum.iter_mut().zip(&row) {
-                    *s = beta * r;
-                }
-                current = dy;
-            } else {
-                for (s, r) in sum.iter_mut().zip(&row) {
+        for (out, terms) in dst.chunks_exact_mut(dw).zip(&self.rows.cells) {
+            sum.fill(0.0);
+            for &(sy, beta) in terms {
+                let row = &rows[sy * dw..(sy + 1) * dw];
+                for (s, r) in sum.iter_mut().zip(row) {
                     *s += beta * r;
                 }
             }
+            store(&sum, out);
         }
-        store(&sum, &mut dst[current * dw..(current + 1) * dw]);
+    }
+
+    /// The horizontal pass. A column's terms read consecutive source pixels, so each column is
+    /// one window `line[first..first + K]` times its `K` weights, padded with zero weights
+    /// after the real terms (adding `0.0 * pixel` leaves the sum bit-identical). `K == 0`:
+    /// any width.
+    fn horizontal<const K: usize>(&self, src: &[u8], rows: &mut [f32], line: &mut [f32]) {
+        let (sw, dw) = (self.src.1, self.dst.1);
+        let k = self.cols.width;
+        for (pixels, out) in src.chunks_exact(sw).zip(rows.chunks_exact_mut(dw)) {
+            for (l, &p) in line.iter_mut().zip(pixels) {
+                *l = p as f32;
+            }
+            let weights = self.cols.weights.chunks_exact(k);
+            for ((o, w), &first) in out.iter_mut().zip(weights).zip(&self.cols.first) {
+                let window = &line[first as usize..first as usize + k];
+                let mut acc = 0f32;
+                if K > 0 {
+                    for (p, a) in window[..K].iter().zip(&w[..K]) {
+                        acc += p * a;
+                    }
+                } else {
+                    for (p, a) in window.iter().zip(w) {
+                        acc += p * a;
+                    }
+                }
+                *o = acc;
+            }
+        }
     }
 }
 
-/// OpenCV's `saturate_cast<uchar>(float)`: round half to even, then clamp.
+/// OpenCV's `saturate_cast<uchar>(float)`: round half to even, then clamp. (Adding and
+/// subtracting 2^23 rounds to an integer, half to even, in the FPU's default mode, for
+/// 0 <= x < 2^23; it compiles to two vector adds where `round_ties_even` is a libm call.)
 fn store(sum: &[f32], out: &mut [u8]) {
+    const SHIFT: f32 = 8_388_608.0;
     for (o, s) in out.iter_mut().zip(sum) {
-        *o = s.round_ties_even().clamp(0.0, 255.0) as u8;
+        let x = s.clamp(0.0, 255.0);
+        *o = ((x + SHIFT) - SHIFT) as u8;
     }
 }
 
@@ -113,24 +177,35 @@ mod tests {
         for (src, dst) in [(210, 84), (160, 84), (10, 4), (7, 7)] {
             let t = AxisTable::new(src, dst);
             for d in 0..dst {
-                let w: f64 = t.0.iter().filter(|e| e.0 == d).map(|e| e.2 as f64).sum();
+                let w: f64 = t.cells[d].iter().map(|e| e.1 as f64).sum();
                 assert!((w - 1.0).abs() < 1e-5, "{src}->{dst} cell {d}: {w}");
             }
         }
     }
 
     #[test]
+    fn rounding_is_half_to_even_like_opencv() {
+        let xs = [
+            0.0f32, 0.5, 1.5, 2.5, 2.4999998, 2.5000002, 254.5, 255.49, 300.0, -3.0,
+        ];
+        let mut out = [0u8; 10];
+        store(&xs, &mut out);
+        let want = xs.map(|x| x.round_ties_even().clamp(0.0, 255.0) as u8);
+        assert_eq!(out, want);
+    }
+
+    #[test]
     fn a_constant_image_stays_constant_and_integer_decimation_averages() {
         let r = AreaResize::new(210, 160, 84, 84);
         let mut out = vec![0; 84 * 84];
-        r.apply(&vec![137; 210 * 160], &mut out);
+        r.apply(&vec![137; 210 * 160], &mut out, &mut Vec::new());
         assert!(out.iter().all(|&v| v == 137));
         // 2x2 blocks average exactly; 0.5 rounds to even.
         let r = AreaResize::new(2, 2, 1, 1);
         let mut one = [0u8];
-        r.apply(&[1, 2, 3, 4], &mut one);
+        r.apply(&[1, 2, 3, 4], &mut one, &mut Vec::new());
         assert_eq!(one[0], 2, "2.5 rounds half to even");
-        r.apply(&[1, 2, 4, 4], &mut one);
+        r.apply(&[1, 2, 4, 4], &mut one, &mut Vec::new());
         assert_eq!(one[0], 3, "2.75 rounds up");
     }
 }
