@@ -42,6 +42,9 @@ pub struct EnvSettings {
     pub sticky_action_prob: Option<f32>,
     /// `None`: the environment's default cap.
     pub max_episode_steps: Option<u64>,
+    /// `Some(true)`: the platform's full action set; `Some(false)`: the game's minimal set;
+    /// `None`: the paper default (Atari minimal, MinAtar all 6).
+    pub full_action_set: Option<bool>,
 }
 
 /// `train/dqn` or `train/rainbow`.
@@ -189,6 +192,12 @@ impl StageKind for TrainKind {
                 Float,
                 Some(Value::Float(-1.0)),
                 "sticky-action probability; negative: the environment's default (Atari 0.25, MinAtar 0.1)",
+            ),
+            spec(
+                "env.actions",
+                Str,
+                Some(Value::Str("default".into())),
+                "default | minimal | full: the action set; default: Atari's minimal set (Dopamine), MinAtar's 6 actions (Dopamine's MinAtar agents)",
             ),
             spec(
                 "env.max-steps",
@@ -486,9 +495,21 @@ impl Setup {
         let d = preset(family);
         let sticky = p.f64("env.sticky")?;
         let max_steps = p.u64("env.max-steps")?;
+        let full_action_set = match p.str("env.actions")? {
+            "default" => None,
+            "minimal" => Some(false),
+            "full" => Some(true),
+            other => {
+                return Err(param_err(
+                    "env.actions",
+                    format!("unknown action set `{other}`; use default, minimal or full"),
+                ));
+            }
+        };
         let env_options = EnvSettings {
             sticky_action_prob: (sticky >= 0.0).then_some(sticky as f32),
             max_episode_steps: (max_steps > 0).then_some(max_steps),
+            full_action_set,
         };
         if sticky > 1.0 {
             return Err(param_err(
