@@ -164,7 +164,7 @@ impl StageKind for Aggregate {
                 "group-by",
                 ParamType::StrList,
                 Some(Value::List(Vec::new())),
-                "axes whose values form the groups (empty: every axis except the task and seed axes)",
+                "axes whose values form the groups (empty: every axis except the task and seed axes); `stage` groups by the upstream stage's name, to compare stages over the same sweep",
             ),
             ParamSpec::new(
                 "task",
@@ -210,11 +210,7 @@ impl StageKind for Aggregate {
                 self.name
             )));
         }
-        let axes: BTreeSet<String> = ctx
-            .inputs
-            .iter()
-            .flat_map(|i| i.axes.keys().cloned())
-            .collect();
+        let axes: BTreeSet<String> = runs.iter().flat_map(|r| r.axes.keys().cloned()).collect();
         let group_axes: Vec<String> = if config.group_by.is_empty() {
             axes.iter()
                 .filter(|a| **a != config.task && *a != "seed")
@@ -548,6 +544,10 @@ struct Row {
 }
 
 /// One training run: its axes, final score and per-iteration (normalized) returns.
+/// The pseudo-axis naming a run's upstream stage (used only when `group-by` asks for it, and
+/// only where the inputs have no real axis of that name).
+const STAGE_AXIS: &str = "stage";
+
 struct Run {
     axes: BTreeMap<String, Value>,
     task: String,
@@ -605,8 +605,13 @@ impl Run {
         for point in &mut curve {
             point.2 = normalize(point.2)?;
         }
+        let mut axes = input.axes.clone();
+        if config.group_by.iter().any(|a| a == STAGE_AXIS) {
+            axes.entry(STAGE_AXIS.to_string())
+                .or_insert_with(|| Value::Str(input.stage.clone()));
+        }
         Ok(Run {
-            axes: input.axes.clone(),
+            axes,
             task,
             final_score,
             normalized,

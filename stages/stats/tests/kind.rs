@@ -311,3 +311,32 @@ fn profiles_and_probability_of_improvement() {
     );
     assert!(r.unwrap_err().to_string().contains("sparsity = 0.5"));
 }
+
+#[test]
+fn group_by_stage_separates_stages_over_the_same_sweep() {
+    // Two methods trained over the same axes (as `remedy-gmp` and `remedy-reset` in
+    // pipelines/paper.kdl): grouping by `stage` keeps them apart.
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs = runs(dir.path());
+    for input in inputs.iter_mut().filter(|i| i.axes["sparsity"] == Value::Float(0.95)) {
+        input.stage = "pruned".into();
+        input.axes.remove("sparsity");
+    }
+    for input in inputs.iter_mut().filter(|i| i.stage == "train") {
+        input.axes.remove("sparsity");
+    }
+    let overrides = [
+        ("reps", Value::Int(200)),
+        ("group-by", Value::List(vec![Value::Str("stage".into())])),
+        ("metric", Value::List(vec![Value::Str("mean".into())])),
+    ];
+    let (out, result) = run(&Aggregate::IQM, &overrides, inputs);
+    result.unwrap();
+    let summary = std::fs::read_to_string(out.path().join("summary.csv")).unwrap();
+    let rows: Vec<&str> = summary.lines().collect();
+    assert!(rows[0].starts_with("stage,metric,"), "{summary}");
+    assert_eq!(rows.len(), 3, "one row per stage: {summary}");
+    assert!(rows[1].starts_with("pruned,mean,") && rows[2].starts_with("train,mean,"));
+    let mean = |row: &str| -> f64 { row.split(',').nth(2).unwrap().parse().unwrap() };
+    assert!(mean(rows[1]) > mean(rows[2]), "the pruned inputs score 5 higher: {summary}");
+}
