@@ -909,22 +909,20 @@ fn save_resume(
 /// Per-layer sparsity of the online network (exact zeros), with the overall sparsity of the
 /// pruned layers (all kernels when pruning, 0 otherwise).
 fn layer_sparsities(trainer: &Trainer) -> (Vec<(String, f64)>, f64) {
+    // The pruning hook's layers (the only hook that reports sparsities).
+    if let Some(layers) = trainer
+        .hooks
+        .iter()
+        .map(|h| h.sparsities())
+        .find(|l| !l.is_empty())
     {
-        let layers = trainer
-            .hooks
+        let kernels = trainer.agent.network().kernels();
+        let sizes: Vec<f64> = kernels
             .iter()
-            .map(|h| h.sparsities())
-            .find(|l| !l.is_empty())
-            .unwrap_or_default();
-        if !layers.is_empty() {
-            let kernels = trainer.agent.network().kernels();
-            let sizes: Vec<f64> = kernels
-                .iter()
-                .map(|k| k.shape.iter().product::<usize>() as f64)
-                .collect();
-            let zeros: f64 = layers.iter().zip(&sizes).map(|((_, s), n)| s * n).sum();
-            return (layers, zeros / sizes.iter().sum::<f64>());
-        }
+            .map(|k| k.shape.iter().product::<usize>() as f64)
+            .collect();
+        let zeros: f64 = layers.iter().zip(&sizes).map(|((_, s), n)| s * n).sum();
+        return (layers, zeros / sizes.iter().sum::<f64>());
     }
     let net = trainer.agent.network();
     let layers = net
