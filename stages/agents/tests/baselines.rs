@@ -573,3 +573,113 @@ fn all_baselines_with_gmp_resume_bit_identically() {
     let overall: f64 = last.rsplit(',').next().unwrap().parse().unwrap();
     assert!((overall - 0.9).abs() < 0.01, "overall sparsity {overall}");
 }
+
+fn params(kind: &TrainKind, overrides: &[(&str, Value)]) -> Params {
+    let mut map: BTreeMap<String, Value> = kind
+        .params()
+        .into_iter()
+        .filter_map(|p| p.default.map(|d| (p.key.to_string(), d)))
+        .collect();
+    for (k, v) in overrides {
+        assert!(map.contains_key(*k) || *k == "env", "unknown key {k}");
+        map.insert(k.to_string(), v.clone());
+    }
+    Params(map)
+}
+
+/// The baselines default to off, and bad values are explained.
+#[test]
+fn baseline_parameters_default_off_and_are_checked() {
+    let kind = TrainKind::new(Algorithm::Dqn);
+    let defaults: BTreeMap<&str, Value> = kind
+        .params()
+        .into_iter()
+        .filter_map(|p| p.default.map(|d| (p.key, d)))
+        .collect();
+    assert_eq!(defaults["weight-decay"], Value::Float(0.0));
+    assert_eq!(defaults["l2"], Value::Bool(false));
+    assert_eq!(defaults["reset.period"], Value::Int(0));
+    assert_eq!(defaults["reset.layers"], Value::Int(2));
+    assert_eq!(defaults["redo.period"], Value::Int(0));
+    assert_eq!(defaults["redo.tau"], Value::Float(0.025));
+    assert_eq!(defaults["redo.batch"], Value::Int(256));
+    let dir = tempfile::tempdir().unwrap();
+    let error = |overrides: &[(&str, Value)]| {
+        let mut all = vec![("env", Value::Str("cartpole".into()))];
+        all.extend_from_slice(overrides);
+        kind.run(&Context::for_test(
+            params(&kind, &all),
+            Vec::new(),
+            dir.path().join("out"),
+            dir.path().join("scratch"),
+        ))
+        .unwrap_err()
+        .to_string()
+    };
+    assert!(error(&[("weight-decay", Value::Float(-1.0))]).contains("weight-decay"));
+    assert!(
+        error(&[
+            ("redo.period", Value::Int(10)),
+            ("redo.tau", Value::Float(-0.1))
+        ])
+        .contains("redo.tau")
+    );
+    // The MLP has 3 layers (dense1, dense2, head).
+    let e = error(&[
+        ("reset.period", Value::Int(10)),
+        ("reset.layers", Value::Int(4)),
+    ]);
+    assert!(
+        e.contains("reset.layers must be between 1 and the network's 3 layers"),
+        "{e}"
+    );
+}
+
+/// Rainbow (C51, prioritized replay) with L2 features, ReDo and Reset trains and writes finite
+/// returns; the network it saves normalises its features.
+#[test]
+fn rainbow_trains_with_l2_redo_and_reset() {
+    let kind = TrainKind::new(Algorithm::Rainbow);
+    let p = params(
+        &kind,
+        &[
+            ("env", Value::Str("cartpole".into())),
+            ("steps", Value::Int(3_000)),
+            ("iterations", Value::Int(1)),
+            ("network.hidden", Value::Int(32)),
+            ("l2", Value::Bool(true)),
+            ("weight-decay", Value::Float(1e-4)),
+            ("redo.period", Value::Int(100)),
+            ("redo.tau", Value::Float(0.1)),
+            ("reset.period", Value::Int(250)),
+            ("reset.layers", Value::Int(1)),
+            ("checkpoints", Value::List(vec![Value::Float(1.0)])),
+            ("probe-batch", Value::Int(16)),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (result, log) = run(&kind, &p, &out, &dir.path().join("s"), None);
+    result.unwrap();
+    let text = log.join("\n");
+    assert!(
+        text.contains("redo: recycled") && text.contains("reset:"),
+        "{text}"
+    );
+    let snap = prunus_agents::checkpoint::Snapshot::read(&out.join("final.ckpt")).unwrap();
+    assert!(snap.agent.network.normalize_features);
+    assert_eq!(snap.agent.weight_decay, 1e-4);
+    let net = snap.network(&common::cpu()).unwrap();
+    let x = Tensor::<2>::from_data(
+        TensorData::new(vec![0.1f32, -0.2, 0.03, 0.4, 1.0, 0.5, -0.5, 0.0], [2, 4]),
+        &common::cpu(),
+    );
+    let f = net.features(x).into_data().try_to_vec::<f32>().unwrap();
+    for row in f.chunks(32) {
+        let norm: f32 = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!(norm == 0.0 || (norm - 1.0).abs() < 1e-5, "{norm}");
+    }
+    let returns = std::fs::read_to_string(out.join("returns.csv")).unwrap();
+    let row: Vec<&str> = returns.lines().nth(1).unwrap().split(',').collect();
+    assert!(row[3].parse::<f64>().unwrap().is_finite(), "{returns}");
+}
