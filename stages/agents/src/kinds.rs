@@ -153,7 +153,8 @@ impl StageKind for TrainKind {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: optax-exact Adam (rounding differs from burn's), snapshot/resume format v2.
+        2
     }
 
     fn doc(&self) -> &'static str {

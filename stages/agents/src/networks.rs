@@ -432,7 +432,7 @@ impl QNetwork {
     pub fn init_kernel(&self, layer: usize, rng: &mut dyn rand::RngCore) -> Vec<f32> {
         let (fan_in, fan_out) = self.fans(layer);
         let n = self.kernels()[layer].shape.iter().product();
-        let lecun = self.impala && layer < self.convs.len() && layer % 5 != 0;
+        let lecun = self.impala && layer < self.convs.len() && !layer.is_multiple_of(5);
         if lecun {
             lecun_normal(rng, n, fan_in)
         } else {
