@@ -166,6 +166,24 @@ fn l2_normalizes_the_features_fed_to_the_head() {
         units += (norm > 0.0) as usize;
     }
     assert!(units > 0);
+    // The same as prunus-sparsity's reference applied to the last hidden layer's activations.
+    let (_, acts) = net.forward_with_activations(Tensor::<2>::from_data(
+        TensorData::new(batch.states.clone(), [64, 4]),
+        &device,
+    ));
+    let mut reference = acts
+        .layers
+        .last()
+        .unwrap()
+        .values
+        .clone()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    prunus_sparsity::l2::normalize_features(&mut reference, dim);
+    for (a, b) in f.iter().zip(&reference) {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
     // Q = head(features).
     let head_w = net.kernel_values().pop().unwrap(); // [32, 2]
     let head_b = net.bias_values().pop().unwrap();
