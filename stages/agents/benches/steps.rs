@@ -131,11 +131,13 @@ fn run(case: &Case, device: &burn::tensor::Device) -> f64 {
             } else {
                 1.0
             },
+            normalize_features: false,
         },
         num_actions: case.spec.num_actions,
         objective,
         learning_rate: 6.25e-5,
         adam_epsilon: 1.5e-4,
+        weight_decay: 0.0,
     };
     let replay = ReplayConfig {
         capacity: 100_000,

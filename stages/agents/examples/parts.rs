@@ -17,11 +17,13 @@ fn main() {
             input: vec![4, 10, 10],
             outputs: 6,
             input_scale: 1.0,
+            normalize_features: false,
         },
         num_actions: 6,
         objective: Objective::Dqn(TdLoss::Mse),
         learning_rate: 2.5e-4,
         adam_epsilon: 3.125e-4,
+        weight_decay: 0.0,
     };
     let mut rng = Pcg64::seed_from_u64(0);
     let mut agent = Agent::new(config, &mut rng, &device);

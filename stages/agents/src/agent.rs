@@ -1,13 +1,16 @@
 //! A value-based agent: online and target Q-networks, Adam, acting and one gradient step of
 //! either objective (DQN's TD regression or C51's cross-entropy).
 
+use std::collections::BTreeMap;
+
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::store::ModuleRecord;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::adam::Adam;
 use crate::dqn::{self, TdLoss};
 use crate::networks::{NetworkConfig, QNetwork, to_vec};
 use crate::rainbow::{self, Categorical};
@@ -30,6 +33,9 @@ pub struct AgentConfig {
     pub objective: Objective,
     pub learning_rate: f64,
     pub adam_epsilon: f32,
+    /// Coupled weight decay added to every gradient before Adam, `g + wd * w` (Dopamine ReDo
+    /// lab's `optax.add_decayed_weights`, biases included; FACTS.md §5.4). 0: none.
+    pub weight_decay: f64,
 }
 
 impl AgentConfig {
@@ -60,8 +66,17 @@ pub struct Agent {
     target: QNetwork,
     /// `online` without autodiff, refreshed after each update, for acting.
     acting: QNetwork,
-    optimizer: ModuleOptimizer,
+    optimizer: Adam,
     device: Device,
+}
+
+/// Edits of the online network's parameters, by index in the visiting order (layer `i`'s
+/// kernel is [`QNetwork::kernel_param`]`(i)`, its bias the next one): new values, and the
+/// entries whose Adam moments are zeroed (`None`: all of them). Reset and ReDo are surgeries.
+#[derive(Clone, Debug, Default)]
+pub struct Surgery {
+    pub values: BTreeMap<usize, Vec<f32>>,
+    pub zero_moments: BTreeMap<usize, Option<Vec<usize>>>,
 }
 
 impl Agent {
@@ -69,7 +84,7 @@ impl Agent {
     pub fn new(config: AgentConfig, rng: &mut impl Rng, device: &Device) -> Self {
         crate::malloc::tune();
         let online = QNetwork::new(&config.network_config(), rng, &device.clone().autodiff());
-        let optimizer = AdamConfig::new().with_epsilon(config.adam_epsilon).init();
+        let optimizer = Adam::new(config.adam_epsilon);
         let acting = online.valid();
         let target = acting.clone();
         Agent {
@@ -163,9 +178,12 @@ impl Agent {
             per_sample.mean()
         };
         let grads = GradientsParams::from_grads(loss.backward(), &self.online);
-        self.online = self
-            .optimizer
-            .step(self.config.learning_rate, self.online.clone(), grads);
+        self.online = self.optimizer.step(
+            self.config.learning_rate,
+            self.config.weight_decay,
+            self.online.clone(),
+            grads,
+        );
         self.acting = self.online.valid();
         LearnOutput {
             loss: per_sample_values.iter().sum::<f32>() / b as f32,
@@ -187,6 +205,23 @@ impl Agent {
         self.acting = self.online.valid();
     }
 
+    /// Replaces parameters of the online network and zeroes Adam moments (see [`Surgery`]).
+    /// The target network is left alone (it catches up at its next sync).
+    pub fn operate(&mut self, surgery: &Surgery) {
+        if !surgery.values.is_empty() {
+            self.online = self.online.clone().with_parameters(&surgery.values);
+            self.acting = self.online.valid();
+        }
+        for (&param, entries) in &surgery.zero_moments {
+            self.optimizer.zero_moments(param, entries.as_deref());
+        }
+    }
+
+    /// The optimizer (for inspection).
+    pub fn optimizer(&self) -> &Adam {
+        &self.optimizer
+    }
+
     /// Serialized online network, target network and optimizer state.
     pub fn save(&self) -> Result<AgentState, String> {
         let record = |m: &QNetwork| {
@@ -199,11 +234,7 @@ impl Agent {
         Ok(AgentState {
             online: record(&self.online)?,
             target: record(&self.target)?,
-            optimizer: self
-                .optimizer
-                .into_bytes()
-                .map(|b| b.to_vec())
-                .map_err(|e| e.to_string())?,
+            optimizer: self.optimizer.to_bytes(),
         })
     }
 
@@ -214,11 +245,7 @@ impl Agent {
         agent.online = load_network(agent.online, &state.online)?;
         agent.target = load_network(agent.target, &state.target)?;
         agent.acting = agent.online.valid();
-        let bytes = burn::tensor::Bytes::from_bytes_vec(state.optimizer.clone());
-        agent.optimizer = agent
-            .optimizer
-            .from_bytes(bytes)
-            .map_err(|e| e.to_string())?;
+        agent.optimizer = Adam::from_bytes(&state.optimizer, device)?;
         Ok(agent)
     }
 }

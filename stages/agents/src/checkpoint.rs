@@ -20,8 +20,8 @@ use crate::networks::QNetwork;
 use crate::replay::Replay;
 use crate::train::{IterationStats, LoopState};
 
-const SNAPSHOT_MAGIC: &[u8] = b"prunus-agents snapshot v1\n";
-const RESUME_MAGIC: &[u8] = b"prunus-agents resume v1\n";
+const SNAPSHOT_MAGIC: &[u8] = b"prunus-agents snapshot v2\n";
+const RESUME_MAGIC: &[u8] = b"prunus-agents resume v2\n";
 
 /// A trained network at one point of training.
 #[derive(Clone, Debug, Serialize, Deserialize)]

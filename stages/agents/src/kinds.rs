@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::Path;
 
 use prunus_env::{Env, ObsKind};
+use prunus_sparsity::{RedoConfig, ResetConfig};
 use prunus_stage::{
     Context, ParamSpec, ParamType, Params, Resources, StageError, StageKind, Value,
 };
@@ -17,6 +18,7 @@ use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{Agent, AgentConfig, Objective};
+use crate::baselines::{RedoHook, ResetHook};
 use crate::checkpoint::{CheckpointEntry, ProbeBatch, Resume, Snapshot};
 use crate::dqn::TdLoss;
 use crate::networks::{Architecture, NetworkConfig};
@@ -154,19 +156,22 @@ impl StageKind for TrainKind {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: optax-exact Adam (rounding differs from burn's), snapshot/resume format v2.
+        2
     }
 
     fn doc(&self) -> &'static str {
         match self.algorithm {
             Algorithm::Dqn => {
                 "Trains Dopamine's JAX DQN (MSE loss, Adam, hard target updates) on an environment, \
-                 optionally with gradual magnitude pruning; writes per-iteration returns, layer \
+                 optionally with gradual magnitude pruning and/or the paper's baselines (weight decay, \
+                 L2 feature normalisation, Reset, ReDo); writes per-iteration returns, layer \
                  sparsities, checkpoints for the probes and a fixed probe batch. Resumes after a kill."
             }
             Algorithm::Rainbow => {
                 "Trains Dopamine's compact Rainbow (C51, 3-step returns, prioritized replay) on an \
-                 environment, optionally with gradual magnitude pruning; same outputs as train/dqn."
+                 environment, optionally with gradual magnitude pruning and/or the baselines (weight \
+                 decay, L2, Reset, ReDo); same outputs as train/dqn."
             }
         }
     }
@@ -381,6 +386,48 @@ impl StageKind for TrainKind {
                 "erk | uniform: how sparsity is spread over layers",
             ),
             spec(
+                "weight-decay",
+                Float,
+                Some(Value::Float(0.0)),
+                "coupled weight decay g + wd*w on every parameter (biases too) before Adam (Dopamine ReDo lab's add_decayed_weights); 0: off",
+            ),
+            spec(
+                "l2",
+                Bool,
+                Some(Value::Bool(false)),
+                "the L2 of Kumar et al. 2022: divide the features fed to the Q head by their per-sample L2 norm (Dopamine's normalize_representation)",
+            ),
+            spec(
+                "reset.period",
+                Int,
+                Some(Value::Int(0)),
+                "Reset (Nikishin et al. 2022): gradient steps between re-initialisations of the last layers; 0: off",
+            ),
+            spec(
+                "reset.layers",
+                Int,
+                Some(Value::Int(2)),
+                "Reset: layers counted from the output that are re-initialised (kernels as at construction, biases 0, their Adam moments 0)",
+            ),
+            spec(
+                "redo.period",
+                Int,
+                Some(Value::Int(0)),
+                "ReDo (Sokar et al. 2023): gradient steps between recycles of dormant neurons; 0: off",
+            ),
+            spec(
+                "redo.tau",
+                Float,
+                Some(Value::Float(0.025)),
+                "ReDo: a neuron is dormant when its normalised mean |activation| is <= tau",
+            ),
+            spec(
+                "redo.batch",
+                Int,
+                Some(Value::Int(256)),
+                "ReDo: replay states sampled to score the neurons",
+            ),
+            spec(
                 "checkpoints",
                 FloatList,
                 Some(Value::List(vec![
@@ -466,6 +513,13 @@ fn or_default_f(params: &Params, key: &str, default: f64) -> Result<f64, StageEr
     Ok(if v == 0.0 { default } else { v })
 }
 
+/// ReDo's schedule and threshold, and how many replay states score the neurons.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RedoSettings {
+    pub config: RedoConfig,
+    pub batch: usize,
+}
+
 /// Everything a run needs, resolved from the parameters.
 pub struct Setup {
     pub env_name: String,
@@ -475,6 +529,10 @@ pub struct Setup {
     pub replay: ReplayConfig,
     pub loop_config: LoopConfig,
     pub prune: Option<PruneSettings>,
+    /// Reset baseline (Nikishin et al. 2022), off when `None`.
+    pub reset: Option<ResetConfig>,
+    /// ReDo baseline (Sokar et al. 2023), off when `None`.
+    pub redo: Option<RedoSettings>,
     pub checkpoints: Vec<f64>,
     pub probe_batch: usize,
     pub device: burn::tensor::Device,
@@ -589,11 +647,22 @@ impl Setup {
                 input,
                 outputs: spec.num_actions,
                 input_scale,
+                normalize_features: p.bool("l2")?,
             },
             num_actions: spec.num_actions,
             objective,
             learning_rate: or_default_f(p, "learning-rate", d.learning_rate)?,
             adam_epsilon: or_default_f(p, "adam-epsilon", d.adam_epsilon)? as f32,
+            weight_decay: {
+                let wd = p.f64("weight-decay")?;
+                if !(wd >= 0.0 && wd.is_finite()) {
+                    return Err(param_err(
+                        "weight-decay",
+                        format!("must be a finite number >= 0, got {wd}"),
+                    ));
+                }
+                wd
+            },
         };
         let gamma = p.f64("gamma")?;
         if !(0.0..=1.0).contains(&gamma) {
@@ -683,6 +752,46 @@ impl Setup {
                 ));
             }
         };
+        let reset = match p.u64("reset.period")? {
+            0 => None,
+            period => {
+                let layers = p.u64("reset.layers")? as usize;
+                if layers == 0 {
+                    return Err(param_err("reset.layers", "must be at least 1 (the head)"));
+                }
+                Some(ResetConfig {
+                    last_layers: layers,
+                    period,
+                    start: 0,
+                    end: u64::MAX,
+                })
+            }
+        };
+        let redo = match p.u64("redo.period")? {
+            0 => None,
+            period => {
+                let tau = p.f64("redo.tau")?;
+                if !(tau >= 0.0 && tau.is_finite()) {
+                    return Err(param_err(
+                        "redo.tau",
+                        format!("must be a finite number >= 0, got {tau}"),
+                    ));
+                }
+                let batch = p.u64("redo.batch")? as usize;
+                if batch == 0 {
+                    return Err(param_err("redo.batch", "must be at least 1"));
+                }
+                Some(RedoSettings {
+                    config: RedoConfig {
+                        tau: tau as f32,
+                        period,
+                        start: 0,
+                        end: u64::MAX,
+                    },
+                    batch,
+                })
+            }
+        };
         let checkpoints = p.f64s("checkpoints")?;
         if let Some(bad) = checkpoints.iter().find(|f| !(0.0..=1.0).contains(*f)) {
             return Err(param_err(
@@ -694,6 +803,7 @@ impl Setup {
         let fingerprint = serde_json::to_string(&p.0).unwrap_or_default();
         let resolved = serde_json::json!({
             "agent": agent, "replay": replay, "loop": loop_config, "prune": prune,
+            "reset": reset, "redo": redo,
         });
         Ok(Setup {
             env_name,
@@ -703,6 +813,8 @@ impl Setup {
             replay,
             loop_config,
             prune,
+            reset,
+            redo,
             checkpoints,
             probe_batch: p.u64("probe-batch")?.max(1) as usize,
             device,
@@ -751,16 +863,30 @@ fn build_trainer(setup: &Setup, resume: Option<&Resume>) -> Result<Trainer, Stri
             )?
         }
     };
+    // Order matters: Reset and ReDo edit weights after the optimizer step, then GMP re-applies
+    // its masks, so re-initialised weights at pruned positions are zeroed at once.
+    let seed = setup.loop_config.seed;
+    if let Some(reset) = setup.reset {
+        let layers = trainer.agent.network().num_layers();
+        hooks.push(Box::new(ResetHook::new(reset, seed, layers)?));
+    }
+    if let Some(redo) = &setup.redo {
+        hooks.push(Box::new(RedoHook::new(redo.config, redo.batch, seed)));
+    }
     if let Some(prune) = &setup.prune {
-        let mut hook = GmpHook::new(
+        hooks.push(Box::new(GmpHook::new(
             prune,
             setup.total_grad_steps(),
             &trainer.agent.network().kernels(),
-        )?;
-        if let Some(state) = resume.and_then(|r| r.hooks.first()) {
+        )?));
+    }
+    if let Some(r) = resume {
+        if r.hooks.len() != hooks.len() {
+            return Err("the scratch checkpoint's hooks do not match this run's".into());
+        }
+        for (hook, state) in hooks.iter_mut().zip(&r.hooks) {
             hook.restore(state, &setup.device)?;
         }
-        hooks.push(Box::new(hook));
     }
     trainer.hooks = hooks;
     Ok(trainer)
@@ -771,7 +897,12 @@ fn snapshot(trainer: &Trainer) -> Result<Snapshot, String> {
     Ok(Snapshot {
         agent: trainer.agent.config().clone(),
         online: state.online,
-        masks: trainer.hooks.first().map(|h| h.masks()).unwrap_or_default(),
+        masks: trainer
+            .hooks
+            .iter()
+            .map(|h| h.masks())
+            .find(|m| !m.is_empty())
+            .unwrap_or_default(),
         env_steps: trainer.state.env_steps,
         grad_steps: trainer.state.grad_steps,
         iteration: trainer.state.iteration,
@@ -800,17 +931,20 @@ fn save_resume(
 /// Per-layer sparsity of the online network (exact zeros), with the overall sparsity of the
 /// pruned layers (all kernels when pruning, 0 otherwise).
 fn layer_sparsities(trainer: &Trainer) -> (Vec<(String, f64)>, f64) {
-    if let Some(hook) = trainer.hooks.first() {
-        let layers = hook.sparsities();
-        if !layers.is_empty() {
-            let kernels = trainer.agent.network().kernels();
-            let sizes: Vec<f64> = kernels
-                .iter()
-                .map(|k| k.shape.iter().product::<usize>() as f64)
-                .collect();
-            let zeros: f64 = layers.iter().zip(&sizes).map(|((_, s), n)| s * n).sum();
-            return (layers, zeros / sizes.iter().sum::<f64>());
-        }
+    // The pruning hook's layers (the only hook that reports sparsities).
+    if let Some(layers) = trainer
+        .hooks
+        .iter()
+        .map(|h| h.sparsities())
+        .find(|l| !l.is_empty())
+    {
+        let kernels = trainer.agent.network().kernels();
+        let sizes: Vec<f64> = kernels
+            .iter()
+            .map(|k| k.shape.iter().product::<usize>() as f64)
+            .collect();
+        let zeros: f64 = layers.iter().zip(&sizes).map(|((_, s), n)| s * n).sum();
+        return (layers, zeros / sizes.iter().sum::<f64>());
     }
     let net = trainer.agent.network();
     let layers = net
@@ -882,6 +1016,11 @@ pub fn run_training(setup: &Setup, ctx: &Context) -> Result<(), StageError> {
                 fmt_opt(stats.train_return),
                 fmt_opt(stats.eval_return)
             ));
+            for hook in &mut trainer.hooks {
+                if let Some(report) = hook.report() {
+                    ctx.log(format!("iteration {}: {report}", stats.iteration));
+                }
+            }
             progress.rows.push((stats, sparsity));
             let done_iters = trainer.state.iteration;
             for (k, &f) in setup.checkpoints.iter().enumerate() {

@@ -5,8 +5,8 @@
 //! One concept per module: [`networks`] (MLP, MinAtar CNN, Nature CNN, Impala ResNet; width
 //! multiplier; stable layer names), [`replay`] (frames stored once, stacking and n-step returns
 //! at sampling, prioritized [`sum_tree`]), [`dqn`] and [`rainbow`] (the two objectives),
-//! [`agent`] (networks + Adam), [`schedule`] (ε), [`train`] (the iteration loop and its
-//! [`train::UpdateHook`]s), [`prune`] (GMP as a hook), [`checkpoint`] (snapshots, resume
+//! [`agent`] (networks + [`adam`]), [`schedule`] (ε), [`train`] (the iteration loop and its
+//! [`train::UpdateHook`]s), [`prune`] (GMP as a hook), [`baselines`] (Reset and ReDo as hooks), [`checkpoint`] (snapshots, resume
 //! state, probe batch), [`kinds`] and [`probe`] (the stage kinds).
 //!
 //! Deviations from Dopamine, on purpose (each documented where it lives): iterations are
@@ -14,7 +14,9 @@
 //! `update_period`, episodes' final frames are stored so time-limit truncation bootstraps, and
 //! CPU convolutions run as im2col + matmul (same values, much faster than burn's CPU kernels).
 
+pub mod adam;
 pub mod agent;
+pub mod baselines;
 pub mod checkpoint;
 pub mod dqn;
 pub mod envs;

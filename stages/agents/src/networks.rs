@@ -23,6 +23,7 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Slice, Tensor, TensorData};
+use prunus_sparsity::redo::Fanout;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +70,9 @@ pub struct NetworkConfig {
     pub outputs: usize,
     /// Multiplies the input first (1/255 for Atari bytes, Dopamine scales inside the network).
     pub input_scale: f32,
+    /// Divide the features fed to the head by their per-sample L2 norm (the "L2" of Kumar et
+    /// al. 2022, Dopamine's `normalize_representation`; FACTS.md §5.6).
+    pub normalize_features: bool,
 }
 
 fn scaled(n: usize, width: f64) -> usize {
@@ -95,6 +99,8 @@ pub struct QNetwork {
     /// Impala wiring (stacks of conv, pool, residual blocks) instead of a plain conv chain.
     impala: bool,
     input_scale: f32,
+    /// L2-normalise the head's input per sample (see [`NetworkConfig::normalize_features`]).
+    normalize: bool,
     /// Compute convolutions as im2col + matmul (much faster than burn's direct CPU kernels on
     /// these small images); burn's own kernels elsewhere (GPU).
     im2col: bool,
@@ -230,6 +236,7 @@ impl QNetwork {
             impala,
             im2col: crate::is_cpu(device),
             input_scale: config.input_scale,
+            normalize: config.normalize_features,
             in_c,
             in_h,
             in_w,
@@ -252,7 +259,18 @@ impl QNetwork {
         (out, Activations { layers: acts })
     }
 
-    fn run(&self, x: Tensor<2>, mut acts: Option<&mut Vec<Layer>>) -> Tensor<2> {
+    /// The features fed to the head `[batch, features]`: the last hidden layer's post-ReLU
+    /// output (flattened for a conv torso), L2-normalised per sample when the network
+    /// normalises features.
+    pub fn features(&self, x: Tensor<2>) -> Tensor<2> {
+        self.torso(x, None)
+    }
+
+    fn run(&self, x: Tensor<2>, acts: Option<&mut Vec<Layer>>) -> Tensor<2> {
+        self.head.forward(self.torso(x, acts))
+    }
+
+    fn torso(&self, x: Tensor<2>, mut acts: Option<&mut Vec<Layer>>) -> Tensor<2> {
         let [batch, _] = x.dims();
         let mut x = if self.input_scale != 1.0 {
             x.mul_scalar(self.input_scale)
@@ -313,7 +331,10 @@ impl QNetwork {
             let shape = x.dims().to_vec();
             record(&names[self.convs.len() + i], &x, shape);
         }
-        self.head.forward(x)
+        if self.normalize {
+            x = l2_normalize_rows(x);
+        }
+        x
     }
 
     /// Kernel names in the fixed order convolutions, dense layers, head.
@@ -373,6 +394,110 @@ impl QNetwork {
         out
     }
 
+    /// Weight layers (kernels), head included: convolutions, dense layers, head.
+    pub fn num_layers(&self) -> usize {
+        self.convs.len() + self.dense.len() + 1
+    }
+
+    /// Index of layer `layer`'s kernel among the parameters in the module's visiting order
+    /// (the optimizer's order); its bias is the next one.
+    pub fn kernel_param(layer: usize) -> usize {
+        2 * layer
+    }
+
+    /// The values of every bias, in [`kernels`](Self::kernels) order.
+    pub fn bias_values(&self) -> Vec<Vec<f32>> {
+        let bias =
+            |b: &Option<Param<Tensor<1>>>| b.as_ref().map_or_else(Vec::new, |b| to_vec(b.val()));
+        self.convs
+            .iter()
+            .map(|c| bias(&c.bias))
+            .chain(self.dense.iter().map(|d| bias(&d.bias)))
+            .chain(std::iter::once(bias(&self.head.bias)))
+            .collect()
+    }
+
+    /// `(fan_in, fan_out)` of layer `layer`'s kernel, as its initializer sees them.
+    pub fn fans(&self, layer: usize) -> (usize, usize) {
+        let shape = &self.kernels()[layer].shape;
+        match shape.as_slice() {
+            [out, cin, kh, kw] => (cin * kh * kw, out * kh * kw),
+            [din, dout] => (*din, *dout),
+            other => unreachable!("kernel of shape {other:?}"),
+        }
+    }
+
+    /// A kernel for layer `layer` drawn from `rng` with the layer's initializer as at
+    /// construction (xavier uniform; lecun normal for the Impala residual convolutions).
+    pub fn init_kernel(&self, layer: usize, rng: &mut dyn rand::RngCore) -> Vec<f32> {
+        let (fan_in, fan_out) = self.fans(layer);
+        let n = self.kernels()[layer].shape.iter().product();
+        let lecun = self.impala && layer < self.convs.len() && !layer.is_multiple_of(5);
+        if lecun {
+            lecun_normal(rng, n, fan_in)
+        } else {
+            xavier_uniform(rng, n, fan_in, fan_out)
+        }
+    }
+
+    /// The layers ReDo may recycle, each with the layer reading its neurons: every hidden
+    /// layer, never the head; for the Impala ResNet only the first convolution of each
+    /// residual block and the dense layer (Dopamine's `Conv_1`, `Conv_3`, `Dense` filter:
+    /// their outputs feed exactly one next layer). Activations of each are recorded under its
+    /// name by [`forward_with_activations`](Self::forward_with_activations).
+    pub fn recycle_sites(&self) -> Vec<RecycleSite> {
+        let kernels = self.kernels();
+        let nc = self.convs.len();
+        let mut sites = Vec::new();
+        let conv_layers: Vec<usize> = if self.impala {
+            (0..3)
+                .flat_map(|s| (0..2).map(move |b| 5 * s + 1 + 2 * b))
+                .collect()
+        } else {
+            (0..nc).collect()
+        };
+        for layer in conv_layers {
+            let next = layer + 1;
+            let fanout = if next < nc {
+                Fanout::Direct
+            } else {
+                // conv -> flatten (NCHW) -> dense or head (burn `Linear` [in, out]).
+                let channels = kernels[layer].shape[0];
+                Fanout::Flatten {
+                    spatial: kernels[next].shape[0] / channels,
+                    channels_first: true,
+                }
+            };
+            sites.push(RecycleSite {
+                layer,
+                name: kernels[layer].name.clone(),
+                out_axis: 0,
+                next,
+                in_axis: if next < nc { 1 } else { 0 },
+                fanout,
+            });
+        }
+        for d in 0..self.dense.len() {
+            let layer = nc + d;
+            sites.push(RecycleSite {
+                layer,
+                name: kernels[layer].name.clone(),
+                out_axis: 1,
+                next: layer + 1,
+                in_axis: 0,
+                fanout: Fanout::Direct,
+            });
+        }
+        sites
+    }
+
+    /// The network with some parameters replaced: `values` maps a parameter's index in the
+    /// visiting order (see [`kernel_param`](Self::kernel_param)) to its new flat values.
+    /// Parameters stay trainable leaves on their device.
+    pub fn with_parameters(self, values: &std::collections::BTreeMap<usize, Vec<f32>>) -> Self {
+        self.map(&mut ReplaceParams { values, index: 0 })
+    }
+
     /// Multiplies every kernel element-wise by its mask (`masks[i]` flattened like
     /// [`kernel_values`](Self::kernel_values); `None` leaves the kernel dense). Biases are untouched.
     pub fn apply_masks(self, masks: &[Option<Tensor<1>>]) -> Self {
@@ -384,6 +509,7 @@ impl QNetwork {
             impala,
             im2col,
             input_scale,
+            normalize,
             in_c,
             in_h,
             in_w,
@@ -412,6 +538,7 @@ impl QNetwork {
             impala,
             im2col,
             input_scale,
+            normalize,
             in_c,
             in_h,
             in_w,
@@ -434,6 +561,58 @@ impl QNetwork {
         } else {
             self.convs[i].forward(x)
         }
+    }
+}
+
+/// Each row divided by its L2 norm, differentiably; an all-zero row stays zero (its norm is
+/// clamped to the smallest normal `f32`, so neither the value nor the gradient is NaN).
+fn l2_normalize_rows(x: Tensor<2>) -> Tensor<2> {
+    let norm = (x.clone() * x.clone())
+        .sum_dim(1)
+        .clamp_min(f32::MIN_POSITIVE)
+        .sqrt();
+    x / norm
+}
+
+/// A layer ReDo may recycle and how the next layer reads it (see [`QNetwork::recycle_sites`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecycleSite {
+    /// Its index in [`QNetwork::kernels`] order.
+    pub layer: usize,
+    pub name: String,
+    /// The neuron axis of its kernel (conv `[out, in, kh, kw]`: 0; `Linear` `[in, out]`: 1).
+    pub out_axis: usize,
+    /// The layer reading its output.
+    pub next: usize,
+    /// The input axis of the next kernel (conv: 1; `Linear`: 0).
+    pub in_axis: usize,
+    pub fanout: Fanout,
+}
+
+/// Replaces the values of the parameters named by visiting-order index.
+struct ReplaceParams<'a> {
+    values: &'a std::collections::BTreeMap<usize, Vec<f32>>,
+    index: usize,
+}
+
+impl burn::module::ModuleMapper for ReplaceParams<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let index = self.index;
+        self.index += 1;
+        let Some(values) = self.values.get(&index) else {
+            return param;
+        };
+        let (id, tensor, mapper) = param.consume();
+        let (autodiff, require_grad) = (tensor.is_autodiff(), tensor.is_require_grad());
+        let shape = tensor.shape();
+        assert_eq!(
+            values.len(),
+            shape.num_elements(),
+            "new values for parameter {index} do not fit its shape"
+        );
+        let device = tensor.inner().device();
+        let fresh = Tensor::<D>::from_data(TensorData::new(values.clone(), shape), &device);
+        Param::from_mapped_value(id, crate::adam::leaf(fresh, autodiff, require_grad), mapper)
     }
 }
 
@@ -675,6 +854,7 @@ mod tests {
             input,
             outputs: 6,
             input_scale: 1.0 / 255.0,
+            normalize_features: false,
         };
         QNetwork::new(
             &config,
@@ -791,6 +971,87 @@ mod tests {
                 .fold(0.0f32, f32::max);
             assert!(err < 1e-5, "k={k} s={stride}: max error {err}");
         }
+    }
+
+    /// ReDo's sites match each architecture's wiring (every recycle index set fits the two
+    /// kernels it joins), and parameter `kernel_param(l)` / `+ 1` are layer `l`'s kernel / bias.
+    #[test]
+    fn recycle_sites_and_parameter_order_follow_the_wiring() {
+        use prunus_sparsity::redo::Recycle;
+        let cases = [
+            (Architecture::ImpalaResNet, vec![4, 84, 84]),
+            (Architecture::NatureCnn, vec![4, 84, 84]),
+            (Architecture::MinAtarCnn { hidden: vec![] }, vec![4, 10, 10]),
+            (Architecture::Mlp { hidden: vec![8, 8] }, vec![4]),
+        ];
+        let mut all = Vec::new();
+        for (architecture, input) in cases {
+            let net = build(architecture, 1.0, input);
+            let kernels = net.kernels();
+            let sites = net.recycle_sites();
+            for site in &sites {
+                Recycle::new(
+                    &[0],
+                    &kernels[site.layer].shape,
+                    site.out_axis,
+                    &kernels[site.next].shape,
+                    site.in_axis,
+                    site.fanout,
+                )
+                .unwrap_or_else(|e| panic!("{}: {e}", site.name));
+                assert_ne!(site.name, "head");
+            }
+            all.push(
+                sites
+                    .iter()
+                    .map(|s| (s.name.clone(), s.fanout))
+                    .collect::<Vec<_>>(),
+            );
+            // Parameter order: replace layer 0's kernel and the head's bias by index.
+            let last = net.num_layers() - 1;
+            let k0: Vec<f32> = (0..kernels[0].shape.iter().product::<usize>())
+                .map(|i| i as f32)
+                .collect();
+            let mut values = std::collections::BTreeMap::new();
+            values.insert(QNetwork::kernel_param(0), k0.clone());
+            values.insert(QNetwork::kernel_param(last) + 1, vec![7.0; 6]);
+            let net = net.with_parameters(&values);
+            assert_eq!(net.kernel_values()[0], k0);
+            assert_eq!(net.bias_values()[last], vec![7.0; 6]);
+        }
+        let names = |i: usize| all[i].iter().map(|s| s.0.as_str()).collect::<Vec<_>>();
+        assert_eq!(
+            names(0),
+            [
+                "stack0/block0/conv1",
+                "stack0/block1/conv1",
+                "stack1/block0/conv1",
+                "stack1/block1/conv1",
+                "stack2/block0/conv1",
+                "stack2/block1/conv1",
+                "dense1"
+            ]
+        );
+        assert!(all[0].iter().all(|s| s.1 == Fanout::Direct));
+        assert_eq!(names(1), ["conv1", "conv2", "conv3", "dense1"]);
+        assert_eq!(
+            all[1][2].1,
+            Fanout::Flatten {
+                spatial: 121,
+                channels_first: true
+            }
+        );
+        assert_eq!(
+            all[2],
+            [(
+                "conv1".to_string(),
+                Fanout::Flatten {
+                    spatial: 100,
+                    channels_first: true
+                }
+            )]
+        );
+        assert_eq!(names(3), ["dense1", "dense2"]);
     }
 
     #[test]

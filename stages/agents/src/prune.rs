@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::agent::Agent;
 use crate::networks::KernelInfo;
+use crate::replay::Replay;
 use crate::train::UpdateHook;
 
 /// GMP settings (fractions of the run's gradient steps).
@@ -108,7 +109,7 @@ impl UpdateHook for GmpHook {
         self.recache(agent.device());
     }
 
-    fn after_update(&mut self, _step: u64, agent: &mut Agent) {
+    fn after_update(&mut self, _step: u64, agent: &mut Agent, _replay: &Replay) {
         if self.cached.iter().any(Option::is_some) {
             agent.apply_masks(&self.cached);
         }

@@ -50,8 +50,13 @@ pub struct LoopConfig {
 pub trait UpdateHook: Send {
     /// Before gradient step `step` (counted from 0) is computed.
     fn before_update(&mut self, _step: u64, _agent: &Agent) {}
-    /// After gradient step `step` (counted from 0) was applied to the agent.
-    fn after_update(&mut self, step: u64, agent: &mut Agent);
+    /// After gradient step `step` (counted from 0) was applied to the agent; `replay` is there
+    /// to sample states from (ReDo's neuron scores).
+    fn after_update(&mut self, step: u64, agent: &mut Agent, replay: &Replay);
+    /// What the hook did since the last call, for the run's log (e.g. neurons recycled).
+    fn report(&mut self) -> Option<String> {
+        None
+    }
     /// `(layer, sparsity)` of every layer the hook controls; empty when it prunes nothing.
     fn sparsities(&self) -> Vec<(String, f64)> {
         Vec::new()
@@ -354,7 +359,7 @@ impl Trainer {
                 .update_priorities(&batch.indices, &out.priorities);
         }
         for hook in &mut self.hooks {
-            hook.after_update(step, &mut self.agent);
+            hook.after_update(step, &mut self.agent, &self.replay);
         }
         self.state.grad_steps += 1;
     }

@@ -35,11 +35,13 @@ pub fn cartpole_parts(
             input: vec![4],
             outputs: 2,
             input_scale: 1.0,
+            normalize_features: false,
         },
         num_actions: 2,
         objective: Objective::Dqn(TdLoss::Mse),
         learning_rate: 1e-3,
         adam_epsilon: 3.125e-4,
+        weight_decay: 0.0,
     };
     let replay = ReplayConfig {
         capacity: 50_000,
