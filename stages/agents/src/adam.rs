@@ -39,6 +39,8 @@ const BETA_2: f64 = 0.999;
 /// fused pass per step instead of a dozen tensor operations), as tensors elsewhere (GPU). Both
 /// paths perform the same `f32` operations in the same order, so they agree bit for bit.
 #[derive(Clone, Debug)]
+// A handful per network; boxing the tensors would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Moments {
     Host { m: Vec<f32>, v: Vec<f32> },
     Device { m: Tensor<1>, v: Tensor<1> },
