@@ -16,9 +16,9 @@
 //! The target is an overhead under 3%.
 //!
 //! Measured on the shared 2-core machine (Flex CPU backend, one core, other builds running):
-//! MinAtar ×1: learn 1.07 ms, masking 0.010 ms/step, mask update 0.03 ms -> 0.9% (end to end
-//! 0.889 vs 0.907 ms/step, 2.0%); Impala ×3: learn 3.50 s, masking 3.1 ms/step, mask update
-//! 25 ms -> 0.09%.
+//! MinAtar ×1: learn 1.07-1.08 ms, masking 0.010 ms/step, mask update 0.03 ms -> 0.9% (end to
+//! end 0.7-2.0% over two runs); Impala ×3: learn 3.5-3.6 s, masking 3.1-3.3 ms/step, mask update
+//! 25-29 ms -> 0.09%.
 
 use std::time::Instant;
 

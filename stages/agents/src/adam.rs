@@ -21,7 +21,8 @@
 //!
 //! The state is one step count and, per parameter (in the module's visiting order, see
 //! [`crate::networks::QNetwork`]: kernel of layer `i` is parameter `2i`, its bias `2i + 1`),
-//! the two moments as flat tensors. It serialises exactly (bincode of the `f32` values), so a
+//! the two moments, flattened: plain vectors updated in one fused pass on CPU devices, tensors
+//! elsewhere (both paths do the same `f32` operations and agree bit for bit). It serialises exactly (bincode of the `f32` values), so a
 //! resumed run continues bit for bit.
 
 use burn::module::{Module, ModuleMapper, Param};
@@ -34,11 +35,50 @@ use crate::networks::to_vec;
 const BETA_1: f64 = 0.9;
 const BETA_2: f64 = 0.999;
 
-/// First and second moments of one parameter, flattened.
+/// First and second moments of one parameter, flattened: on the host for CPU devices (one
+/// fused pass per step instead of a dozen tensor operations), as tensors elsewhere (GPU). Both
+/// paths perform the same `f32` operations in the same order, so they agree bit for bit.
 #[derive(Clone, Debug)]
-struct Moments {
-    m: Tensor<1>,
-    v: Tensor<1>,
+// A handful per network; boxing the tensors would buy nothing.
+#[allow(clippy::large_enum_variant)]
+enum Moments {
+    Host { m: Vec<f32>, v: Vec<f32> },
+    Device { m: Tensor<1>, v: Tensor<1> },
+}
+
+impl Moments {
+    fn zeros(n: usize, device: &Device, tensors: bool) -> Self {
+        if crate::is_cpu(device) && !tensors {
+            Moments::Host {
+                m: vec![0.0; n],
+                v: vec![0.0; n],
+            }
+        } else {
+            Moments::Device {
+                m: Tensor::zeros([n], device),
+                v: Tensor::zeros([n], device),
+            }
+        }
+    }
+
+    fn from_values(m: Vec<f32>, v: Vec<f32>, device: &Device, tensors: bool) -> Self {
+        if crate::is_cpu(device) && !tensors {
+            Moments::Host { m, v }
+        } else {
+            let n = m.len();
+            Moments::Device {
+                m: Tensor::from_data(TensorData::new(m, [n]), device),
+                v: Tensor::from_data(TensorData::new(v, [n]), device),
+            }
+        }
+    }
+
+    fn values(&self) -> (Vec<f32>, Vec<f32>) {
+        match self {
+            Moments::Host { m, v } => (m.clone(), v.clone()),
+            Moments::Device { m, v } => (to_vec(m.clone()), to_vec(v.clone())),
+        }
+    }
 }
 
 /// Adam (optax semantics) over a burn module; see the module docs.
@@ -49,6 +89,8 @@ pub struct Adam {
     count: u64,
     /// Per parameter in visiting order; `None` before its first step.
     moments: Vec<Option<Moments>>,
+    /// Keep moments as tensors even on CPU (tests of the GPU path).
+    tensor_moments: bool,
 }
 
 /// What [`Adam::to_bytes`] writes.
@@ -65,7 +107,14 @@ impl Adam {
             epsilon,
             count: 0,
             moments: Vec::new(),
+            tensor_moments: false,
         }
+    }
+
+    /// This optimizer with its moments kept as tensors on every device (the path GPUs take).
+    pub fn with_tensor_moments(mut self) -> Self {
+        self.tensor_moments = true;
+        self
     }
 
     /// Steps taken so far.
@@ -85,15 +134,21 @@ impl Adam {
         self.count += 1;
         let t = i32::try_from(self.count).unwrap_or(i32::MAX);
         // Rounded to f32 here so that both scalar divisions below use exactly these values.
-        let correction = |b: f64| (1.0 - b.powi(t)) as f32 as f64;
+        let correction = |b: f64| (1.0 - b.powi(t)) as f32;
         let mut mapper = StepMapper {
             adam: self,
             grads: &mut grads,
             index: 0,
-            learning_rate,
-            weight_decay,
-            correction_1: correction(BETA_1),
-            correction_2: correction(BETA_2),
+            scalars: Scalars {
+                learning_rate: learning_rate as f32,
+                weight_decay: weight_decay as f32,
+                beta_1: BETA_1 as f32,
+                beta_2: BETA_2 as f32,
+                one_minus_beta_1: (1.0 - BETA_1) as f32,
+                one_minus_beta_2: (1.0 - BETA_2) as f32,
+                correction_1: correction(BETA_1),
+                correction_2: correction(BETA_2),
+            },
         };
         module.map(&mut mapper)
     }
@@ -104,30 +159,32 @@ impl Adam {
         let Some(Some(slot)) = self.moments.get_mut(param) else {
             return;
         };
-        let device = slot.m.device();
-        let n = slot.m.dims()[0];
+        let device = match slot {
+            Moments::Host { .. } => None,
+            Moments::Device { m, .. } => Some(m.device()),
+        };
+        let (mut m, mut v) = slot.values();
         match entries {
             None => {
-                slot.m = Tensor::zeros([n], &device);
-                slot.v = Tensor::zeros([n], &device);
+                m.fill(0.0);
+                v.fill(0.0);
             }
-            Some([]) => {}
             Some(entries) => {
-                let (mut m, mut v) = (to_vec(slot.m.clone()), to_vec(slot.v.clone()));
                 for &i in entries {
                     m[i] = 0.0;
                     v[i] = 0.0;
                 }
-                slot.m = Tensor::from_data(TensorData::new(m, [n]), &device);
-                slot.v = Tensor::from_data(TensorData::new(v, [n]), &device);
             }
         }
+        *slot = match device {
+            None => Moments::Host { m, v },
+            Some(device) => Moments::from_values(m, v, &device, true),
+        };
     }
 
     /// The moments `(m, v)` of parameter `param`, flattened (`None` before its first step).
     pub fn moments(&self, param: usize) -> Option<(Vec<f32>, Vec<f32>)> {
-        let slot = self.moments.get(param)?.as_ref()?;
-        Some((to_vec(slot.m.clone()), to_vec(slot.v.clone())))
+        Some(self.moments.get(param)?.as_ref()?.values())
     }
 
     /// Exact serialisation of the whole state.
@@ -138,48 +195,47 @@ impl Adam {
             moments: self
                 .moments
                 .iter()
-                .map(|s| {
-                    s.as_ref()
-                        .map(|s| (to_vec(s.m.clone()), to_vec(s.v.clone())))
-                })
+                .map(|s| s.as_ref().map(Moments::values))
                 .collect(),
         };
         bincode::serialize(&record).expect("Adam state serializes")
     }
 
-    /// The state written by [`to_bytes`](Self::to_bytes), its tensors on `device` (plain).
+    /// The state written by [`to_bytes`](Self::to_bytes), its moments for `device` (plain).
     pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Self, String> {
         let record: Record =
             bincode::deserialize(bytes).map_err(|e| format!("corrupt optimizer state: {e}"))?;
-        let tensor = |v: Vec<f32>| {
-            let n = v.len();
-            Tensor::<1>::from_data(TensorData::new(v, [n]), device)
-        };
         Ok(Adam {
             epsilon: record.epsilon,
             count: record.count,
             moments: record
                 .moments
                 .into_iter()
-                .map(|s| {
-                    s.map(|(m, v)| Moments {
-                        m: tensor(m),
-                        v: tensor(v),
-                    })
-                })
+                .map(|s| s.map(|(m, v)| Moments::from_values(m, v, device, false)))
                 .collect(),
+            tensor_moments: false,
         })
     }
+}
+
+/// The step's scalars, rounded to `f32` as JAX rounds Python floats.
+#[derive(Clone, Copy)]
+struct Scalars {
+    learning_rate: f32,
+    weight_decay: f32,
+    beta_1: f32,
+    beta_2: f32,
+    one_minus_beta_1: f32,
+    one_minus_beta_2: f32,
+    correction_1: f32,
+    correction_2: f32,
 }
 
 struct StepMapper<'a> {
     adam: &'a mut Adam,
     grads: &'a mut GradientsParams,
     index: usize,
-    learning_rate: f64,
-    weight_decay: f64,
-    correction_1: f64,
-    correction_2: f64,
+    scalars: Scalars,
 }
 
 impl ModuleMapper for StepMapper<'_> {
@@ -193,33 +249,57 @@ impl ModuleMapper for StepMapper<'_> {
         let (autodiff, require_grad) = (tensor.is_autodiff(), tensor.is_require_grad());
         let shape = tensor.shape();
         let n = shape.num_elements();
-        let w = tensor.inner().reshape([n]);
-        let mut g = grad.inner().reshape([n]);
-        if self.weight_decay != 0.0 {
-            g = g + w.clone().mul_scalar(self.weight_decay);
-        }
+        let w = tensor.inner();
+        let device = w.device();
         if self.adam.moments.len() <= index {
             self.adam.moments.resize(index + 1, None);
         }
-        let (m, v) = match self.adam.moments[index].take() {
-            Some(s) => (s.m, s.v),
-            None => {
-                let device = w.device();
-                (Tensor::zeros([n], &device), Tensor::zeros([n], &device))
+        let moments = self.adam.moments[index]
+            .take()
+            .unwrap_or_else(|| Moments::zeros(n, &device, self.adam.tensor_moments));
+        let s = self.scalars;
+        let (w, moments) = match moments {
+            Moments::Host { mut m, mut v } => {
+                let mut g = to_vec(grad.inner());
+                if s.weight_decay != 0.0 {
+                    for (g, &w) in g.iter_mut().zip(&to_vec(w.clone())) {
+                        *g += w * s.weight_decay;
+                    }
+                }
+                // Iterators without bounds checks, so that the loop vectorises (IEEE operations
+                // only: the same bits as one element at a time). `g` becomes the step `lr * u`.
+                let eps = self.adam.epsilon;
+                for ((g, m), v) in g.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()) {
+                    *m = *g * s.one_minus_beta_1 + *m * s.beta_1;
+                    *v = (*g * *g) * s.one_minus_beta_2 + *v * s.beta_2;
+                    let update = (*m / s.correction_1) / ((*v / s.correction_2).sqrt() + eps);
+                    *g = update * s.learning_rate;
+                }
+                // The subtraction as a tensor operation: the new weights live in the backend's
+                // own (aligned) buffer, as with the tensor path.
+                let w = w - Tensor::<D>::from_data(TensorData::new(g, shape), &device);
+                (w, Moments::Host { m, v })
+            }
+            Moments::Device { m, v } => {
+                let w = w.reshape([n]);
+                let mut g = grad.inner().reshape([n]);
+                if s.weight_decay != 0.0 {
+                    g = g + w.clone().mul_scalar(s.weight_decay);
+                }
+                let m = g.clone().mul_scalar(s.one_minus_beta_1) + m.mul_scalar(s.beta_1);
+                let v = (g.clone() * g).mul_scalar(s.one_minus_beta_2) + v.mul_scalar(s.beta_2);
+                let denominator = v
+                    .clone()
+                    .div_scalar(s.correction_2)
+                    .sqrt()
+                    .add_scalar(self.adam.epsilon);
+                let update = m.clone().div_scalar(s.correction_1) / denominator;
+                let w = w - update.mul_scalar(s.learning_rate);
+                (w.reshape(shape), Moments::Device { m, v })
             }
         };
-        let m = g.clone().mul_scalar(1.0 - BETA_1) + m.mul_scalar(BETA_1);
-        let v = (g.clone() * g).mul_scalar(1.0 - BETA_2) + v.mul_scalar(BETA_2);
-        let denominator = v
-            .clone()
-            .div_scalar(self.correction_2)
-            .sqrt()
-            .add_scalar(self.adam.epsilon as f64);
-        let update = m.clone().div_scalar(self.correction_1) / denominator;
-        let w = w - update.mul_scalar(self.learning_rate);
-        self.adam.moments[index] = Some(Moments { m, v });
-        let value = leaf(w.reshape(shape), autodiff, require_grad);
-        Param::from_mapped_value(id, value, mapper)
+        self.adam.moments[index] = Some(moments);
+        Param::from_mapped_value(id, leaf(w, autodiff, require_grad), mapper)
     }
 }
 
@@ -276,9 +356,12 @@ mod tests {
     #[test]
     fn matches_optax_reference_for_100_steps() {
         let device = crate::device("cpu").unwrap().autodiff();
-        for wd in [0.0, 0.01] {
+        for (wd, tensors) in [(0.0, false), (0.01, false), (0.0, true), (0.01, true)] {
             let mut layer = LinearConfig::new(3, 2).init(&device);
             let mut adam = Adam::new(1.5e-4);
+            if tensors {
+                adam = adam.with_tensor_moments();
+            }
             let mut reference = Reference {
                 count: 0,
                 m: vec![0.0; 8],
@@ -299,8 +382,8 @@ mod tests {
                 ));
                 layer = adam.step(lr, wd, layer, grads);
                 reference.step(&mut w, &g, lr, 1.5e-4, wd);
-                assert_eq!(values(&layer), w, "step {step}, weight decay {wd}");
-                if step == 50 {
+                assert_eq!(values(&layer), w, "step {step}, wd {wd}, tensors {tensors}");
+                if step == 50 && !tensors {
                     adam = Adam::from_bytes(&adam.to_bytes(), &device.clone().inner()).unwrap();
                 }
             }
@@ -314,22 +397,27 @@ mod tests {
 
     #[test]
     fn zeroes_moments_at_entries_and_keeps_the_count() {
-        let device = crate::device("cpu").unwrap().autodiff();
-        let layer = LinearConfig::new(3, 2).init(&device);
-        let mut adam = Adam::new(1e-8);
-        let x = Tensor::<2>::ones([2, 3], &device);
-        let grads = GradientsParams::from_grads(layer.forward(x).sum().backward(), &layer);
-        let _ = adam.step(1e-3, 0.0, layer, grads);
-        let (m0, _) = adam.moments(0).unwrap();
-        assert!(m0.iter().all(|&x| x != 0.0));
-        adam.zero_moments(0, Some(&[1, 4]));
-        adam.zero_moments(1, None);
-        let (m, v) = adam.moments(0).unwrap();
-        for i in 0..6 {
-            assert_eq!(m[i] == 0.0, i == 1 || i == 4);
-            assert_eq!(v[i] == 0.0, i == 1 || i == 4);
+        for tensors in [false, true] {
+            let device = crate::device("cpu").unwrap().autodiff();
+            let layer = LinearConfig::new(3, 2).init(&device);
+            let mut adam = Adam::new(1e-8);
+            if tensors {
+                adam = adam.with_tensor_moments();
+            }
+            let x = Tensor::<2>::ones([2, 3], &device);
+            let grads = GradientsParams::from_grads(layer.forward(x).sum().backward(), &layer);
+            let _ = adam.step(1e-3, 0.0, layer, grads);
+            let (m0, _) = adam.moments(0).unwrap();
+            assert!(m0.iter().all(|&x| x != 0.0));
+            adam.zero_moments(0, Some(&[1, 4]));
+            adam.zero_moments(1, None);
+            let (m, v) = adam.moments(0).unwrap();
+            for i in 0..6 {
+                assert_eq!(m[i] == 0.0, i == 1 || i == 4);
+                assert_eq!(v[i] == 0.0, i == 1 || i == 4);
+            }
+            assert_eq!(adam.moments(1).unwrap().0, vec![0.0; 2]);
+            assert_eq!(adam.count(), 1);
         }
-        assert_eq!(adam.moments(1).unwrap().0, vec![0.0; 2]);
-        assert_eq!(adam.count(), 1);
     }
 }
