@@ -318,7 +318,10 @@ fn group_by_stage_separates_stages_over_the_same_sweep() {
     // pipelines/paper.kdl): grouping by `stage` keeps them apart.
     let dir = tempfile::tempdir().unwrap();
     let mut inputs = runs(dir.path());
-    for input in inputs.iter_mut().filter(|i| i.axes["sparsity"] == Value::Float(0.95)) {
+    for input in inputs
+        .iter_mut()
+        .filter(|i| i.axes["sparsity"] == Value::Float(0.95))
+    {
         input.stage = "pruned".into();
         input.axes.remove("sparsity");
     }
@@ -338,5 +341,8 @@ fn group_by_stage_separates_stages_over_the_same_sweep() {
     assert_eq!(rows.len(), 3, "one row per stage: {summary}");
     assert!(rows[1].starts_with("pruned,mean,") && rows[2].starts_with("train,mean,"));
     let mean = |row: &str| -> f64 { row.split(',').nth(2).unwrap().parse().unwrap() };
-    assert!(mean(rows[1]) > mean(rows[2]), "the pruned inputs score 5 higher: {summary}");
+    assert!(
+        mean(rows[1]) > mean(rows[2]),
+        "the pruned inputs score 5 higher: {summary}"
+    );
 }
