@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 pub use emulator::Emulator;
 use emulator::{FULL_ACTIONS, HEIGHT, WIDTH};
-use preprocess::{AreaResize, max_pool};
+use preprocess::{AreaResize, Scratch, max_pool};
 
 use crate::{Env, EnvError, EnvOptions, ObsKind, Observation, Spec, Step};
 
@@ -43,7 +43,7 @@ pub struct Atari {
     screens: [Vec<u8>; 2],
     frame: Vec<u8>,
     resize: Arc<AreaResize>,
-    scratch: Vec<f32>,
+    scratch: Scratch,
 }
 
 /// Creates `atari/<game>` with `opts` (ROM from `opts.rom_dir`, see [`roms::dir`]).
@@ -70,7 +70,7 @@ pub fn make(game: &str, opts: &EnvOptions) -> Result<Box<dyn Env>, EnvError> {
         screens: [vec![0; HEIGHT * WIDTH], vec![0; HEIGHT * WIDTH]],
         frame: vec![0; SIZE * SIZE],
         resize: Arc::new(AreaResize::new(HEIGHT, WIDTH, SIZE, SIZE)),
-        scratch: Vec::new(),
+        scratch: Scratch::default(),
     };
     env.reset(None);
     Ok(Box::new(env))
@@ -151,7 +151,7 @@ impl Env for Atari {
             screens: self.screens.clone(),
             frame: self.frame.clone(),
             resize: self.resize.clone(),
-            scratch: Vec::new(),
+            scratch: self.scratch.clone(),
         })
     }
 }

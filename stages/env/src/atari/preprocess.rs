@@ -88,26 +88,24 @@ impl AreaResize {
         }
     }
 
-    /// Resizes one 8-bit image. `scratch` is reused between calls (the horizontal pass of
-    /// every source row, computed once even where two destination rows share a source row).
+    /// Resizes one 8-bit image.
     ///
     /// The float operations are OpenCV's, in its order: per source row, each destination
     /// column sums `pixel * alpha` from zero over its terms; per destination row, the rows'
     /// sums are combined as `beta_0 * row_0 + beta_1 * row_1 + ...` left to right.
-    pub fn apply(&self, src: &[u8], dst: &mut [u8], scratch: &mut Vec<f32>) {
+    pub fn apply(&self, src: &[u8], dst: &mut [u8], scratch: &mut Scratch) {
         let (sh, sw) = self.src;
         let (dh, dw) = self.dst;
         assert_eq!(src.len(), sh * sw);
         assert_eq!(dst.len(), dh * dw);
-        scratch.resize(sh * dw + sw, 0.0);
-        let (rows, line) = scratch.split_at_mut(sh * dw);
         match self.cols.width {
-            2 => self.horizontal::<2>(src, rows, line),
-            3 => self.horizontal::<3>(src, rows, line),
-            4 => self.horizontal::<4>(src, rows, line),
-            _ => self.horizontal::<0>(src, rows, line),
+            2 => self.horizontal::<2>(src, scratch),
+            3 => self.horizontal::<3>(src, scratch),
+            4 => self.horizontal::<4>(src, scratch),
+            _ => self.horizontal::<0>(src, scratch),
         }
-        let mut sum = vec![0f32; dw];
+        let Scratch { rows, sum, .. } = scratch;
+        sum.resize(dw, 0.0);
         for (out, terms) in dst.chunks_exact_mut(dw).zip(&self.rows.cells) {
             sum.fill(0.0);
             for &(sy, beta) in terms {
@@ -116,18 +114,36 @@ impl AreaResize {
                     *s += beta * r;
                 }
             }
-            store(&sum, out);
+            store(sum, out);
         }
     }
 
-    /// The horizontal pass. A column's terms read consecutive source pixels, so each column is
-    /// one window `line[first..first + K]` times its `K` weights, padded with zero weights
-    /// after the real terms (adding `0.0 * pixel` leaves the sum bit-identical). `K == 0`:
-    /// any width.
-    fn horizontal<const K: usize>(&self, src: &[u8], rows: &mut [f32], line: &mut [f32]) {
-        let (sw, dw) = (self.src.1, self.dst.1);
+    /// The horizontal pass of every source row into `scratch.rows`, skipping rows equal to
+    /// the previous image's (their result is already there). A column's terms read
+    /// consecutive source pixels, so each column is one window `line[first..first + K]` times
+    /// its `K` weights, padded with zero weights after the real terms (adding `0.0 * pixel`
+    /// leaves the sum bit-identical). `K == 0`: any width.
+    fn horizontal<const K: usize>(&self, src: &[u8], scratch: &mut Scratch) {
+        let (sh, sw, dw) = (self.src.0, self.src.1, self.dst.1);
         let k = self.cols.width;
-        for (pixels, out) in src.chunks_exact(sw).zip(rows.chunks_exact_mut(dw)) {
+        let Scratch {
+            previous,
+            rows,
+            line,
+            ..
+        } = scratch;
+        let fresh = previous.len() != src.len() || rows.len() != sh * dw;
+        if fresh {
+            *previous = vec![0; src.len()];
+            *rows = vec![0.0; sh * dw];
+        }
+        line.resize(sw, 0.0);
+        let rows_in = src.chunks_exact(sw).zip(previous.chunks_exact_mut(sw));
+        for ((pixels, seen), out) in rows_in.zip(rows.chunks_exact_mut(dw)) {
+            if !fresh && pixels == seen {
+                continue;
+            }
+            seen.copy_from_slice(pixels);
             for (l, &p) in line.iter_mut().zip(pixels) {
                 *l = p as f32;
             }
@@ -148,6 +164,17 @@ impl AreaResize {
             }
         }
     }
+}
+
+/// Buffers reused by [`AreaResize::apply`]. They remember the last image's rows and their
+/// horizontal pass, so rows that did not change since the previous call (most of an Atari
+/// screen from one step to the next) are not recomputed: the same bytes give the same floats.
+#[derive(Clone, Debug, Default)]
+pub struct Scratch {
+    previous: Vec<u8>,
+    rows: Vec<f32>,
+    line: Vec<f32>,
+    sum: Vec<f32>,
 }
 
 /// OpenCV's `saturate_cast<uchar>(float)`: round half to even, then clamp. (Adding and
@@ -184,6 +211,23 @@ mod tests {
     }
 
     #[test]
+    fn reusing_rows_across_calls_changes_nothing() {
+        let r = AreaResize::new(210, 160, 84, 84);
+        let mut image: Vec<u8> = (0..210 * 160).map(|i| (i * 7 % 251) as u8).collect();
+        let mut kept = Scratch::default();
+        let (mut a, mut b) = (vec![0; 84 * 84], vec![0; 84 * 84]);
+        for step in 0..5 {
+            // Change a few rows, as a moving sprite does.
+            for x in 0..160 {
+                image[(40 + 13 * step) * 160 + x] ^= 0x5a;
+            }
+            r.apply(&image, &mut a, &mut kept);
+            r.apply(&image, &mut b, &mut Scratch::default());
+            assert_eq!(a, b, "step {step}");
+        }
+    }
+
+    #[test]
     fn rounding_is_half_to_even_like_opencv() {
         let xs = [
             0.0f32, 0.5, 1.5, 2.5, 2.4999998, 2.5000002, 254.5, 255.49, 300.0, -3.0,
@@ -198,14 +242,14 @@ mod tests {
     fn a_constant_image_stays_constant_and_integer_decimation_averages() {
         let r = AreaResize::new(210, 160, 84, 84);
         let mut out = vec![0; 84 * 84];
-        r.apply(&vec![137; 210 * 160], &mut out, &mut Vec::new());
+        r.apply(&vec![137; 210 * 160], &mut out, &mut Scratch::default());
         assert!(out.iter().all(|&v| v == 137));
         // 2x2 blocks average exactly; 0.5 rounds to even.
         let r = AreaResize::new(2, 2, 1, 1);
         let mut one = [0u8];
-        r.apply(&[1, 2, 3, 4], &mut one, &mut Vec::new());
+        r.apply(&[1, 2, 3, 4], &mut one, &mut Scratch::default());
         assert_eq!(one[0], 2, "2.5 rounds half to even");
-        r.apply(&[1, 2, 4, 4], &mut one, &mut Vec::new());
+        r.apply(&[1, 2, 4, 4], &mut one, &mut Scratch::default());
         assert_eq!(one[0], 3, "2.75 rounds up");
     }
 }
