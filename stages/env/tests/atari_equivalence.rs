@@ -62,6 +62,23 @@ fn first_difference(a: &[u8], b: &[u8], width: usize) -> String {
     )
 }
 
+/// Every record identical: reward, terminal (game over), lives and every pixel.
+fn assert_same(what: &str, ours: &[Record], theirs: &[Record], width: usize) {
+    assert_eq!(ours.len(), theirs.len(), "{what}: record counts differ");
+    for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+        assert_eq!(
+            (a.reward, a.terminal, a.lives),
+            (b.reward, b.terminal, b.lives),
+            "{what} record {i}: (reward, terminal, lives) differ"
+        );
+        assert!(
+            a.pixels == b.pixels,
+            "{what} record {i}: {}",
+            first_difference(&a.pixels, &b.pixels, width)
+        );
+    }
+}
+
 fn check_raw(game: &str, seed: u64, frames: usize) {
     let python = reference::python_with("ale_py");
     let dir = rom_dir(&python);
@@ -98,21 +115,8 @@ fn check_raw(game: &str, seed: u64, frames: usize) {
             push(&emu, 0, false, &mut screen);
         }
     }
-    assert_eq!(ours.len(), theirs.len(), "{game}: record counts differ");
-    let mut resets = 0;
-    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
-        assert_eq!(
-            (a.reward, a.terminal, a.lives),
-            (b.reward, b.terminal, b.lives),
-            "{game} frame record {i}: (reward, game over, lives) differ"
-        );
-        assert!(
-            a.pixels == b.pixels,
-            "{game} frame record {i}: {}",
-            first_difference(&a.pixels, &b.pixels, 160)
-        );
-        resets += a.terminal as usize;
-    }
+    assert_same(&format!("{game} raw"), &ours, &theirs, 160);
+    let resets = ours.iter().filter(|r| r.terminal).count();
     eprintln!(
         "{game}: {} raw frames identical ({resets} game overs)",
         ours.len()
@@ -179,19 +183,12 @@ fn check_preprocessed(game: &str, seed: u64, steps: usize, full: bool) {
             });
         }
     }
-    assert_eq!(ours.len(), theirs.len(), "{game}: record counts differ");
-    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
-        assert_eq!(
-            (a.reward, a.terminal, a.lives),
-            (b.reward, b.terminal, b.lives),
-            "{game} step record {i}: (reward, terminal, lives) differ"
-        );
-        assert!(
-            a.pixels == b.pixels,
-            "{game} (full action set: {full}) step record {i}: {}",
-            first_difference(&a.pixels, &b.pixels, 84)
-        );
-    }
+    assert_same(
+        &format!("{game} (full action set: {full})"),
+        &ours,
+        &theirs,
+        84,
+    );
     let rewards: i32 = ours.iter().map(|r| r.reward.abs()).sum();
     assert!(
         rewards > 0,
