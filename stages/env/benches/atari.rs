@@ -1,8 +1,10 @@
 //! Atari emulation and preprocessing speed on one core, prunus vs ale-py in the same run.
 //!
 //! `cargo bench -p prunus-env --features atari --bench atari [-- GAME]` (default Pong and
-//! Breakout; `PRUNUS_BENCH_SECONDS` per measurement, default 3). ROMs: ale-py's own, found
-//! through the test Python (see `tests/reference`).
+//! Breakout). ROMs: ale-py's own, found through the test Python (see `tests/reference`).
+//! Each figure is the median of `PRUNUS_BENCH_ROUNDS` (default 5) measurements of
+//! `PRUNUS_BENCH_SECONDS` (default 1) each, the four kinds interleaved round by round, because
+//! a shared VM's speed drifts more between consecutive seconds than the differences measured.
 //!
 //! - raw: emulated frames per second, one `act` per frame (random minimal-set actions, sticky
 //!   actions 0.25, reset at game over). Target: prunus within 10% of ale-py.
@@ -68,11 +70,20 @@ fn dopamine(game: &str, dir: &PathBuf, seconds: f64) -> f64 {
     })
 }
 
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
 fn main() {
-    let seconds: f64 = std::env::var("PRUNUS_BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3.0);
+    let var = |name: &str, default: f64| -> f64 {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let seconds = var("PRUNUS_BENCH_SECONDS", 1.0);
+    let rounds = var("PRUNUS_BENCH_ROUNDS", 5.0).max(1.0) as usize;
     let filter: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
@@ -98,8 +109,14 @@ fn main() {
         if !filter.is_empty() && !filter.iter().any(|f| game.contains(f.as_str())) {
             continue;
         }
-        let (our_raw, their_raw) = (raw(game, &dir, seconds), theirs(game, "raw"));
-        let (our_step, their_step) = (dopamine(game, &dir, seconds), theirs(game, "dopamine"));
+        let mut samples: [Vec<f64>; 4] = Default::default();
+        for _ in 0..rounds {
+            samples[0].push(raw(game, &dir, seconds));
+            samples[1].push(theirs(game, "raw"));
+            samples[2].push(dopamine(game, &dir, seconds));
+            samples[3].push(theirs(game, "dopamine"));
+        }
+        let [our_raw, their_raw, our_step, their_step] = samples.map(median);
         println!(
             "{game:<10} {:<9} {our_raw:>14.0} {their_raw:>14.0} {:>7.2}x",
             "raw fps",
