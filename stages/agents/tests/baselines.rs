@@ -525,35 +525,30 @@ fn run(
 #[test]
 fn all_baselines_with_gmp_resume_bit_identically() {
     let kind = TrainKind::new(Algorithm::Dqn);
-    let mut map: BTreeMap<String, Value> = kind
-        .params()
-        .into_iter()
-        .filter_map(|p| p.default.map(|d| (p.key.to_string(), d)))
-        .collect();
-    for (k, v) in [
-        ("env", Value::Str("cartpole".into())),
-        ("steps", Value::Int(4_000)),
-        ("iterations", Value::Int(2)),
-        ("eval-episodes", Value::Int(2)),
-        ("network.hidden", Value::Int(64)),
-        ("prune", Value::Str("gmp".into())),
-        ("prune.sparsity", Value::Float(0.9)),
-        ("prune.frequency", Value::Int(50)),
-        ("weight-decay", Value::Float(1e-3)),
-        ("reset.period", Value::Int(300)),
-        ("reset.layers", Value::Int(1)),
-        ("redo.period", Value::Int(100)),
-        ("redo.tau", Value::Float(0.1)),
-        ("redo.batch", Value::Int(64)),
-        (
-            "checkpoints",
-            Value::List(vec![Value::Float(0.5), Value::Float(1.0)]),
-        ),
-        ("probe-batch", Value::Int(32)),
-    ] {
-        map.insert(k.to_string(), v);
-    }
-    let p = Params(map);
+    let p = params(
+        &kind,
+        &[
+            ("env", Value::Str("cartpole".into())),
+            ("steps", Value::Int(4_000)),
+            ("iterations", Value::Int(2)),
+            ("eval-episodes", Value::Int(2)),
+            ("network.hidden", Value::Int(64)),
+            ("prune", Value::Str("gmp".into())),
+            ("prune.sparsity", Value::Float(0.9)),
+            ("prune.frequency", Value::Int(50)),
+            ("weight-decay", Value::Float(1e-3)),
+            ("reset.period", Value::Int(300)),
+            ("reset.layers", Value::Int(1)),
+            ("redo.period", Value::Int(100)),
+            ("redo.tau", Value::Float(0.1)),
+            ("redo.batch", Value::Int(64)),
+            (
+                "checkpoints",
+                Value::List(vec![Value::Float(0.5), Value::Float(1.0)]),
+            ),
+            ("probe-batch", Value::Int(32)),
+        ],
+    );
     let dir = tempfile::tempdir().unwrap();
     let straight = dir.path().join("straight");
     let (result, log) = run(&kind, &p, &straight, &dir.path().join("s1"), None);
@@ -590,16 +585,7 @@ fn all_baselines_with_gmp_resume_bit_identically() {
 }
 
 fn params(kind: &TrainKind, overrides: &[(&str, Value)]) -> Params {
-    let mut map: BTreeMap<String, Value> = kind
-        .params()
-        .into_iter()
-        .filter_map(|p| p.default.map(|d| (p.key.to_string(), d)))
-        .collect();
-    for (k, v) in overrides {
-        assert!(map.contains_key(*k) || *k == "env", "unknown key {k}");
-        map.insert(k.to_string(), v.clone());
-    }
-    Params(map)
+    common::kind_params(kind, overrides)
 }
 
 /// The baselines default to off, and bad values are explained.

@@ -18,16 +18,7 @@ fn kind(algorithm: Algorithm) -> TrainKind {
 }
 
 fn params(kind: &TrainKind, overrides: &[(&str, Value)]) -> Params {
-    let mut map: BTreeMap<String, Value> = kind
-        .params()
-        .into_iter()
-        .filter_map(|p| p.default.map(|d| (p.key.to_string(), d)))
-        .collect();
-    for (k, v) in overrides {
-        assert!(map.contains_key(*k) || *k == "env", "unknown key {k}");
-        map.insert(k.to_string(), v.clone());
-    }
-    Params(map)
+    common::kind_params(kind, overrides)
 }
 
 /// 4,000 CartPole steps in 2 iterations, GMP to 90% between 20% and 80% of the ~875 updates.

@@ -27,38 +27,27 @@ fn dqn_learns_minatar_breakout() {
     // Budget: 50k agent steps (12.5k gradient steps), epsilon decayed over 12.5k steps, about
     // 20-25 s of one CPU core in release. A uniformly random policy scores 0.53 per episode
     // (stages/stats/src/normalize.rs); DQN reaches 3-5 by then (the quickstart's curves).
-    use std::collections::BTreeMap;
-
     use prunus_agents::kinds::{Algorithm, TrainKind};
-    use prunus_stage::{Context, Params, StageKind, Value};
+    use prunus_stage::{Context, StageKind, Value};
 
     let kind = TrainKind::new(Algorithm::Dqn);
-    let mut map: BTreeMap<String, Value> = kind
-        .params()
-        .into_iter()
-        .filter_map(|p| p.default.map(|d| (p.key.to_string(), d)))
-        .collect();
-    for (k, v) in [
-        ("env", Value::Str("minatar/breakout".into())),
-        ("steps", Value::Int(50_000)),
-        ("iterations", Value::Int(5)),
-        ("eval-episodes", Value::Int(20)),
-        ("epsilon.decay", Value::Int(12_500)),
-        ("checkpoints", Value::List(vec![])),
-    ] {
-        map.insert(k.into(), v);
-    }
+    let params = common::kind_params(
+        &kind,
+        &[
+            ("env", Value::Str("minatar/breakout".into())),
+            ("steps", Value::Int(50_000)),
+            ("iterations", Value::Int(5)),
+            ("eval-episodes", Value::Int(20)),
+            ("epsilon.decay", Value::Int(12_500)),
+            ("checkpoints", Value::List(vec![])),
+        ],
+    );
     let dir = tempfile::tempdir().unwrap();
     let (out, scratch) = (dir.path().join("out"), dir.path().join("scratch"));
     std::fs::create_dir_all(&out).unwrap();
     std::fs::create_dir_all(&scratch).unwrap();
-    kind.run(&Context::for_test(
-        Params(map),
-        Vec::new(),
-        out.clone(),
-        scratch,
-    ))
-    .unwrap();
+    kind.run(&Context::for_test(params, Vec::new(), out.clone(), scratch))
+        .unwrap();
     let returns = std::fs::read_to_string(out.join("returns.csv")).unwrap();
     let header: Vec<&str> = returns.lines().next().unwrap().split(',').collect();
     let col = header.iter().position(|h| *h == "eval_return").unwrap();

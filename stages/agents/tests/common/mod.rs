@@ -74,3 +74,21 @@ pub fn cartpole_trainer(seed: u64, iterations: u64, training_steps: u64) -> Trai
     let agent = Agent::new(agent, &mut Pcg64::seed_from_u64(seed), &cpu());
     Trainer::new(config, agent, Replay::new(replay), cartpole())
 }
+
+/// A train kind's parameter defaults with `overrides` applied, as the engine resolves them.
+pub fn kind_params(
+    kind: &prunus_agents::kinds::TrainKind,
+    overrides: &[(&str, prunus_stage::Value)],
+) -> prunus_stage::Params {
+    use prunus_stage::StageKind;
+    let mut map: std::collections::BTreeMap<String, prunus_stage::Value> = kind
+        .params()
+        .into_iter()
+        .filter_map(|p| p.default.map(|d| (p.key.to_string(), d)))
+        .collect();
+    for (k, v) in overrides {
+        assert!(map.contains_key(*k) || *k == "env", "unknown key {k}");
+        map.insert(k.to_string(), v.clone());
+    }
+    prunus_stage::Params(map)
+}
