@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use blake3::hazmat::{ChainingValue, HasherExt, Mode, left_subtree_len};
 
@@ -33,6 +33,8 @@ pub(crate) const HEADER_LEN: usize = 4 + 4 + 4 + 4 + 8;
 pub(crate) const FRAME: usize = 4 << 20;
 /// zstd level, as `zstd -3` (the CLI default).
 const LEVEL: i32 = 3;
+/// Granularity of the holes a [`Sink`] leaves for zeros (a file-system block).
+const HOLE_BLOCK: usize = 4096;
 
 fn header(size: u64) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
@@ -364,6 +366,90 @@ fn zstd_err(tmp_path: &Path, e: String) -> StoreError {
     }
 }
 
+/// A file a reader writes each decoded frame into, at the frame's offset, zero blocks left as
+/// holes (sparse files stay sparse). The pool's workers write their own frames, so copying
+/// into the page cache runs on every core rather than on the caller's thread.
+pub(crate) struct Sink {
+    file: File,
+    /// The first write error; nothing is written after it.
+    error: OnceLock<io::Error>,
+}
+
+impl Sink {
+    pub(crate) fn new(file: File) -> Arc<Sink> {
+        Arc::new(Sink {
+            file,
+            error: OnceLock::new(),
+        })
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) {
+        if self.error.get().is_none()
+            && let Err(e) = write_sparse(&self.file, offset, data)
+        {
+            let _ = self.error.set(e);
+        }
+    }
+
+    /// Sets the file's length (trailing zeros become a hole), or the first write error.
+    pub(crate) fn finish(&self, len: u64) -> io::Result<()> {
+        match self.error.get() {
+            Some(e) => Err(io::Error::new(e.kind(), e.to_string())),
+            None => self.file.set_len(len),
+        }
+    }
+}
+
+/// Writes `data` at `offset`, one call per run of non-zero blocks; zero blocks are skipped,
+/// so they read back as zeros from a hole (the file holds nothing there yet).
+fn write_sparse(file: &File, offset: u64, data: &[u8]) -> io::Result<()> {
+    let mut run: Option<usize> = None;
+    for (i, block) in data.chunks(HOLE_BLOCK).enumerate() {
+        let at = i * HOLE_BLOCK;
+        match (is_zero(block), run) {
+            (false, None) => run = Some(at),
+            (true, Some(start)) => {
+                write_at(file, &data[start..at], offset + start as u64)?;
+                run = None;
+            }
+            _ => {}
+        }
+    }
+    match run {
+        Some(start) => write_at(file, &data[start..], offset + start as u64),
+        None => Ok(()),
+    }
+}
+
+#[cfg(unix)]
+fn write_at(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, data, offset)
+}
+
+#[cfg(windows)]
+fn write_at(file: &File, mut data: &[u8], mut offset: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !data.is_empty() {
+        let n = file.seek_write(data, offset)?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        data = &data[n..];
+        offset += n as u64;
+    }
+    Ok(())
+}
+
+/// Whether `buf` is all zeros (64-byte blocks so the OR vectorizes).
+fn is_zero(buf: &[u8]) -> bool {
+    let blocks = buf.chunks_exact(64);
+    let tail = blocks.remainder();
+    tail.iter().all(|&b| b == 0)
+        && blocks
+            .into_iter()
+            .all(|c| c.iter().fold(0, |a, &b| a | b) == 0)
+}
+
 /// Where a reader's decoded frames come from.
 enum Frames {
     /// Decoded on the calling thread (small blobs, one core).
@@ -393,10 +479,18 @@ pub struct BlobReader {
     expected: u64,
     seen: u64,
     done: bool,
+    /// Where inline-decoded frames are also written (the pool writes its own).
+    sink: Option<Arc<Sink>>,
 }
 
 impl BlobReader {
-    pub(crate) fn open(path: PathBuf, digest: Digest, mut file: File) -> io::Result<BlobReader> {
+    /// A reader over the blob file `file`; with a `sink`, every frame is also written there.
+    pub(crate) fn open(
+        path: PathBuf,
+        digest: Digest,
+        mut file: File,
+        sink: Option<Arc<Sink>>,
+    ) -> io::Result<BlobReader> {
         let mut h = [0u8; HEADER_LEN];
         match file.read_exact(&mut h) {
             Ok(()) => {}
@@ -411,7 +505,7 @@ impl BlobReader {
             (Frames::Inline(file), Hashing::Sequential(Box::default()))
         } else {
             (
-                Frames::Parallel(decode_ahead(file)),
+                Frames::Parallel(decode_ahead(file, sink.clone())),
                 Hashing::Subtrees(Vec::new()),
             )
         };
@@ -426,6 +520,7 @@ impl BlobReader {
             expected,
             seen: 0,
             done: false,
+            sink,
         })
     }
 
@@ -446,7 +541,13 @@ impl BlobReader {
     fn next_frame(&mut self) -> Result<Option<Decoded>, String> {
         match &mut self.frames {
             Frames::Inline(file) => match read_frame(file)? {
-                Some(frame) => Ok(Some((decompress(&frame)?, None))),
+                Some(frame) => {
+                    let data = decompress(&frame)?;
+                    if let Some(sink) = &self.sink {
+                        sink.write(self.seen, &data);
+                    }
+                    Ok(Some((data, None)))
+                }
                 None => Ok(None),
             },
             Frames::Parallel(slots) => match slots.recv() {
@@ -462,14 +563,18 @@ impl BlobReader {
     }
 }
 
-/// Reads frames on a thread of its own and decodes them on a pool, in order.
-fn decode_ahead(file: File) -> Receiver<Slot<Hashed>> {
+/// Reads frames on a thread of its own and decodes them on a pool (each worker also writing
+/// its frame to `sink`), in order.
+fn decode_ahead(file: File, sink: Option<Arc<Sink>>) -> Receiver<Slot<Hashed>> {
     let workers = cores();
     let (order, slots) = sync_channel::<Slot<Hashed>>(2 * workers);
     std::thread::spawn(move || {
-        let jobs = pool(workers, |index, frame| {
+        let jobs = pool(workers, move |index, frame| {
             let data = decompress(frame)?;
             let cv = subtree_cv(index, &data);
+            if let Some(sink) = &sink {
+                sink.write(index * FRAME as u64, &data);
+            }
             Ok((data, cv))
         });
         let mut file = io::BufReader::with_capacity(1 << 20, file);
@@ -569,5 +674,39 @@ impl Read for BlobReader {
         buf[..n].copy_from_slice(&avail[..n]);
         self.consume(n);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_detection() {
+        assert!(is_zero(&[0u8; 37]));
+        let mut v = vec![0u8; 37];
+        v[36] = 1;
+        assert!(!is_zero(&v));
+        v[36] = 0;
+        v[3] = 1;
+        assert!(!is_zero(&v));
+    }
+
+    #[test]
+    fn sparse_writes_read_back_and_leave_holes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = File::create(&path).unwrap();
+        // Blocks: data, zero, zero, data, data, zero tail (partial block).
+        let mut data = vec![0u8; 5 * HOLE_BLOCK + 100];
+        data[7] = 1;
+        data[3 * HOLE_BLOCK] = 2;
+        data[5 * HOLE_BLOCK - 1] = 3;
+        let offset = 2 * HOLE_BLOCK as u64;
+        write_sparse(&file, offset, &data).unwrap();
+        file.set_len(offset + data.len() as u64).unwrap();
+        let back = std::fs::read(&path).unwrap();
+        assert!(is_zero(&back[..offset as usize]));
+        assert_eq!(&back[offset as usize..], &data[..]);
     }
 }

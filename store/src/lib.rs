@@ -51,11 +51,13 @@ mod error;
 mod maint;
 
 use std::fs::{self, File};
-use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use action::{ActionResult, RunMeta};
 pub use blob::BlobReader;
+use blob::Sink;
 pub use digest::{BlobRef, Digest, ParseDigestError};
 pub use error::StoreError;
 pub use maint::{Dangling, DuReport, GcOptions, GcReport, Quarantined, VerifyReport};
@@ -64,8 +66,6 @@ use action::{MANIFEST_FORMAT, Manifest};
 use error::IoContext;
 
 const MARKER: &str = "STORE";
-/// Granularity of the holes `get_to_file` leaves for zeros (a file-system block).
-const HOLE_BLOCK: usize = 4096;
 const MARKER_TEXT: &str = "prunus-store 1\n";
 const SUBDIRS: [&str; 7] = [
     "blobs",
@@ -178,6 +178,10 @@ impl Store {
     /// A streaming reader over a blob's bytes. The digest is checked at end of stream: a
     /// mismatch is an `io::ErrorKind::InvalidData` error wrapping [`StoreError::CorruptBlob`].
     pub fn read(&self, d: &Digest) -> Result<BlobReader, StoreError> {
+        self.open_blob(d, None)
+    }
+
+    fn open_blob(&self, d: &Digest, sink: Option<Arc<Sink>>) -> Result<BlobReader, StoreError> {
         let path = self.blob_path(d);
         let file = match File::open(&path) {
             Ok(f) => f,
@@ -189,7 +193,8 @@ impl Store {
             }
             Err(e) => return Err(StoreError::io("open blob", &path, e)),
         };
-        BlobReader::open(path.clone(), *d, file).map_err(|e| from_read_err(e, "read blob", &path))
+        BlobReader::open(path.clone(), *d, file, sink)
+            .map_err(|e| from_read_err(e, "read blob", &path))
     }
 
     /// A blob's bytes, verified.
@@ -206,41 +211,34 @@ impl Store {
     /// Zero blocks become holes (sparse files stay sparse). `dest` is a copy of what the store
     /// keeps durably, so it is not fsynced (that would halve the throughput). Returns the size.
     pub fn get_to_file(&self, d: &Digest, dest: &Path) -> Result<u64, StoreError> {
-        let mut r = self.read(d)?;
         let parent = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
         fs::create_dir_all(&parent).ctx("create the directory", &parent)?;
-        let (mut file, tmp) = tempfile::Builder::new()
+        let (file, tmp) = tempfile::Builder::new()
             .prefix(".prunus-")
             .tempfile_in(&parent)
             .ctx("create a temp file in", &parent)?
             .into_parts();
-        let mut total = 0u64;
+        let sink = Sink::new(file);
+        // The reader writes every frame into `sink` as it decodes; this only drives it.
+        let mut r = self.open_blob(d, Some(Arc::clone(&sink)))?;
         let blob_path = self.blob_path(d);
+        let mut total = 0u64;
         loop {
-            let chunk = r
+            let n = r
                 .fill_buf()
-                .map_err(|e| from_read_err(e, "read blob", &blob_path))?;
-            if chunk.is_empty() {
+                .map_err(|e| from_read_err(e, "read blob", &blob_path))?
+                .len();
+            if n == 0 {
                 break;
-            }
-            let n = chunk.len();
-            // Holes for whole zero blocks: a sparse file comes back sparse.
-            for block in chunk.chunks(HOLE_BLOCK) {
-                if is_zero(block) {
-                    file.seek(SeekFrom::Current(block.len() as i64))
-                        .ctx("seek in", &tmp)?;
-                } else {
-                    file.write_all(block).ctx("write", &tmp)?;
-                }
             }
             r.consume(n);
             total += n as u64;
         }
-        file.set_len(total).ctx("write", &tmp)?;
-        drop(file);
+        sink.finish(total).ctx("write", &tmp)?;
+        drop(sink);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -584,16 +582,6 @@ pub(crate) fn from_read_err(e: io::Error, op: &'static str, path: &Path) -> Stor
     }
 }
 
-/// Whether `buf` is all zeros (64-byte blocks so the OR vectorizes).
-fn is_zero(buf: &[u8]) -> bool {
-    let blocks = buf.chunks_exact(64);
-    let tail = blocks.remainder();
-    tail.iter().all(|&b| b == 0)
-        && blocks
-            .into_iter()
-            .all(|c| c.iter().fold(0, |a, &b| a | b) == 0)
-}
-
 fn parse_ref(name: &str, text: &str) -> Result<Digest, StoreError> {
     text.trim()
         .parse()
@@ -652,16 +640,5 @@ mod tests {
             assert!(!enc.contains('/') && !enc.starts_with('.'), "{enc}");
             assert_eq!(decode_ref_name(&enc).as_deref(), Some(name));
         }
-    }
-
-    #[test]
-    fn zero_detection() {
-        assert!(is_zero(&[0u8; 37]));
-        let mut v = vec![0u8; 37];
-        v[36] = 1;
-        assert!(!is_zero(&v));
-        v[36] = 0;
-        v[3] = 1;
-        assert!(!is_zero(&v));
     }
 }

@@ -348,7 +348,7 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Ok(0)),
             Err(e) => return Err(StoreError::io("open blob", path, e)),
         };
-        let mut reader = match blob::BlobReader::open(path.to_path_buf(), digest, file) {
+        let mut reader = match blob::BlobReader::open(path.to_path_buf(), digest, file, None) {
             Ok(r) => r,
             Err(e) => return corrupt_reason(e, path),
         };

@@ -247,6 +247,46 @@ impl Drop for Tmpfs {
     }
 }
 
+/// `len` incompressible bytes (xorshift).
+fn noise(len: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn getting_onto_a_full_disk_is_a_clear_error_and_leaves_no_file() {
+    let Some(fs) = Tmpfs::mount("8m") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // Several frames, so the decoder pool writes them (one frame is written inline).
+    let big = store.put_bytes(&noise(16 << 20)).unwrap();
+    let out = fs.path.join("results");
+    let err = store
+        .get_to_file(&big.digest, &out.join("checkpoint"))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::DiskFull { .. }), "{err:?}");
+    assert!(err.to_string().contains("no space left"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&out).unwrap().count(),
+        0,
+        "temp file left"
+    );
+    // The blob is intact, and a small one still goes where the big one did not fit.
+    assert!(store.verify().unwrap().is_clean());
+    let small = store.put_bytes(b"fits").unwrap();
+    store
+        .get_to_file(&small.digest, &out.join("small"))
+        .unwrap();
+    assert_eq!(std::fs::read(out.join("small")).unwrap(), b"fits");
+}
+
 #[test]
 fn full_disk_is_a_clear_error_and_loses_nothing() {
     let Some(fs) = Tmpfs::mount("8m") else { return };
@@ -258,14 +298,7 @@ fn full_disk_is_a_clear_error_and_loses_nothing() {
     store.publish(&key, &result(&[("small", small)])).unwrap();
 
     // 16 MiB of incompressible bytes cannot fit in 8 MiB.
-    let mut noise = vec![0u8; 16 << 20];
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    for b in noise.iter_mut() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *b = x as u8;
-    }
+    let noise = noise(16 << 20);
     let err = store.put_bytes(&noise).unwrap_err();
     assert!(matches!(err, StoreError::DiskFull { .. }), "{err:?}");
     let msg = err.to_string();
