@@ -444,12 +444,11 @@ pub fn lower(p: &Pipeline, sources: &Sources, registry: &Registry) -> Result<Gra
                         .push(u);
                 }
             }
-            for k in start..instances.len() {
-                let key = shared_key(&instances[k].axes, &shared);
-                match by_shared.get(&key) {
-                    Some(ups) => instances[k].inputs.extend(ups),
+            for inst in &mut instances[start..] {
+                match by_shared.get(&shared_key(&inst.axes, &shared)) {
+                    Some(ups) => inst.inputs.extend(ups),
                     None => problems.push(
-                        Problem::new(need.loc, format!("`needs {}` selects no instance for some instances of `{}` (e.g. {})", need.stage, d.name, instances[k].name), "selects nothing")
+                        Problem::new(need.loc, format!("`needs {}` selects no instance for some instances of `{}` (e.g. {})", need.stage, d.name, inst.name), "selects nothing")
                             .help("check the filters and that the two sweeps share values on their common axes"),
                     ),
                 }

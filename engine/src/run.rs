@@ -95,6 +95,128 @@ enum Outcome {
     Cancelled,
 }
 
+/// The run's bookkeeping: each instance's plan entry and state, how many of its inputs are
+/// unfinished, and which instances are ready to launch.
+struct Schedule<'a> {
+    graph: &'a Graph,
+    store: &'a Store,
+    files: FileHashes,
+    entries: Vec<Entry>,
+    state: Vec<State>,
+    dependents: Vec<Vec<usize>>,
+    waiting: Vec<usize>,
+    ready: Vec<usize>,
+    summary: Summary,
+    finished: u64,
+}
+
+impl<'a> Schedule<'a> {
+    fn new(graph: &'a Graph, store: &'a Store, targets: &[String]) -> Result<Self, Error> {
+        let n = graph.instances.len();
+        let mut state = vec![State::Unneeded; n];
+        for i in needed(graph, targets)? {
+            state[i] = State::Pending;
+        }
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, inst) in graph.instances.iter().enumerate() {
+            for &j in &inst.inputs {
+                dependents[j].push(i);
+            }
+        }
+        let mut schedule = Schedule {
+            graph,
+            store,
+            files: FileHashes::default(),
+            entries: plan::plan(graph, store)?,
+            state,
+            dependents,
+            waiting: graph.instances.iter().map(|i| i.inputs.len()).collect(),
+            ready: Vec::new(),
+            summary: Summary::default(),
+            finished: 0,
+        };
+        schedule.release(
+            (0..n)
+                .filter(|&i| graph.instances[i].inputs.is_empty())
+                .collect(),
+        )?;
+        Ok(schedule)
+    }
+
+    /// How many instances this run covers.
+    fn total(&self) -> u64 {
+        self.state.iter().filter(|s| **s != State::Unneeded).count() as u64
+    }
+
+    /// Settles instances whose inputs are all done: each is found cached (and releases its
+    /// own dependents in turn) or becomes ready.
+    fn release(&mut self, mut queue: Vec<usize>) -> Result<(), Error> {
+        while let Some(i) = queue.pop() {
+            if self.state[i] != State::Pending {
+                continue;
+            }
+            if self.entries[i].key.is_none() {
+                let (graph, entries) = (self.graph, &self.entries);
+                let info = plan::key_info(graph, i, &mut self.files, |j| {
+                    plan::identity(graph, j, &entries[j])
+                })?
+                .unwrap_or_else(|j| panic!("input {j} of {i} settled before it finished"));
+                let key = info.key();
+                self.entries[i].result = self.store.lookup(&key)?;
+                self.entries[i].key = Some(key);
+                self.entries[i].info = Some(info);
+            }
+            if self.entries[i].result.is_some() {
+                self.state[i] = State::Done;
+                self.summary.cached += 1;
+                self.finished += 1;
+                queue.extend(self.inputs_done(i));
+            } else {
+                self.state[i] = State::Ready;
+                self.ready.push(i);
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts `i` as done for its dependents; returns those with no input left to wait on.
+    fn inputs_done(&mut self, i: usize) -> Vec<usize> {
+        let mut free = Vec::new();
+        for &d in &self.dependents[i] {
+            self.waiting[d] -= 1;
+            if self.waiting[d] == 0 {
+                free.push(d);
+            }
+        }
+        free
+    }
+
+    /// `i` ran (or another process published it): record it and release its dependents.
+    fn done(&mut self, i: usize, result: ActionResult) -> Result<(), Error> {
+        self.entries[i].result = Some(result);
+        self.state[i] = State::Done;
+        let free = self.inputs_done(i);
+        self.release(free)
+    }
+
+    /// `i` failed: record why and skip everything downstream of it.
+    fn failed(&mut self, i: usize, error: String, log_tail: Vec<String>) {
+        self.state[i] = State::Failed;
+        self.summary.failed.push(Failure {
+            instance: self.graph.instances[i].name.clone(),
+            error,
+            log_tail,
+        });
+        let mut stack = self.dependents[i].clone();
+        while let Some(d) = stack.pop() {
+            if self.state[d] == State::Pending {
+                self.state[d] = State::Skipped;
+                stack.extend(&self.dependents[d]);
+            }
+        }
+    }
+}
+
 /// Plans and runs `graph` against `store`.
 pub fn run(
     graph: &Graph,
@@ -102,138 +224,57 @@ pub fn run(
     opts: &RunOptions,
     cancel: Arc<AtomicBool>,
 ) -> Result<Summary, Error> {
-    let mut entries = plan::plan(graph, store)?;
-    let n = graph.instances.len();
-    let mut state = vec![State::Unneeded; n];
-    for i in needed(graph, &opts.targets)? {
-        state[i] = State::Pending;
-    }
-    let total = state.iter().filter(|s| **s != State::Unneeded).count() as u64;
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut waiting: Vec<usize> = vec![0; n];
-    for (i, inst) in graph.instances.iter().enumerate() {
-        for &j in &inst.inputs {
-            dependents[j].push(i);
-        }
-        waiting[i] = inst.inputs.len();
-    }
-    let ui = Ui::new(total, opts.verbose, opts.quiet);
-    let mut summary = Summary::default();
-    let mut files = FileHashes::default();
-    let mut ready: Vec<usize> = Vec::new();
-    let mut free = Slots {
+    let mut sched = Schedule::new(graph, store, &opts.targets)?;
+    let ui = Ui::new(sched.total(), opts.verbose, opts.quiet);
+    let capacity = Slots {
         cpus: opts.cpus.max(1),
         gpus: opts.gpus,
         memory_mb: opts.memory_mb.max(1),
     };
-    let capacity = free;
+    let mut free = capacity;
     let mut stopping = false;
-    let mut finished = 0u64;
     let mut running = 0usize;
-    let start = Instant::now();
-
-    // Instances whose inputs are all done become ready (or are found cached).
-    let mut settle = |i: usize,
-                      entries: &mut Vec<Entry>,
-                      state: &mut Vec<State>,
-                      ready: &mut Vec<usize>,
-                      summary: &mut Summary,
-                      finished: &mut u64|
-     -> Result<Vec<usize>, Error> {
-        if state[i] != State::Pending {
-            return Ok(vec![]);
-        }
-        if entries[i].key.is_none() {
-            let info = plan::key_info(graph, i, &mut files, |j| {
-                plan::identity(graph, j, &entries[j])
-            })?
-            .unwrap_or_else(|j| panic!("input {} of {} settled before it finished", j, i));
-            let key = info.key();
-            entries[i].result = store.lookup(&key)?;
-            entries[i].key = Some(key);
-            entries[i].info = Some(info);
-        }
-        if entries[i].result.is_some() {
-            state[i] = State::Done;
-            summary.cached += 1;
-            *finished += 1;
-            return Ok(dependents[i].clone());
-        }
-        state[i] = State::Ready;
-        ready.push(i);
-        Ok(vec![])
-    };
 
     let (tx, rx) = mpsc::channel::<(usize, Outcome, f64)>();
     std::thread::scope(|scope| -> Result<(), Error> {
-        // Settle everything whose inputs are already satisfied.
-        let mut queue: Vec<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
-        let mut release = |queue: &mut Vec<usize>,
-                           entries: &mut Vec<Entry>,
-                           state: &mut Vec<State>,
-                           ready: &mut Vec<usize>,
-                           summary: &mut Summary,
-                           finished: &mut u64,
-                           waiting: &mut Vec<usize>|
-         -> Result<(), Error> {
-            while let Some(i) = queue.pop() {
-                for d in settle(i, entries, state, ready, summary, finished)? {
-                    waiting[d] -= 1;
-                    if waiting[d] == 0 {
-                        queue.push(d);
-                    }
-                }
-            }
-            Ok(())
-        };
-        release(
-            &mut queue,
-            &mut entries,
-            &mut state,
-            &mut ready,
-            &mut summary,
-            &mut finished,
-            &mut waiting,
-        )?;
         loop {
             if cancel.load(Ordering::Relaxed) && !stopping {
                 stopping = true;
-                summary.cancelled = true;
+                sched.summary.cancelled = true;
                 ui.println("interrupted: letting running stages checkpoint; nothing half-done is published (Ctrl-C again to quit now)");
             }
             // Launch ready instances, in pipeline order, while they fit.
-            ready.sort_unstable_by(|a, b| b.cmp(a));
-            let mut k = ready.len();
+            sched.ready.sort_unstable_by(|a, b| b.cmp(a));
+            let mut k = sched.ready.len();
             while !stopping && k > 0 {
                 k -= 1;
-                let i = ready[k];
-                let need = fit(graph.instances[i].resources, capacity);
-                if let Err(msg) = need {
-                    ready.remove(k);
-                    state[i] = State::Failed;
-                    ui.println(format!("✗ {}: {msg}", graph.instances[i].name));
-                    summary.failed.push(Failure {
-                        instance: graph.instances[i].name.clone(),
-                        error: msg,
-                        log_tail: vec![],
-                    });
-                    skip_dependents(i, &dependents, &mut state, &mut summary);
-                    stopping |= !opts.keep_going;
-                    continue;
-                }
-                let need = need.expect("checked");
+                let i = sched.ready[k];
+                let need = match fit(graph.instances[i].resources, capacity) {
+                    Ok(need) => need,
+                    Err(msg) => {
+                        sched.ready.remove(k);
+                        ui.println(format!("✗ {}: {msg}", graph.instances[i].name));
+                        sched.failed(i, msg, vec![]);
+                        stopping |= !opts.keep_going;
+                        continue;
+                    }
+                };
                 if !free.take(need) {
                     continue;
                 }
-                ready.remove(k);
-                state[i] = State::Running;
+                sched.ready.remove(k);
+                sched.state[i] = State::Running;
                 running += 1;
-                let key = entries[i].key.expect("ready instances have keys");
-                let info = entries[i].info.clone().expect("ready instances have keys");
+                let entry = &sched.entries[i];
+                let key = entry.key.expect("ready instances have keys");
+                let info = entry.info.clone().expect("ready instances have keys");
                 let inputs: Vec<(usize, ActionResult)> = graph.instances[i]
                     .inputs
                     .iter()
-                    .map(|&j| (j, entries[j].result.clone().expect("inputs are done")))
+                    .map(|&j| {
+                        let result = sched.entries[j].result.clone();
+                        (j, result.expect("inputs are done"))
+                    })
                     .collect();
                 let reporter = Arc::new(ui.stage(&graph.instances[i].name));
                 let tx = tx.clone();
@@ -254,14 +295,14 @@ pub fn run(
                     let _ = tx.send((i, outcome, t0.elapsed().as_secs_f64()));
                 });
             }
-            let failed = summary.failed.len();
+            let failed = sched.summary.failed.len();
             ui.set_summary(
-                finished,
+                sched.finished,
                 format!(
                     "{running} running, {} ready, {} cached, {} ran{}",
-                    ready.len(),
-                    summary.cached,
-                    summary.ran.len(),
+                    sched.ready.len(),
+                    sched.summary.cached,
+                    sched.summary.ran.len(),
                     if failed > 0 {
                         format!(", {failed} failed")
                     } else {
@@ -269,7 +310,7 @@ pub fn run(
                     }
                 ),
             );
-            if running == 0 && (stopping || ready.is_empty()) {
+            if running == 0 && (stopping || sched.ready.is_empty()) {
                 break;
             }
             let Ok((i, outcome, secs)) = rx.recv_timeout(Duration::from_millis(100)) else {
@@ -277,36 +318,18 @@ pub fn run(
             };
             running -= 1;
             free.give(fit(graph.instances[i].resources, capacity).expect("it ran"));
-            finished += 1;
+            sched.finished += 1;
             let name = &graph.instances[i].name;
-            let by_other = matches!(outcome, Outcome::Cached(_));
             match outcome {
-                Outcome::Published(result) | Outcome::Cached(result) => {
-                    if by_other {
-                        ui.note(format!("✓ {name} (published by another prunus run)"));
-                        summary.cached += 1;
-                    } else {
-                        ui.note(format!("✓ {name} ({})", human_secs(secs)));
-                        summary.ran.push(name.clone());
-                    }
-                    entries[i].result = Some(result);
-                    state[i] = State::Done;
-                    let mut queue = Vec::new();
-                    for &d in &dependents[i] {
-                        waiting[d] -= 1;
-                        if waiting[d] == 0 {
-                            queue.push(d);
-                        }
-                    }
-                    release(
-                        &mut queue,
-                        &mut entries,
-                        &mut state,
-                        &mut ready,
-                        &mut summary,
-                        &mut finished,
-                        &mut waiting,
-                    )?;
+                Outcome::Published(result) => {
+                    ui.note(format!("✓ {name} ({})", human_secs(secs)));
+                    sched.summary.ran.push(name.clone());
+                    sched.done(i, result)?;
+                }
+                Outcome::Cached(result) => {
+                    ui.note(format!("✓ {name} (published by another prunus run)"));
+                    sched.summary.cached += 1;
+                    sched.done(i, result)?;
                 }
                 Outcome::Failed(error, log_tail) => {
                     ui.println(format!(
@@ -316,13 +339,7 @@ pub fn run(
                     for line in &log_tail {
                         ui.println(format!("    | {line}"));
                     }
-                    state[i] = State::Failed;
-                    summary.failed.push(Failure {
-                        instance: name.clone(),
-                        error,
-                        log_tail,
-                    });
-                    skip_dependents(i, &dependents, &mut state, &mut summary);
+                    sched.failed(i, error, log_tail);
                     if !opts.keep_going && !stopping {
                         stopping = true;
                         ui.println("stopping after the first failure (running stages finish and are kept; --keep-going runs everything that does not depend on it)");
@@ -332,21 +349,22 @@ pub fn run(
                     ui.println(format!(
                         "… {name} interrupted; it resumes from its checkpoint on the next run"
                     ));
-                    state[i] = State::Pending;
+                    sched.state[i] = State::Pending;
                 }
             }
         }
         Ok(())
     })?;
     ui.finish();
-    summary.skipped = state
+    let mut summary = sched.summary;
+    summary.skipped = sched
+        .state
         .iter()
         .filter(|s| matches!(s, State::Pending | State::Ready | State::Skipped))
         .count();
     if opts.export && !summary.cancelled {
-        summary.exported = export(graph, store, &entries, &state)?;
+        summary.exported = export(graph, store, &sched.entries, &sched.state)?;
     }
-    let _ = start;
     Ok(summary)
 }
 
@@ -379,22 +397,6 @@ fn needed(graph: &Graph, targets: &[String]) -> Result<Vec<usize>, Error> {
         }
     }
     Ok((0..keep.len()).filter(|&i| keep[i]).collect())
-}
-
-fn skip_dependents(
-    i: usize,
-    dependents: &[Vec<usize>],
-    state: &mut [State],
-    summary: &mut Summary,
-) {
-    let mut stack = dependents[i].clone();
-    while let Some(d) = stack.pop() {
-        if state[d] == State::Pending {
-            state[d] = State::Skipped;
-            let _ = summary;
-            stack.extend(&dependents[d]);
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy)]

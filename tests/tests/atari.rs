@@ -127,6 +127,6 @@ fn roms_install_then_train_on_pong_and_a_clear_error_without_roms() {
     // within the 1,200 steps).
     let score: f64 = rows[1].split(',').nth(3).unwrap().parse().unwrap();
     assert!((-21.0..=21.0).contains(&score), "{returns}");
-    let sparsity: f64 = rows[1].split(',').last().unwrap().parse().unwrap();
+    let sparsity: f64 = rows[1].split(',').next_back().unwrap().parse().unwrap();
     assert!((sparsity - 0.9).abs() < 1e-3, "GMP reached 0.9: {returns}");
 }

@@ -17,7 +17,7 @@
 mod reference;
 
 use std::hint::black_box;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use prunus_env::atari::Emulator;
@@ -33,7 +33,7 @@ fn measure(seconds: f64, mut batch: impl FnMut()) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn raw(game: &str, dir: &PathBuf, seconds: f64) -> f64 {
+fn raw(game: &str, dir: &Path, seconds: f64) -> f64 {
     let mut emu = Emulator::open(game, Some(dir), 0.25, 0).unwrap();
     emu.reset();
     let actions = emu.minimal_actions();
@@ -49,9 +49,9 @@ fn raw(game: &str, dir: &PathBuf, seconds: f64) -> f64 {
     })
 }
 
-fn dopamine(game: &str, dir: &PathBuf, seconds: f64) -> f64 {
+fn dopamine(game: &str, dir: &Path, seconds: f64) -> f64 {
     let opts = EnvOptions {
-        rom_dir: Some(dir.clone()),
+        rom_dir: Some(dir.to_path_buf()),
         ..EnvOptions::default()
     };
     let mut env = prunus_env::make(&format!("atari/{game}"), &opts).unwrap();
