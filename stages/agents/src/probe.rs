@@ -58,10 +58,7 @@ impl StageKind for ProbeKind {
                 "taus",
                 ParamType::FloatList,
                 Some(Value::List(
-                    dormant::TAUS
-                        .iter()
-                        .map(|&t| Value::Float(t as f64))
-                        .collect(),
+                    dormant::TAUS.iter().map(|&t| Value::Float(t)).collect(),
                 )),
                 "dormant thresholds tau (a neuron is dormant when its normalized score <= tau)",
             ),

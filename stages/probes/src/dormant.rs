@@ -11,7 +11,7 @@ use prunus_sparsity::redo::{dormant, neuron_scores};
 use crate::ShapeError;
 
 /// The τ values reported: 0 ("dead"), 0.025 and 0.1 (FACTS.md §5.1).
-pub const TAUS: [f32; 3] = [0.0, 0.025, 0.1];
+pub const TAUS: [f64; 3] = [0.0, 0.025, 0.1];
 
 /// One hidden layer's post-activation outputs: row-major `values` of `shape`, with the neurons on
 /// `neuron_axis` (1 for burn's `[batch, channels, h, w]` and `[batch, features]`).
@@ -97,6 +97,6 @@ mod tests {
             shape: &[3, 4],
             neuron_axis: 1,
         }];
-        assert!(dormant_fractions(&bad, &TAUS).is_err());
+        assert!(dormant_fractions(&bad, &TAUS.map(|t| t as f32)).is_err());
     }
 }
