@@ -1,6 +1,8 @@
 //! Cache keys: blake3 over a canonical, length-prefixed encoding of what determines a stage
-//! instance's outputs: its kind and the kind's version, its fully resolved parameters, its
-//! axes, the contents of files it declares (`deps`), and the identity of each input.
+//! instance's outputs: its kind and the kind's version, its parameters that differ from the
+//! kind's defaults (so adding a parameter keeps old keys; changing a default bumps the kind's
+//! version), its axes, the contents of files it declares (`deps`), and the identity of each
+//! input.
 //!
 //! An input's identity is its upstream *key* when the upstream kind is nondeterministic (a
 //! rerun of GPU training does not cascade), and its output *digests* when it is
@@ -17,13 +19,14 @@ use prunus_store::Digest;
 use serde::{Deserialize, Serialize};
 
 /// Version of the encoding itself; bumping it changes every key.
-const DOMAIN: &[u8] = b"prunus-key/1\n";
+const DOMAIN: &[u8] = b"prunus-key/2\n";
 
 /// Everything a key is made of, in readable form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyInfo {
     pub kind: String,
     pub version: u32,
+    /// The parameters not at their kind's default.
     pub params: BTreeMap<String, Value>,
     pub axes: BTreeMap<String, Value>,
     /// Declared files (relative path) -> blake3 of their contents.

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use prunus_stage::Value;
 use prunus_store::{ActionResult, Digest, Store};
 
 use crate::Error;
@@ -158,10 +159,26 @@ pub fn key_info(
             file_digests.insert(rel, digest);
         }
     }
+    // Parameters at their kind's default stay out of the key: an explicit default keys like
+    // an implicit one, and a new parameter whose default keeps the old behaviour leaves every
+    // cached result valid (changing a default is a kind-version bump).
+    let defaults: HashMap<&str, Value> = stage
+        .kind
+        .params()
+        .into_iter()
+        .filter_map(|spec| Some((spec.key, spec.default?)))
+        .collect();
+    let params = inst
+        .params
+        .0
+        .iter()
+        .filter(|(k, v)| defaults.get(k.as_str()) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     Ok(Ok(KeyInfo {
         kind: stage.kind.name().to_string(),
         version: stage.kind.version(),
-        params: inst.params.0.clone(),
+        params,
         axes: inst.axes.clone(),
         files: file_digests,
         inputs,
@@ -224,11 +241,15 @@ pub fn diff(old: &KeyInfo, new: &KeyInfo) -> Vec<String> {
         match old.params.get(k) {
             Some(o) if o == v => {}
             Some(o) => changed.push(format!("{k}: {o} -> {v}")),
-            None => changed.push(format!("{k}: (new) {v}")),
+            None => changed.push(format!("{k}: default -> {v}")),
         }
     }
-    for k in old.params.keys().filter(|k| !new.params.contains_key(*k)) {
-        changed.push(format!("{k}: removed"));
+    for (k, o) in old
+        .params
+        .iter()
+        .filter(|(k, _)| !new.params.contains_key(*k))
+    {
+        changed.push(format!("{k}: {o} -> default"));
     }
     if !changed.is_empty() {
         out.push(format!("params changed ({})", changed.join(", ")));

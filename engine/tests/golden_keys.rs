@@ -95,3 +95,38 @@ fn shipped_pipelines_keep_their_keys() {
         insta::assert_snapshot!(name, text);
     }
 }
+
+/// The key of the first instance of a one-stage pipeline training with `params`.
+fn train_key(params: &str) -> (String, prunus_engine::key::KeyInfo) {
+    let text = format!(
+        "pipeline \"p\"\nstage \"train\" {{\n    kind \"train/dqn\"\n    env \"minatar/breakout\"\n{params}\n}}\n"
+    );
+    let registry = prunus_engine::registry::Registry::standard(Path::new("."));
+    let graph = prunus_engine::load_str("p.kdl", &text, &registry).unwrap();
+    let info = key_info(&graph, 0, &mut FileHashes::default(), |_| None)
+        .unwrap()
+        .unwrap();
+    (info.key().to_string(), info)
+}
+
+#[test]
+fn parameters_at_their_default_stay_out_of_the_key() {
+    let (implicit, info) = train_key("");
+    let keyed: Vec<&str> = info.params.keys().map(|k| k.as_str()).collect();
+    assert_eq!(keyed, ["env"], "only the required parameter");
+    // Written out, a default keys exactly as left out (so new parameters keep old keys).
+    let (explicit, _) =
+        train_key("    redo.period 0\n    redo.tau 0.025\n    gamma 0.99\n    network \"auto\"");
+    assert_eq!(explicit, implicit);
+    // Anything else is in the key, and `explain` names it.
+    let (changed, new) = train_key("    redo.period 1000");
+    assert_ne!(changed, implicit);
+    assert_eq!(
+        prunus_engine::plan::diff(&info, &new),
+        vec!["params changed (redo.period: default -> 1000)".to_string()]
+    );
+    assert_eq!(
+        prunus_engine::plan::diff(&new, &info),
+        vec!["params changed (redo.period: 1000 -> default)".to_string()]
+    );
+}

@@ -334,7 +334,8 @@ impl StageError {
 pub trait StageKind: Send + Sync {
     /// The name used in pipelines: `kind "train/dqn"`.
     fn name(&self) -> &'static str;
-    /// Bumped whenever results would change; part of every cache key.
+    /// Bumped whenever results would change, a parameter's default included (keys hold only
+    /// the parameters that differ from their defaults); part of every cache key.
     fn version(&self) -> u32;
     /// One paragraph for `prunus kinds` / `--help`.
     fn doc(&self) -> &'static str;
