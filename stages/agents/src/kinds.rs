@@ -404,6 +404,18 @@ impl StageKind for TrainKind {
                 "Reset (Nikishin et al. 2022): gradient steps between re-initialisations of the last layers; 0: off",
             ),
             spec(
+                "reset.start",
+                Int,
+                Some(Value::Int(0)),
+                "Reset: the first gradient step at which a reset may happen",
+            ),
+            spec(
+                "reset.end",
+                Int,
+                Some(Value::Int(0)),
+                "Reset: resets stop before this gradient step (Dopamine's reset_end_step); 0: never",
+            ),
+            spec(
                 "reset.layers",
                 Int,
                 Some(Value::Int(2)),
@@ -414,6 +426,18 @@ impl StageKind for TrainKind {
                 Int,
                 Some(Value::Int(0)),
                 "ReDo (Sokar et al. 2023): gradient steps between recycles of dormant neurons; 0: off",
+            ),
+            spec(
+                "redo.start",
+                Int,
+                Some(Value::Int(0)),
+                "ReDo: the first gradient step at which recycling may happen",
+            ),
+            spec(
+                "redo.end",
+                Int,
+                Some(Value::Int(0)),
+                "ReDo: recycling stops before this gradient step (Dopamine's reset_end_step); 0: never",
             ),
             spec(
                 "redo.tau",
@@ -498,6 +522,23 @@ fn param_err(key: &str, message: impl Into<String>) -> StageError {
         key: key.to_string(),
         message: message.into(),
     }
+}
+
+/// The `[start, end)` window of gradient steps of a periodic baseline (`reset` or `redo`);
+/// an end of 0 means none.
+fn window(params: &Params, name: &str) -> Result<(u64, u64), StageError> {
+    let start = params.u64(&format!("{name}.start"))?;
+    let end = match params.u64(&format!("{name}.end"))? {
+        0 => u64::MAX,
+        end if end <= start => {
+            return Err(param_err(
+                &format!("{name}.end"),
+                format!("must be after {name}.start ({start}), got {end}; 0 means never"),
+            ));
+        }
+        end => end,
+    };
+    Ok((start, end))
 }
 
 fn or_default(params: &Params, key: &str, default: u64) -> Result<u64, StageError> {
@@ -759,11 +800,12 @@ impl Setup {
                 if layers == 0 {
                     return Err(param_err("reset.layers", "must be at least 1 (the head)"));
                 }
+                let (start, end) = window(p, "reset")?;
                 Some(ResetConfig {
                     last_layers: layers,
                     period,
-                    start: 0,
-                    end: u64::MAX,
+                    start,
+                    end,
                 })
             }
         };
@@ -781,12 +823,13 @@ impl Setup {
                 if batch == 0 {
                     return Err(param_err("redo.batch", "must be at least 1"));
                 }
+                let (start, end) = window(p, "redo")?;
                 Some(RedoSettings {
                     config: RedoConfig {
                         tau: tau as f32,
                         period,
-                        start: 0,
-                        end: u64::MAX,
+                        start,
+                        end,
                     },
                     batch,
                 })

@@ -636,6 +636,64 @@ fn baseline_parameters_default_off_and_are_checked() {
     );
 }
 
+/// `reset.start`/`reset.end` (and ReDo's) bound the gradient steps at which they fire, as
+/// Dopamine's `reset_start_step <= step < reset_end_step`; an end not after the start is an
+/// error.
+#[test]
+fn baselines_fire_only_inside_their_window() {
+    let kind = TrainKind::new(Algorithm::Dqn);
+    let dir = tempfile::tempdir().unwrap();
+    let train = |overrides: &[(&str, Value)]| {
+        let mut all = vec![
+            ("env", Value::Str("cartpole".into())),
+            ("steps", Value::Int(1_200)),
+            ("iterations", Value::Int(1)),
+            ("eval-episodes", Value::Int(1)),
+            ("network.hidden", Value::Int(16)),
+            ("replay-ratio", Value::Float(1.0)),
+            ("min-replay", Value::Int(100)),
+            ("checkpoints", Value::List(vec![Value::Float(1.0)])),
+            ("probe-batch", Value::Int(8)),
+        ];
+        all.extend_from_slice(overrides);
+        let out = tempfile::tempdir_in(dir.path()).unwrap();
+        let (result, log) = run(
+            &kind,
+            &params(&kind, &all),
+            &out.path().join("out"),
+            &out.path().join("scratch"),
+            None,
+        );
+        result.map(|()| log.join("\n"))
+    };
+    let log = train(&[
+        ("reset.period", Value::Int(100)),
+        ("reset.layers", Value::Int(1)),
+        ("reset.start", Value::Int(200)),
+        ("reset.end", Value::Int(500)),
+        ("redo.period", Value::Int(100)),
+        ("redo.start", Value::Int(700)),
+    ])
+    .unwrap();
+    // 1,100 grad steps: resets after steps 200, 300 and 400; recycles after 700, 800 .. 1100.
+    assert!(
+        log.contains("3 times (latest after grad step 400; 3 resets so far)"),
+        "{log}"
+    );
+    assert!(log.contains("in 5 recycles"), "{log}");
+    let e = train(&[
+        ("redo.period", Value::Int(100)),
+        ("redo.start", Value::Int(500)),
+        ("redo.end", Value::Int(500)),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("redo.end") && e.contains("after redo.start"),
+        "{e}"
+    );
+}
+
 /// Rainbow (C51, prioritized replay) with L2 features, ReDo and Reset trains and writes finite
 /// returns; the network it saves normalises its features.
 #[test]
