@@ -153,9 +153,17 @@ fn empty_blob_and_dedup() {
 fn large_input_uses_the_multithreaded_path() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let data: Vec<u8> = (0..20_000_000u32)
+    let mut data: Vec<u8> = (0..20_000_000u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 29) as u8)
         .collect();
+    // Then 6 MB of noise: frames that do not compress are stored raw, and read back the same.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    data.extend((0..6_000_000).map(|_| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 32) as u8
+    }));
     let path = dir.path().join("big.bin");
     std::fs::write(&path, &data).unwrap();
     let b = store.put_file(&path).unwrap();
