@@ -181,7 +181,7 @@ fn main() {
         );
 
         println!(
-            "  write only                 {write_s:7.3} s  {:8.0} MB/s  (the same bytes from memory into a file: the floor of any get)",
+            "  write only                 {write_s:7.3} s  {:8.0} MB/s  (the same bytes from memory into a file, one thread)",
             mb / write_s
         );
         if let (Some(b3), Some(z)) = (b3, z) {
