@@ -3,7 +3,8 @@
 //! A blob file is a valid `.zst` file (`zstd -d` reads it): a zstd *skippable frame* holding
 //! `PRNS`, a format version and the uncompressed size, then the data cut into [`FRAME`]-sized
 //! pieces, each an independent zstd frame preceded by a skippable frame that holds its
-//! compressed length (as `pzstd` does, see zstd's `contrib/pzstd/README.md`). Independent
+//! compressed length (as `pzstd` does, see zstd's `contrib/pzstd/README.md`). A piece that
+//! does not compress by an eighth is a frame of raw blocks, read back at memory speed. Independent
 //! frames let both compression and decompression run on all cores while the calling thread
 //! hashes, and the length prefixes let a reader hand out frames without parsing them.
 //!
