@@ -7,6 +7,9 @@ use std::process::Command;
 
 use prunus_store::{ActionResult, BlobRef, Digest, RunMeta, Store, StoreError};
 
+mod common;
+use common::noise;
+
 fn meta() -> RunMeta {
     RunMeta {
         started_unix_ms: 0,
@@ -245,19 +248,6 @@ impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.path).status();
     }
-}
-
-/// `len` incompressible bytes (xorshift).
-fn noise(len: usize) -> Vec<u8> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 #[test]

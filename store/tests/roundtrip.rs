@@ -7,6 +7,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use prunus_store::{ActionResult, BlobRef, Digest, GcOptions, RunMeta, Store};
 
+mod common;
+
 /// A reader that hands out its bytes in the given chunk sizes (cycled), like a pipe would.
 struct Chunked<'a> {
     data: &'a [u8],
@@ -157,13 +159,7 @@ fn large_input_uses_the_multithreaded_path() {
         .map(|i| (i.wrapping_mul(2654435761) >> 29) as u8)
         .collect();
     // Then 6 MB of noise: frames that do not compress are stored raw, and read back the same.
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    data.extend((0..6_000_000).map(|_| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        (x >> 32) as u8
-    }));
+    data.extend(common::noise(6_000_000));
     let path = dir.path().join("big.bin");
     std::fs::write(&path, &data).unwrap();
     let b = store.put_file(&path).unwrap();
