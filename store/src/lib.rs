@@ -178,23 +178,22 @@ impl Store {
     /// A streaming reader over a blob's bytes. The digest is checked at end of stream: a
     /// mismatch is an `io::ErrorKind::InvalidData` error wrapping [`StoreError::CorruptBlob`].
     pub fn read(&self, d: &Digest) -> Result<BlobReader, StoreError> {
-        self.open_blob(d, None)
+        let (path, file) = self.open_blob(d)?;
+        BlobReader::open(path.clone(), *d, file, None)
+            .map_err(|e| from_read_err(e, "read blob", &path))
     }
 
-    fn open_blob(&self, d: &Digest, sink: Option<Arc<Sink>>) -> Result<BlobReader, StoreError> {
+    /// The blob file of `d`, open, and its path.
+    fn open_blob(&self, d: &Digest) -> Result<(PathBuf, File), StoreError> {
         let path = self.blob_path(d);
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(StoreError::BlobNotFound {
-                    digest: *d,
-                    root: self.root.clone(),
-                });
-            }
-            Err(e) => return Err(StoreError::io("open blob", &path, e)),
-        };
-        BlobReader::open(path.clone(), *d, file, sink)
-            .map_err(|e| from_read_err(e, "read blob", &path))
+        match File::open(&path) {
+            Ok(f) => Ok((path, f)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::BlobNotFound {
+                digest: *d,
+                root: self.root.clone(),
+            }),
+            Err(e) => Err(StoreError::io("open blob", &path, e)),
+        }
     }
 
     /// A blob's bytes, verified.
@@ -211,6 +210,7 @@ impl Store {
     /// Zero blocks become holes (sparse files stay sparse). `dest` is a copy of what the store
     /// keeps durably, so it is not fsynced (that would halve the throughput). Returns the size.
     pub fn get_to_file(&self, d: &Digest, dest: &Path) -> Result<u64, StoreError> {
+        let (blob_path, blob) = self.open_blob(d)?;
         let parent = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -223,8 +223,8 @@ impl Store {
             .into_parts();
         let sink = Sink::new(file);
         // The reader writes every frame into `sink` as it decodes; this only drives it.
-        let mut r = self.open_blob(d, Some(Arc::clone(&sink)))?;
-        let blob_path = self.blob_path(d);
+        let mut r = BlobReader::open(blob_path.clone(), *d, blob, Some(Arc::clone(&sink)))
+            .map_err(|e| from_read_err(e, "read blob", &blob_path))?;
         let mut total = 0u64;
         loop {
             let n = r

@@ -251,6 +251,18 @@ impl Drop for Tmpfs {
 }
 
 #[test]
+fn getting_a_missing_blob_is_a_clear_error_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let dest = dir.path().join("results").join("run").join("final.ckpt");
+    let e = store
+        .get_to_file(&Digest::of(b"never stored"), &dest)
+        .unwrap_err();
+    assert!(matches!(e, StoreError::BlobNotFound { .. }), "{e:?}");
+    assert!(!dir.path().join("results").exists());
+}
+
+#[test]
 fn getting_onto_a_full_disk_is_a_clear_error_and_leaves_no_file() {
     let Some(fs) = Tmpfs::mount("8m") else { return };
     let dir = tempfile::tempdir().unwrap();
