@@ -1,14 +1,19 @@
 //! The prunus engine: a KDL pipeline becomes a graph of stage instances
 //! ([`pipeline`] -> [`lower`]), each with a cache key ([`key`]); [`plan`] says what is
-//! cached and why the rest must run; [`run`] executes it on this machine against a
-//! content-addressed store.
+//! cached and why the rest must run; [`run`] schedules the rest, each instance as a
+//! serialisable [`job::Job`] on an [`executor::Executor`], against a content-addressed store.
 //!
 //! ```text
 //! pipeline.kdl --pipeline::load--> Pipeline --lower--> Graph --plan--> Entries --run--> Store
-//!                  (diagnostic)        (sweep, registry)        (key)
+//!                  (diagnostic)        (sweep, registry)        (key)      (job, executor)
 //! ```
+//!
+//! The engine knows no science: stage kinds come in through a [`Registry`] (the `prunus`
+//! binary adds every kind the science crates ship).
 
 pub mod diagnostic;
+pub mod executor;
+pub mod job;
 pub mod key;
 pub mod kinds;
 pub mod lower;
@@ -46,6 +51,9 @@ pub enum Error {
     #[error("no instance is named `{0}` or starts with `{0}/`")]
     #[diagnostic(help("`prunus plan <pipeline>` lists every instance"))]
     NoSuchInstance(String),
+    #[error("{0} cannot run yet: {1}")]
+    #[diagnostic(help("run its upstream first: `prunus run PIPELINE UPSTREAM-INSTANCE`"))]
+    NotReady(String, String),
     #[error("cannot export results to {0}: {1}")]
     #[diagnostic(help(
         "make the results directory writable, or set `results \"<dir>\"` in the pipeline"
@@ -53,15 +61,9 @@ pub enum Error {
     Export(PathBuf, std::io::Error),
 }
 
-/// Loads a pipeline file and resolves it against every stage kind prunus ships.
-pub fn load(path: &Path) -> Result<Graph, Error> {
-    let (pipeline, sources) = pipeline::load(path)?;
-    let registry = Registry::standard(&pipeline.base_dir);
-    Ok(lower::lower(&pipeline, &sources, &registry)?)
-}
-
-/// Loads a pipeline against the given kinds (tests use the built-in ones only).
-pub fn load_with(path: &Path, registry: impl FnOnce(&Path) -> Registry) -> Result<Graph, Error> {
+/// Loads a pipeline file and resolves it against the kinds `registry` gives for the
+/// pipeline's directory (where `command` stages resolve their paths).
+pub fn load(path: &Path, registry: impl FnOnce(&Path) -> Registry) -> Result<Graph, Error> {
     let (pipeline, sources) = pipeline::load(path)?;
     let registry = registry(&pipeline.base_dir);
     Ok(lower::lower(&pipeline, &sources, &registry)?)

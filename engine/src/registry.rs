@@ -1,11 +1,12 @@
-//! The stage kinds a pipeline can name: the built-in `command` and `test/echo`, and every
-//! kind the science crates contribute through their `kinds()`.
+//! The stage kinds a pipeline can name. The engine itself knows only its built-ins
+//! (`command`, `test/echo`); a binary adds the science crates' kinds with [`Registry::with`],
+//! so the engine builds, and can be used with one's own kinds, without any of them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use prunus_stage::StageKind;
+use prunus_stage::{Kinds, StageKind};
 
 use crate::kinds;
 
@@ -14,21 +15,8 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Every kind prunus ships; `command` paths resolve against `base_dir` (the pipeline's
-    /// directory).
-    pub fn standard(base_dir: &Path) -> Registry {
-        let mut kinds = Registry::builtin(base_dir).kinds;
-        for k in prunus_agents::kinds()
-            .into_iter()
-            .chain(prunus_stats::kinds())
-            .chain(prunus_figures::kinds())
-        {
-            kinds.insert(k.name(), k);
-        }
-        Registry { kinds }
-    }
-
-    /// Only the built-in kinds (`command`, `test/echo`).
+    /// Only the built-in kinds (`command`, `test/echo`); `command` paths resolve against
+    /// `base_dir` (the pipeline's directory).
     pub fn builtin(base_dir: &Path) -> Registry {
         let list: Vec<Arc<dyn StageKind>> = vec![
             Arc::new(kinds::command::Command::new(base_dir)),
@@ -37,6 +25,14 @@ impl Registry {
         Registry {
             kinds: list.into_iter().map(|k| (k.name(), k)).collect(),
         }
+    }
+
+    /// These kinds too (a kind of the same name replaces the earlier one).
+    pub fn with(mut self, kinds: Kinds) -> Registry {
+        for k in kinds {
+            self.kinds.insert(k.name(), k);
+        }
+        self
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn StageKind>> {

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 /// The `prunus` binary of this workspace.
 ///
 /// `cargo test` builds it next to the test executables whenever the engine's own tests are
-/// part of the run (the workspace test command, or `cargo test -p prunus-engine -p
+/// part of the run (the workspace test command, or `cargo test -p prunus -p
 /// prunus-tests`); that build is used, so the tests share the workspace's one release build.
 /// Only when it is missing is it built here (with cargo, through escargot).
 pub fn prunus_bin() -> &'static Path {
@@ -23,7 +23,7 @@ pub fn prunus_bin() -> &'static Path {
         }
         let build = escargot::CargoBuild::new()
             .manifest_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"))
-            .package("prunus-engine")
+            .package("prunus")
             .bin("prunus")
             .release()
             .run()

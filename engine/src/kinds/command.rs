@@ -55,7 +55,7 @@ impl StageKind for Command {
     }
 
     /// An arbitrary program may be nondeterministic; downstream keys use this stage's key.
-    fn deterministic(&self) -> bool {
+    fn deterministic(&self, _params: &Params) -> bool {
         false
     }
 

@@ -24,7 +24,7 @@ impl StageKind for Echo {
          `out.txt`. For tests and the engine benchmark."
     }
 
-    fn deterministic(&self) -> bool {
+    fn deterministic(&self, _params: &Params) -> bool {
         true
     }
 

@@ -339,9 +339,11 @@ pub trait StageKind: Send + Sync {
     fn version(&self) -> u32;
     /// One paragraph for `prunus kinds` / `--help`.
     fn doc(&self) -> &'static str;
-    /// Deterministic kinds let downstream keys use output digests (early cutoff); GPU training
-    /// is not, so downstream keys use its key instead.
-    fn deterministic(&self) -> bool;
+    /// Whether an instance with these (resolved) parameters produces the same outputs bit for
+    /// bit on every run. Deterministic instances let downstream keys use output digests (early
+    /// cutoff); nondeterministic ones (GPU training) are named downstream by their key, so a
+    /// rerun does not cascade.
+    fn deterministic(&self, params: &Params) -> bool;
     /// Every accepted parameter, with its type and default.
     fn params(&self) -> Vec<ParamSpec>;
     /// Names of the output files `run` must produce for these parameters.

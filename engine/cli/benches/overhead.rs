@@ -3,7 +3,7 @@
 //! edit every instance sees, and `prunus plan` of generated sweeps up to 100,000 instances
 //! (cost per instance should stay flat).
 //!
-//! `cargo bench -p prunus-engine --bench overhead`
+//! `cargo bench -p prunus --bench overhead`
 
 use std::path::Path;
 use std::process::Command;
@@ -36,7 +36,7 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/bench/overhead.kdl");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/bench/overhead.kdl");
     let text = std::fs::read_to_string(&source).expect("pipelines/bench/overhead.kdl");
     let reps = 5;
     let (mut first, mut noop, mut edit) = (vec![], vec![], vec![]);

@@ -1,7 +1,7 @@
 //! Pins the cache key of every instance of every shipped pipeline. A change here means every
 //! user's cached results of those stages would be recomputed: make it only on purpose (a kind
 //! version bump, a new parameter, a changed default), then review and accept the new keys with
-//! `cargo insta review` (or `INSTA_UPDATE=always cargo test -p prunus-engine --test golden_keys`).
+//! `cargo insta review` (or `INSTA_UPDATE=always cargo test -p prunus --test golden_keys`).
 //!
 //! Downstream keys depend on upstream outputs, which only exist after a run; here each
 //! upstream instance is identified by its own key instead, which still pins the canonical
@@ -60,14 +60,14 @@ fn digest_per_stage(lines: &[(String, String)]) -> String {
 
 #[test]
 fn shipped_pipelines_keep_their_keys() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines");
     let mut files = Vec::new();
     pipelines(&root, &mut files);
     files.sort();
     assert!(!files.is_empty());
     for file in files {
         let graph =
-            prunus_engine::load(&file).unwrap_or_else(|e| panic!("{}: {e:?}", file.display()));
+            prunus::registry::load(&file).unwrap_or_else(|e| panic!("{}: {e:?}", file.display()));
         let mut hashes = FileHashes::default();
         let mut keys: Vec<String> = Vec::with_capacity(graph.instances.len());
         let mut lines = Vec::with_capacity(graph.instances.len());
@@ -101,7 +101,7 @@ fn train_key(params: &str) -> (String, prunus_engine::key::KeyInfo) {
     let text = format!(
         "pipeline \"p\"\nstage \"train\" {{\n    kind \"train/dqn\"\n    env \"minatar/breakout\"\n{params}\n}}\n"
     );
-    let registry = prunus_engine::registry::Registry::standard(Path::new("."));
+    let registry = prunus::registry::standard(Path::new("."));
     let graph = prunus_engine::load_str("p.kdl", &text, &registry).unwrap();
     let info = key_info(&graph, 0, &mut FileHashes::default(), |_| None)
         .unwrap()

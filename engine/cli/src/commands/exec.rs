@@ -1,0 +1,110 @@
+//! `prunus exec`: runs one saved job (a stage instance with its inputs by digest) against its
+//! store and publishes the result, with nothing but the store: what a Slurm job or a remote
+//! worker runs. The job was written by the coordinator (`prunus run --executor ...`) or by
+//! `prunus exec --save`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use miette::{IntoDiagnostic, Result, miette};
+use prunus_engine::job::{self, Job, Outcome};
+use prunus_engine::progress::Ui;
+use prunus_engine::run::human_secs;
+use prunus_store::{Digest, Store};
+
+use prunus::registry;
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  \
+prunus exec 3f2a...                       a job saved in the store (its digest)\n  \
+prunus exec --file job.json               a job file\n  \
+prunus exec --save pipelines/quickstart.kdl train/breakout/width1/sparsity0.0/seed0")]
+pub struct Args {
+    /// The job: its digest in the store (as `--save` prints it).
+    #[arg(required_unless_present_any = ["file", "save"])]
+    job: Option<String>,
+    /// Read the job from this JSON file instead.
+    #[arg(long, conflicts_with = "job")]
+    file: Option<PathBuf>,
+    /// Do not run: plan PIPELINE, save the job of INSTANCE (whose inputs must be done) into
+    /// the store, and print its digest.
+    #[arg(long, num_args = 2, value_names = ["PIPELINE", "INSTANCE"], conflicts_with_all = ["job", "file"])]
+    save: Option<Vec<String>>,
+}
+
+pub fn run(store_root: &Path, args: Args) -> Result<ExitCode> {
+    let store = super::open(store_root)?;
+    if let Some(save) = args.save {
+        let digest = save_job(&store, Path::new(&save[0]), &save[1])?;
+        println!("{digest}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let job = match (&args.file, &args.job) {
+        (Some(file), _) => Job::from_json(&std::fs::read(file).into_diagnostic()?),
+        (None, Some(digest)) => {
+            let digest: Digest = digest.parse().map_err(|e| {
+                miette!(help = "give the job's 64-digit digest, or --file", "{e}")
+            })?;
+            Job::load(&store, &digest)
+        }
+        (None, None) => unreachable!("clap requires one"),
+    }
+    .map_err(|e| miette!("{e}"))?;
+    execute(&store, &job)
+}
+
+/// Runs `job` here, printing its log lines; exit 0 when published (or already published),
+/// 1 on failure, 130 when interrupted (it resumes from its checkpoint when rerun).
+fn execute(store: &Store, job: &Job) -> Result<ExitCode> {
+    let registry = registry::standard(&job.base_dir);
+    let kind = registry.get(&job.kind).ok_or_else(|| {
+        miette!(
+            "{}: this prunus has no stage kind `{}` (built without its feature?)",
+            job.instance,
+            job.kind
+        )
+    })?;
+    job.check(kind.as_ref()).map_err(|e| miette!("{e}"))?;
+    let ui = Ui::new(1, true, false);
+    let reporter = Arc::new(ui.stage(&job.instance));
+    let t0 = std::time::Instant::now();
+    let outcome = job::execute(
+        job,
+        kind.as_ref(),
+        store,
+        &reporter,
+        super::run::cancel_on_ctrl_c(),
+    );
+    reporter.done();
+    ui.finish();
+    let secs = human_secs(t0.elapsed().as_secs_f64());
+    Ok(match outcome {
+        Outcome::Published(_) => {
+            eprintln!("✓ {} ({secs}): {}", job.instance, job.key);
+            ExitCode::SUCCESS
+        }
+        Outcome::Cached(_) => {
+            eprintln!("✓ {} (published by another prunus run)", job.instance);
+            ExitCode::SUCCESS
+        }
+        Outcome::Failed(error, _) => {
+            eprintln!("✗ {} failed after {secs}: {error}", job.instance);
+            ExitCode::FAILURE
+        }
+        Outcome::Cancelled => {
+            eprintln!(
+                "… {} interrupted; it resumes from its checkpoint on the next run",
+                job.instance
+            );
+            ExitCode::from(130)
+        }
+    })
+}
+
+/// Plans `pipeline` and saves the job of `instance` into the store.
+fn save_job(store: &Store, pipeline: &Path, instance: &str) -> Result<Digest> {
+    let graph = registry::load(pipeline)?;
+    let job = Job::plan(&graph, store, instance)?;
+    job.save(store).map_err(|e| miette!("{e}"))
+}

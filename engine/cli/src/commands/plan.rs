@@ -1,0 +1,95 @@
+//! `prunus plan`: what `run` would do, what is cached, and why the rest must run.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use miette::{IntoDiagnostic, Result};
+use prunus_engine::Graph;
+use prunus_engine::plan::{self, Entry, Status};
+
+use prunus::registry;
+
+#[derive(clap::Args)]
+pub struct Args {
+    pipeline: PathBuf,
+    /// List cached instances too.
+    #[arg(long)]
+    all: bool,
+    /// Print the plan as JSON (instance, stage, status, key, reason).
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(store: &Path, args: Args) -> Result<ExitCode> {
+    let graph = registry::load(&args.pipeline)?;
+    let store = super::open(store)?;
+    let entries = plan::plan(&graph, &store)?;
+    if args.json {
+        print_json(&graph, &entries)?;
+    } else {
+        print_table(&graph, &entries, args.all);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_json(graph: &Graph, entries: &[Entry]) -> Result<()> {
+    let rows: Vec<serde_json::Value> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            serde_json::json!({
+                "instance": graph.instances[i].name,
+                "stage": graph.stage_of(i).name,
+                "status": e.status.label(),
+                "key": e.key.map(|k| k.to_string()),
+                "reason": e.status.reason(),
+            })
+        })
+        .collect();
+    println!("{}", serde_json::to_string_pretty(&rows).into_diagnostic()?);
+    Ok(())
+}
+
+/// One line per stage, then its instances to run (the first 50 unless `all`).
+fn print_table(graph: &Graph, entries: &[Entry], all: bool) {
+    let mut runs = 0;
+    for stage in &graph.stages {
+        let range = stage.instances.clone();
+        let cached = range
+            .clone()
+            .filter(|&i| matches!(entries[i].status, Status::Cached))
+            .count();
+        let run = range.len() - cached;
+        runs += run;
+        println!(
+            "{:<24} {:>6} instances  {:>6} cached  {:>6} to run   ({})",
+            stage.name,
+            range.len(),
+            cached,
+            run,
+            stage.kind.name()
+        );
+        let mut shown = 0;
+        for i in range.clone() {
+            let e = &entries[i];
+            if matches!(e.status, Status::Cached) && !all {
+                continue;
+            }
+            if shown == 50 && !all {
+                println!(
+                    "    ... and {} more (--all lists every instance)",
+                    run - shown
+                );
+                break;
+            }
+            shown += 1;
+            println!(
+                "  {:<7} {}  {}",
+                e.status.label(),
+                graph.instances[i].name,
+                e.status.reason()
+            );
+        }
+    }
+    println!("{} of {} instances to run", runs, graph.instances.len());
+}

@@ -1,0 +1,95 @@
+//! `prunus store`: maintain the artifact store (verify, gc, du, ls, show).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use miette::{IntoDiagnostic, Result, miette};
+use prunus_engine::run::human_secs;
+use prunus_store::{Digest, GcOptions};
+
+use crate::format::unix_ms;
+
+#[derive(Subcommand)]
+pub enum StoreCommand {
+    /// Re-hash every blob; quarantine corrupt ones; report dangling results.
+    Verify,
+    /// Delete what no recorded instance references; keep the newest N checkpoint scratches.
+    Gc {
+        #[arg(long, default_value_t = 1)]
+        keep_checkpoints: usize,
+    },
+    /// Sizes, counts and compression ratio.
+    Du,
+    /// Every stored result (stage key, kind, when, outputs).
+    Ls,
+    /// One stored result by key (hex prefix).
+    Show { key: String },
+}
+
+pub fn run(root: &Path, cmd: StoreCommand) -> Result<ExitCode> {
+    let store = super::open(root)?;
+    match cmd {
+        StoreCommand::Verify => {
+            let r = store.verify().into_diagnostic()?;
+            println!("{r}");
+            Ok(if r.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        StoreCommand::Gc { keep_checkpoints } => {
+            let roots: Vec<Digest> = store
+                .refs()
+                .into_diagnostic()?
+                .into_iter()
+                .map(|(_, k)| k)
+                .collect();
+            let r = store
+                .gc_with(&GcOptions {
+                    roots,
+                    keep_checkpoints,
+                    grace: std::time::Duration::from_secs(3600),
+                })
+                .into_diagnostic()?;
+            println!("{r}");
+            Ok(ExitCode::SUCCESS)
+        }
+        StoreCommand::Du => {
+            println!("{}", store.du().into_diagnostic()?);
+            Ok(ExitCode::SUCCESS)
+        }
+        StoreCommand::Ls => {
+            let mut actions = store.actions().into_diagnostic()?;
+            actions.sort_by_key(|(_, r)| r.meta.started_unix_ms);
+            for (key, r) in actions {
+                let kind = r
+                    .key_info
+                    .get("kind")
+                    .and_then(|k| k.as_str())
+                    .unwrap_or("?")
+                    .to_string();
+                println!(
+                    "{}  {:<18} {}  {:>9}  {}",
+                    &key.to_string()[..16],
+                    kind,
+                    unix_ms(r.meta.started_unix_ms),
+                    human_secs(r.meta.duration_s),
+                    r.outputs.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        StoreCommand::Show { key } => {
+            let (_, key) = super::find_result(&store, &key)?;
+            let r = store
+                .lookup(&key)
+                .into_diagnostic()?
+                .ok_or_else(|| miette!("no result {key}"))?;
+            println!("{}", serde_json::to_string_pretty(&r).into_diagnostic()?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+

@@ -1,0 +1,297 @@
+//! Instances, stage by stage in dependency order: one per sweep point, named by its axis
+//! values, with resolved parameters (defaults, literals, axis values, `{axis}` templates),
+//! resources, and the upstream instances it reads.
+
+use std::collections::{BTreeMap, HashMap};
+
+use prunus_stage::{ParamSpec, ParamType, Params, Resources, StageKind, Value};
+
+use super::checks::{Resolved, type_problem};
+use super::values::{axis_refs, coerce, set_resource, substitute};
+use super::{Instance, Stage};
+use crate::diagnostic::{Problem, Problems};
+use crate::pipeline::{Cond, Need, ParamSet, StageDecl, Sweep};
+use crate::sweep;
+
+/// Every stage's instances, in `order`.
+pub(super) fn instances(
+    st: &Resolved,
+    order: &[usize],
+    problems: &mut Problems,
+) -> (Vec<Stage>, Vec<Instance>) {
+    let mut x = Expansion {
+        stages: Vec::new(),
+        instances: Vec::new(),
+        stage_pos: vec![usize::MAX; st.decls.len()],
+    };
+    for &i in order {
+        x.stage(st, i, problems);
+    }
+    (x.stages, x.instances)
+}
+
+/// The stages expanded so far, and where each declared stage landed.
+struct Expansion {
+    stages: Vec<Stage>,
+    instances: Vec<Instance>,
+    stage_pos: Vec<usize>,
+}
+
+impl Expansion {
+    /// Expands stage `i` (its upstream stages are expanded already).
+    fn stage(&mut self, st: &Resolved, i: usize, problems: &mut Problems) {
+        let d = &st.decls[i];
+        let kind = st.kinds[i].clone().expect("checked");
+        let start = self.instances.len();
+        let points = points(d, st.sweeps[i], problems);
+        let stage = StageParams::new(st, i, problems);
+        let mut seen_names = HashMap::new();
+        let mut stage_resources = None;
+        for (axes, name) in points {
+            let params = stage.params(&axes, kind.as_ref(), problems);
+            // Kinds rarely size resources by parameters; compute once when they do not.
+            let resources = if stage.uniform() {
+                *stage_resources.get_or_insert_with(|| resources(kind.as_ref(), d, &params))
+            } else {
+                resources(kind.as_ref(), d, &params)
+            };
+            if seen_names.insert(name.clone(), ()).is_some() {
+                problems.push(
+                    Problem::new(d.loc, format!("two instances of stage `{}` are both named `{name}`", d.name), "duplicate instance")
+                        .help("axis values that differ only in punctuation map to the same name; rename them"),
+                );
+            }
+            self.instances.push(Instance {
+                name,
+                stage: self.stages.len(),
+                axes,
+                params,
+                inputs: Vec::new(),
+                resources,
+            });
+        }
+        for need in &d.needs {
+            self.wire(st, i, need, start, problems);
+        }
+        for inst in &mut self.instances[start..] {
+            inst.inputs.sort_unstable();
+            inst.inputs.dedup();
+        }
+        self.stage_pos[i] = self.stages.len();
+        let has_consumers = st
+            .decls
+            .iter()
+            .any(|o| o.needs.iter().any(|n| n.stage == d.name));
+        self.stages.push(Stage {
+            name: d.name.clone(),
+            path_params: st.specs[i]
+                .values()
+                .filter(|s| s.ty == ParamType::Paths)
+                .map(|s| s.key.to_string())
+                .collect(),
+            kind,
+            loc: d.loc,
+            instances: start..self.instances.len(),
+            export: d.export.unwrap_or(!has_consumers),
+        });
+    }
+
+    /// Inputs of stage `i`'s instances (from `start`) through `need`: the upstream instances
+    /// that match the filters and agree on the axes the two sweeps share.
+    fn wire(&mut self, st: &Resolved, i: usize, need: &Need, start: usize, problems: &mut Problems) {
+        let Some(&j) = st.index.get(need.stage.as_str()) else {
+            return;
+        };
+        let shared: Vec<String> = st
+            .axes_of(i)
+            .into_iter()
+            .filter(|a| st.axes_of(j).contains(a))
+            .map(String::from)
+            .collect();
+        let mut by_shared: HashMap<Vec<String>, Vec<usize>> = HashMap::new();
+        for u in self.stages[self.stage_pos[j]].instances.clone() {
+            let inst = &self.instances[u];
+            if need.filters.iter().all(|f| matches_filter(inst, f)) {
+                by_shared
+                    .entry(shared_key(&inst.axes, &shared))
+                    .or_default()
+                    .push(u);
+            }
+        }
+        let d = &st.decls[i];
+        for inst in &mut self.instances[start..] {
+            match by_shared.get(&shared_key(&inst.axes, &shared)) {
+                Some(ups) => inst.inputs.extend(ups),
+                None => problems.push(
+                    Problem::new(need.loc, format!("`needs {}` selects no instance for some instances of `{}` (e.g. {})", need.stage, d.name, inst.name), "selects nothing")
+                        .help("check the filters and that the two sweeps share values on their common axes"),
+                ),
+            }
+        }
+    }
+}
+
+/// The sweep points of stage `d` with their instance names (one unnamed point without a
+/// sweep); a sweep whose excludes leave nothing is a problem.
+fn points(
+    d: &StageDecl,
+    sweep: Option<&Sweep>,
+    problems: &mut Problems,
+) -> Vec<(BTreeMap<String, Value>, String)> {
+    let Some(s) = sweep else {
+        return vec![(BTreeMap::new(), d.name.clone())];
+    };
+    let segs = sweep::segments(s);
+    let points: Vec<(BTreeMap<String, Value>, String)> = sweep::expand(s)
+        .into_iter()
+        .map(|point| {
+            let mut name = d.name.clone();
+            let mut axes = BTreeMap::new();
+            for (a, v) in s.axes.iter().zip(point) {
+                let k = a
+                    .values
+                    .iter()
+                    .position(|x| *x == v)
+                    .expect("value of its axis");
+                name.push('/');
+                name.push_str(&segs[axes.len()][k]);
+                axes.insert(a.name.clone(), v);
+            }
+            (axes, name)
+        })
+        .collect();
+    if points.is_empty() {
+        problems.push(
+            Problem::new(
+                s.loc,
+                format!("sweep `{}` has no points left", s.name),
+                "everything is excluded",
+            )
+            .help("check its `exclude` lines"),
+        );
+    }
+    points
+}
+
+/// What every instance of a stage shares: defaults and literal settings; and what varies by
+/// instance: parameters bound to axes of the same name, and `{axis}` templates.
+struct StageParams<'a> {
+    base: Params,
+    spec: &'a HashMap<&'static str, ParamSpec>,
+    templated: Vec<&'a ParamSet>,
+    bound: Vec<&'a str>,
+    decl: &'a StageDecl,
+}
+
+impl<'a> StageParams<'a> {
+    fn new(st: &'a Resolved, i: usize, problems: &mut Problems) -> Self {
+        let (d, spec) = (&st.decls[i], &st.specs[i]);
+        let mut base = Params::default();
+        for ps in spec.values() {
+            if let Some(v) = &ps.default {
+                base.0.insert(ps.key.to_string(), v.clone());
+            }
+        }
+        let mut templated: Vec<&ParamSet> = Vec::new();
+        for set in &d.params {
+            let Some(ps) = spec.get(set.key.as_str()) else {
+                continue;
+            };
+            if axis_refs(&set.value).is_empty() {
+                if let Ok(v) = coerce(&set.value, ps.ty) {
+                    base.0.insert(set.key.clone(), v);
+                }
+            } else {
+                templated.push(set);
+            }
+        }
+        let bound: Vec<&str> = st
+            .axes_of(i)
+            .into_iter()
+            .filter(|a| spec.contains_key(a) && !d.params.iter().any(|s| s.key == *a))
+            .collect();
+        for (k, v, loc) in &d.resources {
+            if let Err(msg) = set_resource(&mut Resources::default(), k, v) {
+                problems.push(
+                    Problem::new(*loc, msg, "invalid resource")
+                        .help("resources cpus=2 gpus=1 memory=\"8G\""),
+                );
+            }
+        }
+        StageParams {
+            base,
+            spec,
+            templated,
+            bound,
+            decl: d,
+        }
+    }
+
+    /// Whether every instance has the same parameters (and so the same resources).
+    fn uniform(&self) -> bool {
+        self.decl.resources.is_empty() && self.templated.is_empty() && self.bound.is_empty()
+    }
+
+    /// The resolved parameters of the instance at `axes`.
+    fn params(
+        &self,
+        axes: &BTreeMap<String, Value>,
+        kind: &dyn StageKind,
+        problems: &mut Problems,
+    ) -> Params {
+        let mut params = self.base.clone();
+        for a in &self.bound {
+            let ps = &self.spec[a];
+            match coerce(&axes[*a], ps.ty) {
+                Ok(v) => {
+                    params.0.insert(a.to_string(), v);
+                }
+                Err(msg) => problems.push(
+                    Problem::new(
+                        self.decl.loc,
+                        format!("axis `{a}` cannot set parameter `{a}`: {msg}"),
+                        "here",
+                    )
+                    .help(format!("`{a}` of kind `{}` is {}", kind.name(), ps.ty)),
+                ),
+            }
+        }
+        for set in &self.templated {
+            let ps = &self.spec[set.key.as_str()];
+            let v = substitute(&set.value, axes);
+            match coerce(&v, ps.ty) {
+                Ok(v) => {
+                    params.0.insert(set.key.clone(), v);
+                }
+                Err(msg) => problems.push(type_problem(set, ps, &msg)),
+            }
+        }
+        params
+    }
+}
+
+/// The kind's resources for these parameters, overridden by the stage's `resources`.
+fn resources(kind: &dyn StageKind, d: &StageDecl, params: &Params) -> Resources {
+    let mut r = kind.resources(params);
+    for (k, v, _) in &d.resources {
+        let _ = set_resource(&mut r, k, v);
+    }
+    r
+}
+
+fn matches_filter(inst: &Instance, f: &Cond) -> bool {
+    inst.axes
+        .get(&f.axis)
+        .is_some_and(|v| sweep::same(v, &f.value))
+}
+
+fn shared_key(axes: &BTreeMap<String, Value>, shared: &[String]) -> Vec<String> {
+    shared
+        .iter()
+        .map(|a| match &axes[a] {
+            Value::Int(i) => (*i as f64).to_string(),
+            v => v.to_string(),
+        })
+        .collect()
+}
+

@@ -1,0 +1,148 @@
+//! Lowering: a parsed [`Pipeline`] plus the [`Registry`] of stage kinds becomes a [`Graph`]
+//! of stage instances with fully resolved, type-checked parameters and their upstream
+//! instances. Every problem found is reported at once, pointing at its span.
+
+mod checks;
+mod expand;
+mod values;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use prunus_stage::{Params, Resources, StageKind, Value};
+
+use crate::diagnostic::{Loc, PipelineError, Problem, Problems, Sources, did_you_mean};
+use crate::pipeline::{Pipeline, StageDecl};
+use crate::registry::Registry;
+use checks::Resolved;
+pub use values::{coerce, parse_memory};
+
+/// A pipeline ready to plan and run: stages in dependency order, and their instances.
+pub struct Graph {
+    pub name: String,
+    pub base_dir: PathBuf,
+    /// Where `prunus run` exports the outputs of the final stages.
+    pub results: PathBuf,
+    pub stages: Vec<Stage>,
+    /// Grouped by stage, in stage order: every input of an instance has a smaller index.
+    pub instances: Vec<Instance>,
+}
+
+pub struct Stage {
+    pub name: String,
+    pub kind: Arc<dyn StageKind>,
+    pub loc: Loc,
+    pub instances: Range<usize>,
+    /// Whether `run` copies its outputs to the results directory.
+    pub export: bool,
+    /// Parameters whose files' contents go into the key ([`ParamType::Paths`]).
+    pub path_params: Vec<String>,
+}
+
+pub struct Instance {
+    /// `stage/segment/...`, e.g. `train/breakout/width3/seed1`.
+    pub name: String,
+    pub stage: usize,
+    pub axes: BTreeMap<String, Value>,
+    pub params: Params,
+    pub inputs: Vec<usize>,
+    pub resources: Resources,
+}
+
+impl Graph {
+    pub fn stage_of(&self, instance: usize) -> &Stage {
+        &self.stages[self.instances[instance].stage]
+    }
+
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.instances.iter().position(|i| i.name == name)
+    }
+}
+
+/// Resolves a parsed pipeline against the stage kinds.
+pub fn lower(p: &Pipeline, sources: &Sources, registry: &Registry) -> Result<Graph, PipelineError> {
+    let mut problems = Problems::default();
+    let decls: Vec<StageDecl> = p
+        .stages
+        .iter()
+        .map(|s| with_template(s, p, &mut problems))
+        .collect();
+    let mut resolved = Resolved::new(p, &decls, registry, &mut problems);
+    let order = resolved.order(&mut problems);
+    resolved.check_params(&mut problems);
+    problems_checkpoint(&mut problems, sources)?;
+    let (stages, instances) = expand::instances(&resolved, &order, &mut problems);
+    problems.into_result(sources)?;
+    let results = match &p.results {
+        Some((dir, _)) => dir.clone(),
+        None => PathBuf::from("results").join(&p.name),
+    };
+    Ok(Graph {
+        name: p.name.clone(),
+        base_dir: p.base_dir.clone(),
+        results,
+        stages,
+        instances,
+    })
+}
+
+/// Stops before expanding instances when the stage-level checks failed (expansion would only
+/// repeat the same problems per instance).
+fn problems_checkpoint(problems: &mut Problems, sources: &Sources) -> Result<(), PipelineError> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        std::mem::take(problems).into_result(sources)
+    }
+}
+
+/// The stage with its template's kind and parameters underneath its own.
+fn with_template(d: &StageDecl, p: &Pipeline, problems: &mut Problems) -> StageDecl {
+    let Some((name, loc)) = &d.from else {
+        return d.clone();
+    };
+    let Some(t) = p.templates.iter().find(|t| &t.name == name) else {
+        let names: Vec<&str> = p.templates.iter().map(|t| t.name.as_str()).collect();
+        problems.push(
+            Problem::new(
+                *loc,
+                format!("unknown template `{name}`"),
+                "no such template",
+            )
+            .help(
+                did_you_mean(name, names.iter().copied()).unwrap_or_else(|| {
+                    format!("define it: template {name} {{ kind \"train/dqn\" ... }}")
+                }),
+            ),
+        );
+        return d.clone();
+    };
+    for (what, set) in [
+        ("from", t.from.is_some()),
+        ("over", t.over.is_some()),
+        ("needs", !t.needs.is_empty()),
+    ] {
+        if set {
+            problems.push(
+                Problem::new(
+                    t.loc,
+                    format!("template `{}` uses `{what}`", t.name),
+                    "templates hold a kind and parameters",
+                )
+                .help(format!("move `{what}` to the stages that use the template")),
+            );
+        }
+    }
+    let mut merged = d.clone();
+    if merged.kind.is_none() {
+        merged.kind = t.kind.clone();
+    }
+    merged.params = t.params.iter().chain(&d.params).cloned().collect();
+    if merged.resources.is_empty() {
+        merged.resources = t.resources.clone();
+    }
+    merged.export = merged.export.or(t.export);
+    merged
+}
