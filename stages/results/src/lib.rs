@@ -84,6 +84,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// What went wrong, without the file's path: for callers whose own message names the file.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Io { source, .. } => source.to_string(),
+            Error::Row {
+                row, line, message, ..
+            } => format!("row {row} (line {line}): {message}"),
+            Error::Csv { message, .. } => message.clone(),
+            Error::Json { source, .. } => source.to_string(),
+        }
+    }
+
     fn io(path: &Path, source: std::io::Error) -> Error {
         Error::Io {
             path: path.to_path_buf(),

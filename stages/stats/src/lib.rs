@@ -15,14 +15,14 @@
 pub mod aggregate;
 pub mod bootstrap;
 pub mod improvement;
-mod kind;
+mod kinds;
 pub mod normalize;
 pub mod profiles;
 mod scores;
 
 pub use aggregate::Metric;
 pub use bootstrap::{Bootstrap, Interval};
-pub use kind::Aggregate;
+pub use kinds::Aggregate;
 pub use normalize::Normalization;
 pub use profiles::Profile;
 pub use scores::Scores;
