@@ -18,7 +18,7 @@
 
 pub mod curves;
 pub mod heatmap;
-mod kind;
+mod kinds;
 pub mod plot;
 pub mod probes;
 pub mod scaling;
@@ -38,5 +38,5 @@ pub enum FigureError {
 
 /// The stage kinds this crate contributes to the engine's registry.
 pub fn kinds() -> prunus_stage::Kinds {
-    kind::kinds()
+    kinds::kinds()
 }

@@ -1,0 +1,304 @@
+//! The `figure/*` stage kinds: each reads its inputs' tables (`summary.csv` and `curves.csv`
+//! of `aggregate/*`, `probes.csv` and `grad_cov.json` of `probe`, `returns.csv` of training)
+//! and writes `<name>.svg` and `<name>.png`.
+
+mod curves;
+mod heatmap;
+mod probes;
+mod schedule;
+mod summary;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use prunus_stage::{
+    Context, Input, Kinds, ParamSpec, ParamType, Params, StageError, StageKind, Value,
+};
+
+use crate::plot::{Figure, plain, save};
+
+pub fn kinds() -> Kinds {
+    [
+        Type::Scaling,
+        Type::Sweep,
+        Type::Curves,
+        Type::Schedule,
+        Type::Probes,
+        Type::Heatmap,
+    ]
+    .into_iter()
+    .map(|t| Arc::new(FigureKind(t)) as Arc<dyn StageKind>)
+    .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Type {
+    Scaling,
+    Sweep,
+    Curves,
+    Schedule,
+    Probes,
+    Heatmap,
+}
+
+struct FigureKind(Type);
+
+fn s(v: &str) -> Option<Value> {
+    Some(Value::Str(v.into()))
+}
+
+impl StageKind for FigureKind {
+    fn name(&self) -> &'static str {
+        match self.0 {
+            Type::Scaling => "figure/scaling",
+            Type::Sweep => "figure/sweep",
+            Type::Curves => "figure/curves",
+            Type::Schedule => "figure/schedule",
+            Type::Probes => "figure/probes",
+            Type::Heatmap => "figure/heatmap",
+        }
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn doc(&self) -> &'static str {
+        match self.0 {
+            Type::Scaling => {
+                "Bars of an aggregate score over network width with 95% CI error bars, one bar per \
+                 series (paper Fig. 1, 4, 6). Reads the summary.csv of aggregate stages."
+            }
+            Type::Sweep => {
+                "An aggregate score against a swept value (sparsity, replay ratio) with 95% CI error \
+                 bars, one line per series (paper Fig. 3, 5, 14-16). Reads summary.csv."
+            }
+            Type::Curves => {
+                "Sample-efficiency curves: the aggregate score against environment steps with 95% CI \
+                 bands, one line per group (paper Fig. 7, 8, 10, 12). Reads curves.csv."
+            }
+            Type::Schedule => {
+                "Gradual magnitude pruning schedules: sparsity through training for each target \
+                 sparsity (paper Fig. 2), plus the sparsity measured in any training inputs."
+            }
+            Type::Probes => {
+                "One panel per probe (Q-target variance, norms, srank, dormant neurons...) against \
+                 environment steps, mean and one standard deviation over seeds per series (paper \
+                 Fig. 11). Reads probes.csv."
+            }
+            Type::Heatmap => {
+                "Gradient covariance heatmaps (cosine similarity of per-sample gradients), one panel \
+                 per input at the chosen checkpoint (paper Fig. 13). Reads grad_cov.json."
+            }
+        }
+    }
+
+    fn deterministic(&self, _params: &Params) -> bool {
+        true
+    }
+
+    fn params(&self) -> Vec<ParamSpec> {
+        let default_name = self.name().trim_start_matches("figure/");
+        let mut p = vec![
+            ParamSpec::new(
+                "name",
+                ParamType::Str,
+                s(default_name),
+                "file name of the figure, without extension",
+            ),
+            ParamSpec::new(
+                "title",
+                ParamType::Str,
+                s(""),
+                "title drawn above the figure",
+            ),
+        ];
+        let metric = || {
+            ParamSpec::new(
+                "metric",
+                ParamType::Str,
+                s("iqm"),
+                "which metric of summary.csv to draw",
+            )
+        };
+        let y_label = || {
+            ParamSpec::new(
+                "y-label",
+                ParamType::Str,
+                s("IQM normalized score"),
+                "label of the y axis",
+            )
+        };
+        match self.0 {
+            Type::Scaling | Type::Sweep => {
+                let (x, series) = if self.0 == Type::Scaling {
+                    ("width", "sparsity")
+                } else {
+                    ("sparsity", "width")
+                };
+                p.push(ParamSpec::new(
+                    "x",
+                    ParamType::Str,
+                    s(x),
+                    "the group axis on the x axis",
+                ));
+                p.push(ParamSpec::new(
+                    "series",
+                    ParamType::Str,
+                    s(series),
+                    "the group axis whose values are the series (other group axes join the series name)",
+                ));
+                p.push(ParamSpec::new(
+                    "x-label",
+                    ParamType::Str,
+                    s(""),
+                    "label of the x axis (default: from `x`)",
+                ));
+                p.push(y_label());
+                p.push(metric());
+                if self.0 == Type::Sweep {
+                    p.push(ParamSpec::new(
+                        "log-x",
+                        ParamType::Bool,
+                        Some(Value::Bool(false)),
+                        "base-2 logarithmic x axis (replay ratios)",
+                    ));
+                }
+            }
+            Type::Curves => {
+                p.push(ParamSpec::new(
+                    "x-label",
+                    ParamType::Str,
+                    s("Environment steps"),
+                    "label of the x axis",
+                ));
+                p.push(y_label());
+            }
+            Type::Schedule => {
+                p.push(ParamSpec::new(
+                    "sparsity",
+                    ParamType::FloatList,
+                    Some(Value::List(vec![Value::Float(0.95)])),
+                    "target sparsities to draw",
+                ));
+                p.push(ParamSpec::new(
+                    "start",
+                    ParamType::Float,
+                    Some(Value::Float(0.2)),
+                    "pruning start, fraction of training",
+                ));
+                p.push(ParamSpec::new(
+                    "end",
+                    ParamType::Float,
+                    Some(Value::Float(0.8)),
+                    "pruning end, fraction of training",
+                ));
+                p.push(ParamSpec::new(
+                    "update-period",
+                    ParamType::Int,
+                    Some(Value::Int(1000)),
+                    "gradient steps between mask updates",
+                ));
+                p.push(ParamSpec::new(
+                    "steps",
+                    ParamType::Int,
+                    Some(Value::Int(2_500_000)),
+                    "gradient steps of the run (the paper: 40M frames = 2.5M updates)",
+                ));
+            }
+            Type::Probes => {
+                p.push(ParamSpec::new(
+                    "series",
+                    ParamType::Str,
+                    s("sparsity"),
+                    "the input axis whose values are the series",
+                ));
+                p.push(ParamSpec::new(
+                    "probes",
+                    ParamType::StrList,
+                    Some(Value::List(Vec::new())),
+                    "probes to draw, in order (empty: all)",
+                ));
+            }
+            Type::Heatmap => {
+                p.push(ParamSpec::new(
+                    "checkpoint",
+                    ParamType::Str,
+                    s("last"),
+                    "which checkpoint of each input: last, first, or all",
+                ));
+            }
+        }
+        p
+    }
+
+    fn outputs(&self, params: &Params) -> Vec<String> {
+        let name = params
+            .str("name")
+            .unwrap_or(self.name().trim_start_matches("figure/"));
+        vec![format!("{name}.svg"), format!("{name}.png")]
+    }
+
+    fn run(&self, ctx: &Context) -> Result<(), StageError> {
+        let name = ctx.params.str("name")?;
+        if name.is_empty() || name.contains('/') {
+            return Err(StageError::Param {
+                key: "name".into(),
+                message: format!("`{name}` is not a file name"),
+            });
+        }
+        let draw = Draw {
+            ctx,
+            name,
+            title: ctx.params.str("title")?.to_string(),
+        };
+        match self.0 {
+            Type::Scaling => summary::scaling(&draw),
+            Type::Sweep => summary::sweep(&draw),
+            Type::Curves => curves::run(&draw),
+            Type::Schedule => schedule::run(&draw),
+            Type::Probes => probes::run(&draw),
+            Type::Heatmap => heatmap::run(&draw),
+        }
+    }
+}
+
+/// What every figure kind draws with: its context, file name and title.
+struct Draw<'a> {
+    ctx: &'a Context,
+    name: &'a str,
+    title: String,
+}
+
+impl Draw<'_> {
+    fn save(&self, figure: &impl Figure) -> Result<(), StageError> {
+        save(figure, &self.ctx.out_dir, self.name)
+            .map(|_| ())
+            .map_err(|e| StageError::Failed(format!("figure `{}`: {e}", self.name)))
+    }
+}
+
+/// The message of an input's result file that cannot be read.
+fn read_error(input: &Input, path: &Path) -> impl Fn(prunus_results::Error) -> StageError {
+    let prefix = format!("{} ({})", input.instance, path.display());
+    move |e| StageError::Failed(format!("{prefix}: {}", e.detail()))
+}
+
+/// `width` -> `Width multiplier`, `replay_ratio` -> `Replay ratio`.
+fn axis_label(axis: &str) -> String {
+    match axis {
+        "width" => "Width multiplier".into(),
+        "sparsity" => "Target sparsity".into(),
+        "replay_ratio" => "Replay ratio".into(),
+        other => crate::probes::probe_title(other),
+    }
+}
+
+/// A series name from an axis and its value: sparsity 0 is `Dense`, 0.95 `Pruned (95%)`.
+fn series_label(axis: &str, value: &str) -> String {
+    match (axis, value.parse::<f64>()) {
+        ("sparsity", Ok(0.0)) => "Dense".into(),
+        ("sparsity", Ok(s)) => format!("Pruned ({}%)", plain(100.0 * s)),
+        (axis, _) => format!("{axis} {value}"),
+    }
+}

@@ -1,0 +1,67 @@
+//! `figure/schedule`: gradual magnitude pruning schedules (the paper's Fig. 2), with the
+//! sparsity measured in the `returns.csv` of any training inputs.
+
+use prunus_results::{ReturnsRow, read_csv};
+use prunus_sparsity::gmp::{Boundary, GmpSchedule};
+use prunus_stage::{Input, StageError};
+
+use super::{Draw, read_error};
+use crate::plot::{Line, Point, plain};
+use crate::schedule::Schedule;
+
+pub(super) fn run(draw: &Draw) -> Result<(), StageError> {
+    let p = &draw.ctx.params;
+    let steps = p.u64("steps")?;
+    let period = p.u64("update-period")?;
+    let (start, end) = (p.f64("start")?, p.f64("end")?);
+    let mut lines = Vec::new();
+    for target in p.f64s("sparsity")? {
+        let gmp = GmpSchedule::new(
+            target,
+            Boundary::Fraction(start),
+            Boundary::Fraction(end),
+            period,
+            steps,
+        )
+        .map_err(|e| StageError::Param {
+            key: "sparsity".into(),
+            message: e.to_string(),
+        })?;
+        lines.push(Schedule::line(
+            format!("GMP to {}", plain(target)),
+            &gmp,
+            steps,
+            500,
+        ));
+    }
+    lines.extend(measured_sparsity(&draw.ctx.inputs)?);
+    draw.save(&Schedule {
+        title: draw.title.clone(),
+        x_label: "Training progress (% of training)".to_string(),
+        lines,
+    })
+}
+
+/// The `sparsity` column of training inputs' returns.csv against progress through training.
+fn measured_sparsity(inputs: &[Input]) -> Result<Vec<Line>, StageError> {
+    let mut lines = Vec::new();
+    for input in inputs
+        .iter()
+        .filter(|i| i.outputs.contains_key("returns.csv"))
+    {
+        let path = input.output("returns.csv")?;
+        let rows = read_csv::<ReturnsRow>(path).map_err(read_error(input, path))?;
+        let total = rows.iter().map(|r| r.env_steps as f64).fold(0.0, f64::max);
+        if total > 0.0 {
+            let points = rows
+                .iter()
+                .map(|r| Point::new(100.0 * r.env_steps as f64 / total, r.sparsity))
+                .collect();
+            lines.push(Line {
+                name: format!("measured: {}", input.instance),
+                points,
+            });
+        }
+    }
+    Ok(lines)
+}
