@@ -384,3 +384,33 @@ fn in_stage<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
     IN_STAGE.set(false);
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    #[test]
+    fn a_job_round_trips_through_json_and_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::builtin(dir.path());
+        let text = "pipeline \"p\"\nsweep \"s\" {\n    x 1 2.5\n}\nstage \"e\" {\n    kind \"test/echo\"\n    over \"s\"\n    value \"x={x}\"\n}\n";
+        let graph = crate::load_str("p.kdl", text, &registry).unwrap();
+        let store = Store::open(dir.path().join("store")).unwrap();
+        let job = Job::plan(&graph, &store, "e/x2.5").unwrap();
+        assert_eq!(job.kind, "test/echo");
+        assert_eq!(job.params.str("value").unwrap(), "x=2.5");
+        assert_eq!(job.key, job.key_info.key());
+        let digest = job.save(&store).unwrap();
+        assert_eq!(Job::load(&store, &digest).unwrap(), job);
+        let mut other = job.clone();
+        other.format = JOB_FORMAT + 1;
+        let bytes = serde_json::to_vec(&other).unwrap();
+        assert!(Job::from_json(&bytes).unwrap_err().contains("job format"));
+        let mut altered = job.clone();
+        altered.key_info.version += 1;
+        let echo = registry.get("test/echo").unwrap();
+        assert!(job.check(echo.as_ref()).is_ok());
+        assert!(altered.check(echo.as_ref()).unwrap_err().contains("does not match"));
+    }
+}

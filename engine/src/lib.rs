@@ -13,6 +13,7 @@
 
 pub mod diagnostic;
 pub mod executor;
+pub mod export;
 pub mod job;
 pub mod key;
 pub mod kinds;

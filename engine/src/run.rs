@@ -11,6 +11,7 @@ use std::time::Duration;
 use prunus_store::{ActionResult, Store};
 
 use crate::Error;
+use crate::export;
 use crate::executor::local::Slots;
 use crate::executor::{Executor, Finished, LocalExecutor, Task};
 use crate::job::{Job, Outcome};
@@ -267,7 +268,8 @@ pub fn run_with(
         .filter(|s| matches!(s, State::Pending | State::Ready | State::Skipped))
         .count();
     if opts.export && !summary.cancelled {
-        summary.exported = export(graph, store, &sched.entries, &sched.state)?;
+        let done: Vec<bool> = sched.state.iter().map(|s| *s == State::Done).collect();
+        summary.exported = export::results(graph, store, &sched.entries, &done)?;
     }
     Ok(summary)
 }
@@ -418,40 +420,6 @@ fn needed(graph: &Graph, targets: &[String]) -> Result<Vec<usize>, Error> {
         }
     }
     Ok((0..keep.len()).filter(|&i| keep[i]).collect())
-}
-
-/// Copies the outputs of the final stages (those nothing needs) to the results directory:
-/// `results/<pipeline>/<instance>/<output>`. Unchanged instances are not copied again.
-fn export(
-    graph: &Graph,
-    store: &Store,
-    entries: &[Entry],
-    state: &[State],
-) -> Result<Option<PathBuf>, Error> {
-    let root = &graph.results;
-    let mut any = false;
-    for stage in graph.stages.iter().filter(|s| s.export) {
-        for i in stage.instances.clone() {
-            let (Some(result), Some(key), State::Done) =
-                (&entries[i].result, entries[i].key, state[i])
-            else {
-                continue;
-            };
-            any = true;
-            let dir = root.join(&graph.instances[i].name);
-            let marker = dir.join(".prunus-key");
-            if std::fs::read_to_string(&marker).is_ok_and(|k| k.trim() == key.to_string()) {
-                continue;
-            }
-            std::fs::create_dir_all(&dir).map_err(|e| Error::Export(dir.clone(), e))?;
-            for (name, blob) in &result.outputs {
-                store.get_to_file(&blob.digest, &dir.join(name))?;
-            }
-            std::fs::write(&marker, format!("{key}\n"))
-                .map_err(|e| Error::Export(marker.clone(), e))?;
-        }
-    }
-    Ok(any.then(|| root.clone()))
 }
 
 pub fn human_secs(s: f64) -> String {

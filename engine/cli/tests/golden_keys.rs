@@ -130,3 +130,26 @@ fn parameters_at_their_default_stay_out_of_the_key() {
         vec!["params changed (redo.period: 1000 -> default)".to_string()]
     );
 }
+
+/// GPU training is not bit-reproducible, so instances of `train/*` with `device "cuda"` are
+/// nondeterministic: their consumers key on the training key, not on its output digests (a
+/// rerun of a GPU run does not cascade). The same kinds on the CPU are deterministic.
+#[test]
+fn training_is_deterministic_on_the_cpu_and_not_on_cuda() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines");
+    let determinism = |file: &str| -> Vec<(bool, bool)> {
+        let graph = prunus::registry::load(&root.join(file)).unwrap();
+        (0..graph.instances.len())
+            .filter(|&i| graph.stage_of(i).kind.name().starts_with("train/"))
+            .map(|i| {
+                let params = &graph.instances[i].params;
+                let cuda = params.str("device").unwrap() == "cuda";
+                (cuda, graph.stage_of(i).kind.deterministic(params))
+            })
+            .collect()
+    };
+    let paper = determinism("paper.kdl");
+    assert!(paper.len() > 1000 && paper.iter().all(|&(cuda, det)| cuda && !det));
+    let quickstart = determinism("quickstart.kdl");
+    assert!(!quickstart.is_empty() && quickstart.iter().all(|&(cuda, det)| !cuda && det));
+}

@@ -19,6 +19,7 @@ use prunus::registry;
 #[command(after_help = "Examples:\n  \
 prunus exec 3f2a...                       a job saved in the store (its digest)\n  \
 prunus exec --file job.json               a job file\n  \
+prunus exec --show 3f2a...                print it instead\n  \
 prunus exec --save pipelines/quickstart.kdl train/breakout/width1/sparsity0.0/seed0")]
 pub struct Args {
     /// The job: its digest in the store (as `--save` prints it).
@@ -31,6 +32,9 @@ pub struct Args {
     /// the store, and print its digest.
     #[arg(long, num_args = 2, value_names = ["PIPELINE", "INSTANCE"], conflicts_with_all = ["job", "file"])]
     save: Option<Vec<String>>,
+    /// Print the job (JSON) instead of running it.
+    #[arg(long)]
+    show: bool,
 }
 
 pub fn run(store_root: &Path, args: Args) -> Result<ExitCode> {
@@ -51,6 +55,10 @@ pub fn run(store_root: &Path, args: Args) -> Result<ExitCode> {
         (None, None) => unreachable!("clap requires one"),
     }
     .map_err(|e| miette!("{e}"))?;
+    if args.show {
+        println!("{}", serde_json::to_string_pretty(&job).into_diagnostic()?);
+        return Ok(ExitCode::SUCCESS);
+    }
     execute(&store, &job)
 }
 

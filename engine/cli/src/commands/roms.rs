@@ -48,7 +48,7 @@ const DEFAULT_ALE_PY: &str = "0.12.1";
 #[cfg(not(feature = "atari"))]
 pub fn run(_cmd: RomsCommand) -> Result<ExitCode> {
     Err(miette!(
-        help = "rebuild with `cargo install --path engine --features atari` (ALE is C++: it \
+        help = "rebuild with `cargo install --path engine/cli --features atari` (ALE is C++: it \
                 needs cmake and a C++ compiler)",
         "this prunus was built without Atari support"
     ))
