@@ -356,92 +356,13 @@ fn parse_sweep(node: &KdlNode, file: usize, problems: &mut Problems) -> Option<S
             );
             continue;
         }
-        let mut values = Vec::new();
-        let (mut from, mut to) = (None, None);
-        for e in child.entries() {
-            let eloc = Loc::new(file, e.span());
-            match e.name().map(|n| n.value()) {
-                None => {
-                    if let Some(v) = value(e, file, problems) {
-                        values.push(v);
-                    }
-                }
-                Some("from") => from = int_entry(e, file, problems),
-                Some("to") => to = int_entry(e, file, problems),
-                Some(other) => problems.push(
-                    Problem::new(eloc, format!("unknown property `{other}` on axis `{name}`"), "not allowed here")
-                        .help("an axis lists its values (seed 0 1 2) or an integer range (seed from=0 to=9)"),
-                ),
-            }
+        if let Some(values) = axis_values(child, name, file, problems) {
+            sweep.axes.push(Axis {
+                name: name.to_string(),
+                loc,
+                values,
+            });
         }
-        match (from, to) {
-            (Some(a), Some(b)) if a <= b && b - a < 10_000_000 => {
-                values.extend((a..=b).map(Value::Int))
-            }
-            (Some(_), Some(_)) => problems.push(
-                Problem::new(loc, "empty or huge integer range", "from > to?")
-                    .help("write from=<first> to=<last>, both inclusive"),
-            ),
-            (None, None) => {}
-            _ => problems.push(
-                Problem::new(
-                    loc,
-                    "an integer range needs both `from` and `to`",
-                    "incomplete range",
-                )
-                .help("seed from=0 to=9 gives seeds 0..=9"),
-            ),
-        }
-        if values.is_empty() {
-            problems.push(
-                Problem::new(loc, format!("axis `{name}` has no values"), "no values")
-                    .help(format!("list its values: {name} 0 1 2")),
-            );
-            continue;
-        }
-        let category = |v: &Value| match v {
-            Value::Int(_) | Value::Float(_) => 0,
-            Value::Str(_) => 1,
-            _ => 2,
-        };
-        if values.iter().any(|v| category(v) != category(&values[0])) {
-            problems.push(
-                Problem::new(
-                    loc,
-                    format!("axis `{name}` mixes value types"),
-                    "all values must have one type",
-                )
-                .help("quote all values or none"),
-            );
-            continue;
-        }
-        // Mixed integers and floats become floats, so `0 0.5 1` is one numeric axis.
-        if values.iter().any(|v| matches!(v, Value::Float(_))) {
-            for v in &mut values {
-                if let Value::Int(i) = *v {
-                    *v = Value::Float(i as f64);
-                }
-            }
-        }
-        let mut distinct = Vec::new();
-        for v in &values {
-            if distinct.contains(&v) {
-                problems.push(
-                    Problem::new(
-                        loc,
-                        format!("axis `{name}` lists `{v}` twice"),
-                        "duplicate value",
-                    )
-                    .help("each value may appear once"),
-                );
-            }
-            distinct.push(v);
-        }
-        sweep.axes.push(Axis {
-            name: name.to_string(),
-            loc,
-            values,
-        });
     }
     for conds in &sweep.excludes {
         for c in conds {
@@ -463,6 +384,99 @@ fn parse_sweep(node: &KdlNode, file: usize, problems: &mut Problems) -> Option<S
         }
     }
     Some(sweep)
+}
+
+/// The values of one sweep axis: listed (`seed 0 1 2`) or an integer range (`seed from=0
+/// to=9`), of one type (integers mixed with floats become floats), each once.
+fn axis_values(
+    child: &KdlNode,
+    name: &str,
+    file: usize,
+    problems: &mut Problems,
+) -> Option<Vec<Value>> {
+    let loc = Loc::new(file, child.span());
+    let mut values = Vec::new();
+    let (mut from, mut to) = (None, None);
+    for e in child.entries() {
+        let eloc = Loc::new(file, e.span());
+        match e.name().map(|n| n.value()) {
+            None => {
+                if let Some(v) = value(e, file, problems) {
+                    values.push(v);
+                }
+            }
+            Some("from") => from = int_entry(e, file, problems),
+            Some("to") => to = int_entry(e, file, problems),
+            Some(other) => problems.push(
+                Problem::new(eloc, format!("unknown property `{other}` on axis `{name}`"), "not allowed here")
+                    .help("an axis lists its values (seed 0 1 2) or an integer range (seed from=0 to=9)"),
+            ),
+        }
+    }
+    match (from, to) {
+        (Some(a), Some(b)) if a <= b && b - a < 10_000_000 => {
+            values.extend((a..=b).map(Value::Int))
+        }
+        (Some(_), Some(_)) => problems.push(
+            Problem::new(loc, "empty or huge integer range", "from > to?")
+                .help("write from=<first> to=<last>, both inclusive"),
+        ),
+        (None, None) => {}
+        _ => problems.push(
+            Problem::new(
+                loc,
+                "an integer range needs both `from` and `to`",
+                "incomplete range",
+            )
+            .help("seed from=0 to=9 gives seeds 0..=9"),
+        ),
+    }
+    if values.is_empty() {
+        problems.push(
+            Problem::new(loc, format!("axis `{name}` has no values"), "no values")
+                .help(format!("list its values: {name} 0 1 2")),
+        );
+        return None;
+    }
+    let category = |v: &Value| match v {
+        Value::Int(_) | Value::Float(_) => 0,
+        Value::Str(_) => 1,
+        _ => 2,
+    };
+    if values.iter().any(|v| category(v) != category(&values[0])) {
+        problems.push(
+            Problem::new(
+                loc,
+                format!("axis `{name}` mixes value types"),
+                "all values must have one type",
+            )
+            .help("quote all values or none"),
+        );
+        return None;
+    }
+    // Mixed integers and floats become floats, so `0 0.5 1` is one numeric axis.
+    if values.iter().any(|v| matches!(v, Value::Float(_))) {
+        for v in &mut values {
+            if let Value::Int(i) = *v {
+                *v = Value::Float(i as f64);
+            }
+        }
+    }
+    let mut distinct = Vec::new();
+    for v in &values {
+        if distinct.contains(&v) {
+            problems.push(
+                Problem::new(
+                    loc,
+                    format!("axis `{name}` lists `{v}` twice"),
+                    "duplicate value",
+                )
+                .help("each value may appear once"),
+            );
+        }
+        distinct.push(v);
+    }
+    Some(values)
 }
 
 fn parse_stage(node: &KdlNode, file: usize, problems: &mut Problems) -> Option<StageDecl> {
