@@ -1,4 +1,7 @@
-//! Fraction of τ-dormant neurons over the hidden layers (Sokar et al. 2023, FACTS.md §5.1, §6.2).
+//! Fraction of τ-dormant neurons over the hidden layers (Sokar et al. 2023, "The dormant neuron
+//! phenomenon in deep reinforcement learning"; Dopamine's ReDo lab,
+//! `dopamine/labs/redo/weight_recyclers.py::BaseRecycler.estimate_neuron_score`, google/dopamine
+//! at 1093179).
 //!
 //! The score is ReDo's ([`prunus_sparsity::redo::neuron_scores`]): a neuron (a conv feature
 //! map, or a dense unit) is τ-dormant when its mean |activation| over the batch (and spatial
@@ -10,7 +13,8 @@ use prunus_sparsity::redo::{dormant, neuron_scores};
 
 use crate::ShapeError;
 
-/// The τ values reported: 0 ("dead"), 0.025 and 0.1 (FACTS.md §5.1).
+/// The τ values reported: 0 ("dead", Dopamine's `dead_neurons_threshold` default), and the
+/// 0.025 and 0.1 of Sokar et al. 2023's experiments.
 pub const TAUS: [f64; 3] = [0.0, 0.025, 0.1];
 
 /// One hidden layer's post-activation outputs: row-major `values` of `shape`, with the neurons on

@@ -1,5 +1,6 @@
 //! Gradient covariance of per-sample gradients (Lyle et al. 2023, "Understanding plasticity in
-//! neural networks"; the paper's Figure 13), FACTS.md §6.4.
+//! neural networks", ICML 2023; the paper's Figure 13). The definition is Lyle et al.'s; their
+//! unnormalized `J Jᵀ` is the empirical NTK that Dopamine's MoE lab logs.
 //!
 //! For `k` per-sample loss gradients `g_i` (all parameters flattened into one vector each), the
 //! plotted `k x k` matrix is their cosine similarity `C_ij = <g_i, g_j> / (‖g_i‖ ‖g_j‖)`.

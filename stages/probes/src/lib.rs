@@ -3,7 +3,8 @@
 //!
 //! Pure math over row-major `f32` matrices; the `probe` stage kind (in prunus-agents) runs the
 //! network on its fixed probe batch and passes the activations, outputs and gradients here.
-//! Each function's docs state the exact definition and its source (FACTS.md §6).
+//! Each function's docs state the exact definition and its source: the paper that defines it
+//! or the code it follows.
 //!
 //! | probe name (`probes.csv`) | function |
 //! |---|---|

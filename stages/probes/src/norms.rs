@@ -1,8 +1,9 @@
-//! Parameter norm and Q-estimate norm (FACTS.md §6.3).
+//! Parameter norm and Q-estimate norm (the paper's section 5 probes).
 //!
-//! The paper's definitions were not found in code; these follow FACTS.md's stated assumption:
-//! `param_norm` = ‖θ‖₂ over every parameter of the online network (not squared; Dopamine's MoE
-//! lab logs the squared norm Σθ²), and `q_norm` = the mean over the batch of ‖Q(s, ·)‖₂.
+//! The paper's definitions were not found in code; these are our assumption: `param_norm` =
+//! ‖θ‖₂ over every parameter of the online network (not squared; Dopamine's MoE lab,
+//! `dopamine/labs/moes/agents/full_rainbow_moe_agent.py` at google/dopamine 5873f54, logs the
+//! squared norm Σθ²), and `q_norm` = the mean over the batch of ‖Q(s, ·)‖₂.
 
 use crate::{ShapeError, check_matrix};
 

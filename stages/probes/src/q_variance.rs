@@ -1,5 +1,5 @@
-//! Variance of the Q targets over the probe batch (FACTS.md §6.3: the paper's definition was not
-//! found in code; this is the stated assumption).
+//! Variance of the Q targets over the probe batch (the paper's section 5 probe; its definition
+//! was not found in code, so this one is our assumption).
 //!
 //! The agent computes its TD targets on the fixed probe batch exactly as in training (DQN:
 //! `r + γ^n (1 - done) max_a' Q_target(s', a')`; Rainbow: the expected value of the projected

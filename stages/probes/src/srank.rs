@@ -1,5 +1,6 @@
 //! Effective rank (srank) of a feature matrix, Kumar et al. 2021 ("Implicit
-//! under-parameterization"), FACTS.md §6.1.
+//! under-parameterization inhibits data-efficient deep reinforcement learning", ICLR 2021,
+//! arXiv 2010.14498).
 //!
 //! With the singular values `σ_1 >= ... >= σ_n` of the `[batch, features]` matrix of
 //! penultimate-layer activations (the post-ReLU features feeding the Q head),

@@ -1,7 +1,9 @@
 //! How a global sparsity is spread over layers: Erdős–Rényi-Kernel (ERK) or uniform.
 //!
 //! Source read: `jaxpruner/sparsity_distributions.py` (`erk`, `uniform`,
-//! `get_sparsities_erdos_renyi` with `include_kernel=True`, `erk_power_scale=1`), FACTS.md §4.3.
+//! `get_sparsities_erdos_renyi` with `include_kernel=True`, `erk_power_scale=1`;
+//! google-research/jaxpruner at f133ee5); ERK is Evci et al. 2020 ("Rigging the lottery: making all
+//! tickets winners").
 //!
 //! - Which parameters are pruned: every parameter with more than one dimension (all conv and
 //!   dense kernels, first and last layer included); biases (1-D) are never pruned. This is
@@ -125,7 +127,7 @@ mod tests {
             let g = g.unwrap();
             assert!(
                 (g - e).abs() < 5e-5,
-                "{shape:?}: got {g:.5}, FACTS.md says {e}"
+                "{shape:?}: got {g:.5}, the worked table says {e}"
             );
         }
         // The kept count equals the uniform one (up to the per-layer floor).
@@ -141,9 +143,10 @@ mod tests {
         assert!((kept / total - 0.05).abs() < 1e-4, "kept {}", kept / total);
     }
 
-    /// FACTS.md §4.3 worked table, Nature CNN (SAME padding, flatten 7,744), A = 6 and 18.
+    /// A worked table computed by hand from JaxPruner's ERK formula, Nature CNN (SAME padding,
+    /// flatten 7,744), A = 6 and 18.
     #[test]
-    fn erk_nature_cnn_matches_facts_table() {
+    fn erk_nature_cnn_matches_worked_table() {
         let conv: [&[usize]; 4] = [
             &[8, 8, 4, 32],
             &[4, 4, 32, 64],
@@ -176,9 +179,10 @@ mod tests {
         shapes
     }
 
-    /// FACTS.md §4.3 worked table, Impala ResNet x1 and x3 (dense 512 unscaled), A = 6.
+    /// A worked table computed by hand from JaxPruner's ERK formula, Impala ResNet x1 and x3
+    /// (dense 512 unscaled), A = 6.
     #[test]
-    fn erk_impala_matches_facts_table() {
+    fn erk_impala_matches_worked_table() {
         let x1 = impala(1, 6);
         let refs: Vec<&[usize]> = x1.iter().map(|s| s.as_slice()).collect();
         let mut expect = vec![0.1303];

@@ -1,7 +1,8 @@
 //! Gradual magnitude pruning schedule (Zhu & Gupta 2017) with JaxPruner's exact semantics.
 //!
 //! Source read: `jaxpruner/sparsity_schedules.py::PolynomialSchedule` (power 3) and
-//! `PeriodicSchedule::is_mask_update_iter` (google-research/jaxpruner, FACTS.md §4.2).
+//! `PeriodicSchedule::is_mask_update_iter` (google-research/jaxpruner at f133ee5); the cubic
+//! schedule is Zhu & Gupta 2017 ("To prune, or not to prune").
 //!
 //! Steps are **gradient (optimizer) steps**, counted from 0 like JaxPruner's `SparseState.count`,
 //! which is incremented once per optimizer update. They are not agent or environment steps.
@@ -66,7 +67,8 @@ impl GmpSchedule {
     pub const POWER: i32 = 3;
 
     /// The paper's default: 95% target, pruning from 20% to 80% of training, masks updated every
-    /// 1,000 gradient steps (JaxPruner Dopamine baseline, FACTS.md §4.1).
+    /// 1,000 gradient steps (JaxPruner's Dopamine baseline,
+    /// `jaxpruner/baselines/dopamine/configs/dqn.gin`; the paper's Fig. 2: 95%).
     pub fn paper_default(total_steps: u64) -> Result<Self, SparsityError> {
         Self::new(
             0.95,

@@ -1,5 +1,6 @@
-//! Weight decay and the "L2" of Kumar et al. 2022: the two regularisers the paper compares GMP
-//! with (FACTS.md §5.4, §5.6).
+//! Weight decay and the "L2" of Kumar et al. 2022: the two regularisers the paper compares GMP with
+//! (Dopamine's ReDo lab, `dopamine/labs/redo`, google/dopamine at 1093179; Kumar et al. 2022,
+//! "Offline Q-learning on diverse multi-task data both scales and generalizes", arXiv 2211.15144).
 //!
 //! - **Weight decay** as Dopamine's ReDo lab applies it: `optax.add_decayed_weights(wd)` chained
 //!   *before* Adam, i.e. `g <- g + wd * w` on every parameter, biases included (coupled L2, not
@@ -8,7 +9,7 @@
 //!   representation feeding the Q head) are divided by their per-sample L2 norm before the head
 //!   ("feature normalization", Dopamine's `normalize_representation=True`).
 //!   [`normalize_features`] is the reference definition; the agent applies it inside its network
-//!   so that gradients flow through the normalisation. FACTS.md could not confirm whether the
+//!   so that gradients flow through the normalisation. We could not confirm whether the
 //!   2024 paper's "L2" meant this or an L2 weight penalty; with the latter, use weight decay.
 
 /// `grad += wd * param`, element-wise (coupled weight decay before the optimizer).

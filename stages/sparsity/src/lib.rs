@@ -36,8 +36,9 @@
 //! # Ok::<(), prunus_sparsity::SparsityError>(())
 //! ```
 //!
-//! Sources: JaxPruner's Dopamine baseline and Dopamine's ReDo lab, summarised with commits in
-//! `shared/FACTS.md` sections 4 and 5.
+//! Sources: JaxPruner's Dopamine baseline (`jaxpruner/baselines/dopamine`,
+//! google-research/jaxpruner at f133ee5) and Dopamine's ReDo lab (`dopamine/labs/redo`,
+//! google/dopamine at 1093179); each module names the files it follows.
 
 pub mod erk;
 pub mod gmp;

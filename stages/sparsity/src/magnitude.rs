@@ -1,6 +1,7 @@
 //! Magnitude pruning masks: keep the largest `|w|`.
 //!
-//! Source read: `jaxpruner/mask_calculator.py::topk_mask_calculator` (FACTS.md §4.4).
+//! Source read: `jaxpruner/mask_calculator.py::topk_mask_calculator` (google-research/jaxpruner at
+//! f133ee5).
 //!
 //! - Sparsity 0 keeps every weight.
 //! - Otherwise keep `max(1, round(N * (1 - s)))` weights, rounding half to even like `jnp.round`.

@@ -2,8 +2,8 @@
 //! schedule, applied after every optimizer step, saved with checkpoints.
 //!
 //! Mirrors JaxPruner's Dopamine baseline (`jaxpruner/base_updater.py`,
-//! `jaxpruner/baselines/dopamine/dqn_agent_pruner.py`, FACTS.md §4.4). Per gradient step `t`
-//! (counted from 0, like JaxPruner's `SparseState.count`):
+//! `jaxpruner/baselines/dopamine/dqn_agent_pruner.py`, google-research/jaxpruner at f133ee5). Per
+//! gradient step `t` (counted from 0, like JaxPruner's `SparseState.count`):
 //!
 //! 1. compute the loss and gradients at the current (already masked) parameters;
 //! 2. `pruner.update(t, &params)`: at a scheduled step, recompute every mask as the top-k `|w|`

@@ -1,7 +1,8 @@
 //! ReDo (Sokar et al. 2023): find τ-dormant neurons and recycle them.
 //!
 //! Source read: Dopamine `dopamine/labs/redo/weight_recyclers.py` (`BaseRecycler.
-//! estimate_neuron_score`, `NeuronRecycler`), FACTS.md §5.1-5.2.
+//! estimate_neuron_score`, `NeuronRecycler`; google/dopamine at 1093179); ReDo is Sokar et al.
+//! 2023.
 //!
 //! - **Score**: for one hidden layer's post-activation outputs over a batch, neuron `i` scores
 //!   `s_i = mean|a_i| / (mean_j mean|a_j| + 1e-9)`, the mean taken over every axis except the
@@ -36,8 +37,8 @@ pub struct RedoConfig {
 }
 
 impl Default for RedoConfig {
-    /// τ = 0.025 and a period of 1,000 gradient steps: the ReDo paper's DQN setting as recalled in
-    /// FACTS.md §5.1-5.2 (marked unverified there; Dopamine's code defaults are τ = 0 and
+    /// τ = 0.025 and a period of 1,000 gradient steps: the ReDo paper's DQN setting (Sokar et al.
+    /// 2023, recalled, not checked in code; Dopamine's code defaults are τ = 0 and
     /// period 200,000, which its gins do not override for this agent).
     fn default() -> Self {
         RedoConfig {

@@ -1,11 +1,12 @@
 //! Reset (Nikishin et al. 2022, "The primacy bias in deep RL"): periodically re-initialise the
 //! last layers of the network.
 //!
-//! Source read: Dopamine `dopamine/labs/redo/weight_recyclers.py::LayerReset` (FACTS.md §5.3).
-//! At a reset step every layer from a start index on is fully re-initialised: kernels re-drawn
-//! from their initializer (xavier_uniform in Dopamine), biases set to 0, and the Adam moments of
-//! those parameters zeroed (Adam's step count is kept). Reset steps are gradient steps `t > 0`
-//! with `t % period == 0` and `start <= t < end`, as for ReDo.
+//! Source read: Dopamine `dopamine/labs/redo/weight_recyclers.py::LayerReset` (google/dopamine at
+//! 1093179); the baseline is Nikishin et al. 2022 ("The primacy bias in deep reinforcement
+//! learning"). At a reset step every layer from a start index on is fully re-initialised: kernels
+//! re-drawn from their initializer (xavier_uniform in Dopamine), biases set to 0, and the Adam
+//! moments of those parameters zeroed (Adam's step count is kept). Reset steps are gradient steps
+//! `t > 0` with `t % period == 0` and `start <= t < end`, as for ReDo.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +27,7 @@ impl Default for ResetConfig {
     /// The last two layers (the 512-unit dense layer and the head, "the last layers" of
     /// Nikishin et al. on Atari) every 200,000 gradient steps (Dopamine's `reset_period`
     /// default). Nikishin et al.'s own Atari-100k period (~2·10⁴ updates) is unverified
-    /// (FACTS.md §5.3); set `period` to match the experiment.
+    /// (recalled from their paper); set `period` to match the experiment.
     fn default() -> Self {
         ResetConfig {
             last_layers: 2,

@@ -1,12 +1,12 @@
 //! Normalized scores: `(score - random) / (reference - random)`, so 0 is a uniformly random
 //! policy and 1 the reference.
 //!
-//! **Atari** (human-normalized score, reference = human): the 32 games of
-//! `/work/shared/FACTS.md` section 7.4, which come from Dopamine's
-//! `labs/atari_100k/normalization_utils.py` and rliable's `deep_rl_precipice_colab.ipynb`,
-//! checked entry by entry against that table. The other 25 games of the Atari-57 suite come
-//! from DeepMind's `dqn_zoo/atari_data.py` (commit 359945d), the same Agent57/MuZero table.
-//! Video Pinball's random score is 0.0 as in Dopamine and rliable (dqn_zoo has 16256.9).
+//! **Atari** (human-normalized score, reference = human): the 32 games of Dopamine's
+//! `dopamine/labs/atari_100k/normalization_utils.py` (google/dopamine at 1093179), the same numbers
+//! as rliable's `deep_rl_precipice_colab.ipynb` (`RANDOM_SCORES`, `HUMAN_SCORES`;
+//! google-research/rliable at 3ccd9f4), checked entry by entry. The other 25 games of the Atari-57
+//! suite come from DeepMind's `dqn_zoo/atari_data.py` (commit 359945d), the same Agent57/MuZero
+//! table. Video Pinball's random score is 0.0 as in Dopamine and rliable (dqn_zoo has 16256.9).
 //!
 //! **MinAtar** (reference = a trained DQN), PROVISIONAL:
 //! - random: mean undiscounted return of a uniformly random policy over the 6 actions,
@@ -14,10 +14,10 @@
 //!   `Environment(game)`: sticky actions 0.1, difficulty ramping; environment seed 0, policy
 //!   `numpy.random.RandomState(1)`), measured for prunus with `scripts/minatar_random.py`
 //!   (standard errors 0.03, 0.02, 0.01, 0.01, 0.07);
-//! - reference: round approximations of the final returns of the MinAtar paper's DQN
-//!   (Young & Tian 2019, learning-curve figures, 5M frames), read by eye, not from a table:
-//!   FACTS.md has no MinAtar scores. Replace them with measured returns of a reference run
-//!   when one exists; the tables below are the only place to change.
+//! - reference: round approximations of the final returns of the MinAtar paper's DQN (Young & Tian
+//!   2019, learning-curve figures, 5M frames), read by eye, not from a table: neither Dopamine nor
+//!   rliable has MinAtar scores. Replace them with measured returns of a reference run when one
+//!   exists; the tables below are the only place to change.
 //!
 //! Game names match loosely: `atari/ms_pacman`, `MsPacman` and `ms-pacman` are one game.
 
@@ -90,7 +90,7 @@ fn canonical(game: &str) -> String {
 
 /// (game, random, human).
 const ATARI: &[(&str, f64, f64)] = &[
-    // FACTS.md 7.4 (Dopamine / rliable).
+    // Dopamine's `normalization_utils.py` / rliable's colab (see the module docs).
     ("Alien", 227.8, 7127.7),
     ("Amidar", 5.8, 1719.5),
     ("Assault", 222.4, 742.0),

@@ -1,11 +1,11 @@
 //! The `aggregate/*` stage kinds: from the `returns.csv` of many training runs to the tables
 //! the figures read.
 //!
-//! A run's **final score** is the mean return over its last `last` iterations that have
-//! episodes (`returns "eval"` by default; `"train"` gives Dopamine's `continuous_train`
-//! protocol of reporting training-episode returns). Scores are normalized per game
-//! ([`Normalization`](crate::Normalization)), runs are grouped by the `group-by` axes, and inside a group the
-//! `task` axis (`game`) is the stratum: the runs of one game are resampled together.
+//! A run's **final score** is the mean return over its last `last` iterations that have episodes
+//! (`returns "eval"` by default; `"train"` gives Dopamine's `continuous_train` protocol of
+//! reporting training-episode returns). Scores are normalized per game
+//! ([`Normalization`](crate::Normalization)), runs are grouped by the `group-by` axes, and inside a
+//! group the `task` axis (`game`) is the stratum: the runs of one game are resampled together.
 //!
 //! Outputs (CSV with a header row, plain numbers; JSON as a list of records):
 //! - `scores.csv`: one row per run: every input axis, `final_score`, `normalized_score`;
