@@ -42,4 +42,3 @@ pub fn results(
     }
     Ok(any.then(|| root.clone()))
 }
-

@@ -116,7 +116,10 @@ impl Job {
         let mut inputs = Vec::new();
         for &j in &graph.instances[i].inputs {
             let result = entries[j].result.clone().ok_or_else(|| {
-                not_ready(format!("its input {} has no result yet", graph.instances[j].name))
+                not_ready(format!(
+                    "its input {} has no result yet",
+                    graph.instances[j].name
+                ))
             })?;
             inputs.push((j, result));
         }
@@ -411,6 +414,11 @@ mod tests {
         altered.key_info.version += 1;
         let echo = registry.get("test/echo").unwrap();
         assert!(job.check(echo.as_ref()).is_ok());
-        assert!(altered.check(echo.as_ref()).unwrap_err().contains("does not match"));
+        assert!(
+            altered
+                .check(echo.as_ref())
+                .unwrap_err()
+                .contains("does not match")
+        );
     }
 }

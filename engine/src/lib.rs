@@ -12,6 +12,7 @@
 //! binary adds every kind the science crates ship).
 
 pub mod diagnostic;
+mod error;
 pub mod executor;
 pub mod export;
 pub mod job;
@@ -25,42 +26,13 @@ pub mod registry;
 pub mod run;
 pub mod sweep;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub use diagnostic::PipelineError;
+pub use error::Error;
 pub use lower::Graph;
 pub use registry::Registry;
 pub use run::{RunOptions, Summary};
-
-/// Everything the engine reports; pipeline errors carry source spans.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum Error {
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Pipeline(#[from] PipelineError),
-    #[error(transparent)]
-    Store(#[from] prunus_store::StoreError),
-    #[error("cannot read {path}, listed in `deps` of {instance}: {source}")]
-    #[diagnostic(help(
-        "`deps` paths are relative to the pipeline file; create the file or fix the path"
-    ))]
-    Deps {
-        instance: String,
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("no instance is named `{0}` or starts with `{0}/`")]
-    #[diagnostic(help("`prunus plan <pipeline>` lists every instance"))]
-    NoSuchInstance(String),
-    #[error("{0} cannot run yet: {1}")]
-    #[diagnostic(help("run its upstream first: `prunus run PIPELINE UPSTREAM-INSTANCE`"))]
-    NotReady(String, String),
-    #[error("cannot export results to {0}: {1}")]
-    #[diagnostic(help(
-        "make the results directory writable, or set `results \"<dir>\"` in the pipeline"
-    ))]
-    Export(PathBuf, std::io::Error),
-}
 
 /// Loads a pipeline file and resolves it against the kinds `registry` gives for the
 /// pipeline's directory (where `command` stages resolve their paths).

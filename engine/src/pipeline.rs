@@ -408,8 +408,14 @@ fn axis_values(
             Some("from") => from = int_entry(e, file, problems),
             Some("to") => to = int_entry(e, file, problems),
             Some(other) => problems.push(
-                Problem::new(eloc, format!("unknown property `{other}` on axis `{name}`"), "not allowed here")
-                    .help("an axis lists its values (seed 0 1 2) or an integer range (seed from=0 to=9)"),
+                Problem::new(
+                    eloc,
+                    format!("unknown property `{other}` on axis `{name}`"),
+                    "not allowed here",
+                )
+                .help(
+                    "an axis lists its values (seed 0 1 2) or an integer range (seed from=0 to=9)",
+                ),
             ),
         }
     }

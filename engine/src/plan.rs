@@ -113,7 +113,11 @@ pub fn plan(graph: &Graph, store: &Store) -> Result<Vec<Entry>, Error> {
 
 /// How instance `j` is named in its consumers' keys, if already known.
 pub fn identity(graph: &Graph, j: usize, e: &Entry) -> Option<Identity> {
-    if graph.stage_of(j).kind.deterministic(&graph.instances[j].params) {
+    if graph
+        .stage_of(j)
+        .kind
+        .deterministic(&graph.instances[j].params)
+    {
         e.result.as_ref().map(|r| {
             Identity::Outputs(
                 r.outputs

@@ -11,9 +11,9 @@ use std::time::Duration;
 use prunus_store::{ActionResult, Store};
 
 use crate::Error;
-use crate::export;
 use crate::executor::local::Slots;
 use crate::executor::{Executor, Finished, LocalExecutor, Task};
+use crate::export;
 use crate::job::{Job, Outcome};
 use crate::lower::Graph;
 use crate::plan::{self, Entry, FileHashes};
@@ -322,7 +322,10 @@ impl Schedule<'_> {
 
     /// The job of ready instance `i`.
     fn job(&self, i: usize) -> Job {
-        let info = self.entries[i].info.clone().expect("ready instances have keys");
+        let info = self.entries[i]
+            .info
+            .clone()
+            .expect("ready instances have keys");
         let inputs: Vec<(usize, ActionResult)> = self.graph.instances[i]
             .inputs
             .iter()

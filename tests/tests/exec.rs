@@ -30,11 +30,17 @@ fn a_saved_job_runs_from_the_store_and_run_then_finds_it_cached() {
     // The job runs from the store alone: from another directory, without the pipeline file.
     std::fs::remove_file(p.path().join("jobs.kdl")).unwrap();
     let store = p.path().join(".prunus");
-    let ran = p.prunus(&["--store", store.to_str().unwrap(), "exec", &digest]).ok();
+    let ran = p
+        .prunus(&["--store", store.to_str().unwrap(), "exec", &digest])
+        .ok();
     assert!(ran.stderr.contains("✓ gen/seed0"), "{}", ran.stderr);
     // Running it again finds it published.
     let again = p.prunus(&["exec", &digest]).ok();
-    assert!(again.stderr.contains("published by another prunus run"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("published by another prunus run"),
+        "{}",
+        again.stderr
+    );
     p.write("jobs.kdl", PIPE);
     assert_eq!(p.prunus(&["run", "jobs.kdl"]).ok().counts(), (2, 1, 0));
     let shown = p.prunus(&["show", "gen/seed0"]).ok();
@@ -55,7 +61,10 @@ fn a_job_whose_inputs_have_not_run_is_refused_with_a_hint() {
 fn an_altered_job_file_is_refused() {
     let p = Project::new();
     p.write("jobs.kdl", PIPE);
-    let digest = p.prunus(&["exec", "--save", "jobs.kdl", "gen/seed1"]).ok().stdout;
+    let digest = p
+        .prunus(&["exec", "--save", "jobs.kdl", "gen/seed1"])
+        .ok()
+        .stdout;
     let store = p.path().join(".prunus");
     // Print the job, change a parameter but not the key, and run it from a file.
     let blob = find_job_blob(&store, digest.trim());
@@ -64,7 +73,11 @@ fn an_altered_job_file_is_refused() {
     p.write("job.json", &altered);
     let r = p.prunus(&["exec", "--file", "job.json"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("does not match its key components"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("does not match its key components"),
+        "{}",
+        r.stderr
+    );
 }
 
 /// The job's JSON, as `prunus exec --show` prints it.

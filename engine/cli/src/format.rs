@@ -32,4 +32,3 @@ pub fn unix_ms(ms: u64) -> String {
     let y = yoe + era * 400 + i64::from(mo <= 2);
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02}")
 }
-

@@ -4,7 +4,6 @@
 mod commands;
 mod format;
 
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -98,7 +98,14 @@ impl Expansion {
 
     /// Inputs of stage `i`'s instances (from `start`) through `need`: the upstream instances
     /// that match the filters and agree on the axes the two sweeps share.
-    fn wire(&mut self, st: &Resolved, i: usize, need: &Need, start: usize, problems: &mut Problems) {
+    fn wire(
+        &mut self,
+        st: &Resolved,
+        i: usize,
+        need: &Need,
+        start: usize,
+        problems: &mut Problems,
+    ) {
         let Some(&j) = st.index.get(need.stage.as_str()) else {
             return;
         };
@@ -252,7 +259,11 @@ impl<'a> StageParams<'a> {
                         format!("axis `{a}` cannot set parameter `{a}`: {msg}"),
                         "here",
                     )
-                    .help(format!("`{a}` of kind `{}` is {}", kind.name(), ps.ty)),
+                    .help(format!(
+                        "`{a}` of kind `{}` is {}",
+                        kind.name(),
+                        ps.ty
+                    )),
                 ),
             }
         }
@@ -294,4 +305,3 @@ fn shared_key(axes: &BTreeMap<String, Value>, shared: &[String]) -> Vec<String> 
         })
         .collect()
 }
-

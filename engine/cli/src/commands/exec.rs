@@ -47,9 +47,9 @@ pub fn run(store_root: &Path, args: Args) -> Result<ExitCode> {
     let job = match (&args.file, &args.job) {
         (Some(file), _) => Job::from_json(&std::fs::read(file).into_diagnostic()?),
         (None, Some(digest)) => {
-            let digest: Digest = digest.parse().map_err(|e| {
-                miette!(help = "give the job's 64-digit digest, or --file", "{e}")
-            })?;
+            let digest: Digest = digest
+                .parse()
+                .map_err(|e| miette!(help = "give the job's 64-digit digest, or --file", "{e}"))?;
             Job::load(&store, &digest)
         }
         (None, None) => unreachable!("clap requires one"),

@@ -69,4 +69,3 @@ pub fn find_result(store: &Store, what: &str) -> Result<(String, Digest)> {
         "nothing recorded as `{what}` in this store"
     ))
 }
-

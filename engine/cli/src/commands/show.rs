@@ -81,8 +81,8 @@ fn print_log(store: &Store, result: &ActionResult, all: bool) -> Result<()> {
     let Some(log_blob) = result.meta.log else {
         return Ok(());
     };
-    let text = String::from_utf8_lossy(&store.get_bytes(&log_blob.digest).into_diagnostic()?)
-        .into_owned();
+    let text =
+        String::from_utf8_lossy(&store.get_bytes(&log_blob.digest).into_diagnostic()?).into_owned();
     let lines: Vec<&str> = text.lines().collect();
     let from = if all {
         0

@@ -92,4 +92,3 @@ pub fn run(root: &Path, cmd: StoreCommand) -> Result<ExitCode> {
         }
     }
 }
-
