@@ -49,3 +49,33 @@ pub(crate) struct Manifest {
 }
 
 pub(crate) const MANIFEST_FORMAT: u32 = 1;
+
+impl Manifest {
+    /// The manifest of `result` under `key`, as the store writes it (and as a remote entry
+    /// carries it, so that what a signature covers is exactly what gets parsed).
+    pub(crate) fn to_json(key: &Digest, result: &ActionResult) -> Vec<u8> {
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT,
+            key: *key,
+            result: result.clone(),
+        };
+        let mut json = serde_json::to_vec_pretty(&manifest).expect("manifests serialize");
+        json.push(b'\n');
+        json
+    }
+
+    /// Parses a manifest that must record `key`; the error says why it is unusable.
+    pub(crate) fn parse(key: &Digest, bytes: &[u8]) -> Result<ActionResult, String> {
+        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if m.format != MANIFEST_FORMAT {
+            return Err(format!(
+                "format {} is not supported (this prunus knows {MANIFEST_FORMAT})",
+                m.format
+            ));
+        }
+        if m.key != *key {
+            return Err(format!("it records key {}", m.key));
+        }
+        Ok(m.result)
+    }
+}

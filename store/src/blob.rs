@@ -514,10 +514,13 @@ fn is_zero(buf: &[u8]) -> bool {
             .all(|c| c.iter().fold(0, |a, &b| a | b) == 0)
 }
 
+/// A blob file's bytes as a reader reads them: the file itself, or a remote's stream.
+pub(crate) type Source = Box<dyn Read + Send>;
+
 /// Where a reader's decoded frames come from.
 enum Frames {
     /// Decoded on the calling thread (small blobs, one core).
-    Inline(io::BufReader<File>),
+    Inline(io::BufReader<Source>),
     /// Decoded and hashed ahead by a pool; slots in file order.
     Parallel(Receiver<Slot<Hashed>>),
 }
@@ -549,12 +552,15 @@ pub struct BlobReader {
 
 impl BlobReader {
     /// A reader over the blob file `file`; with a `sink`, every frame is also written there.
+    /// `file` is any source of a blob file's bytes (a remote's stream is verified the same
+    /// way as a local file); `path` names it in errors.
     pub(crate) fn open(
         path: PathBuf,
         digest: Digest,
-        mut file: File,
+        file: impl Read + Send + 'static,
         sink: Option<Arc<Sink>>,
     ) -> io::Result<BlobReader> {
+        let mut file: Source = Box::new(file);
         let mut h = [0u8; HEADER_LEN];
         match file.read_exact(&mut h) {
             Ok(()) => {}
@@ -629,7 +635,7 @@ impl BlobReader {
 
 /// Reads frames on a thread of its own and decodes them on a pool (each worker also writing
 /// its frame to `sink`), in order.
-fn decode_ahead(file: File, sink: Option<Arc<Sink>>) -> Receiver<Slot<Hashed>> {
+fn decode_ahead(file: Source, sink: Option<Arc<Sink>>) -> Receiver<Slot<Hashed>> {
     let workers = cores();
     let (order, slots) = sync_channel::<Slot<Hashed>>(2 * workers);
     std::thread::spawn(move || {

@@ -78,6 +78,47 @@ pub enum StoreError {
         reason: String,
         fix: &'static str,
     },
+    /// A remote failed to answer (network, permissions, a full remote disk).
+    #[error("{0}; nothing partial was kept, so running the same command again resumes")]
+    Remote(#[from] crate::RemoteError),
+    /// An object that a remote should have (an action entry there names it) is not there.
+    #[error(
+        "remote {remote} has no {object}: it was never pushed there or was deleted; push it \
+         again from a store that has it, or run the stage locally"
+    )]
+    RemoteMissing { remote: String, object: String },
+    /// What a remote returned is not what it should be: bytes that do not hash to the blob's
+    /// digest, a truncated stream, or an entry that does not parse or names the wrong key.
+    #[error(
+        "{object} from remote {remote} is invalid ({reason}); nothing of it was kept; delete \
+         that object on the remote so that a good copy can be pushed, and report it to whoever \
+         maintains the remote"
+    )]
+    RemoteCorrupt {
+        remote: String,
+        object: String,
+        reason: String,
+    },
+    /// An action entry that the store's trust policy does not accept (unsigned, or signed
+    /// by a key that is not trusted, or with a broken signature). It is not used.
+    #[error(
+        "the action entry for key {key} on remote {remote} is not trusted ({reason}); it was \
+         not used and the stage runs locally; trust its signer's key only if you trust them"
+    )]
+    UntrustedEntry {
+        remote: String,
+        key: Digest,
+        reason: String,
+    },
+    /// A push of an action that this store has not published.
+    #[error(
+        "action {key} is not published in the store at {root} (or its blobs are missing); \
+         run the stage first (e.g. `prunus run`), then push"
+    )]
+    ActionNotFound { key: Digest, root: PathBuf },
+    /// The store's trust policy could not sign an entry it was about to push.
+    #[error("cannot sign the action entry for key {key} ({reason}); nothing was pushed for it")]
+    CannotSign { key: Digest, reason: String },
 }
 
 impl StoreError {

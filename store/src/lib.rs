@@ -18,6 +18,11 @@
 //! partial one. A manifest is published only after every blob it names is in place, and blobs
 //! are immutable, so two writers of the same blob or result race harmlessly.
 //!
+//! Sharing: a [`Remote`] (a directory, [`DirRemote`], or an object store) holds blob files and
+//! signed action entries; [`Store::fetch_action`] and [`Store::fetch_blob`] take from it only
+//! what verifies (and, for entries, what an [`EntryTrust`] accepts), [`Store::push_action`] and
+//! [`Store::push_blob`] give to it. The local layout above does not change.
+//!
 //! How a runner uses it:
 //!
 //! ```
@@ -49,6 +54,8 @@ mod blob;
 mod digest;
 mod error;
 mod maint;
+pub mod remote;
+mod transfer;
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, Read, Write};
@@ -61,8 +68,9 @@ use blob::Sink;
 pub use digest::{BlobRef, Digest, ParseDigestError};
 pub use error::StoreError;
 pub use maint::{Dangling, DuReport, GcOptions, GcReport, Quarantined, VerifyReport};
+pub use remote::{DirRemote, EntrySignature, EntryTrust, Put, Remote, RemoteError, TrustWriters};
 
-use action::{MANIFEST_FORMAT, Manifest};
+use action::Manifest;
 use error::IoContext;
 
 const MARKER: &str = "STORE";
@@ -279,14 +287,7 @@ impl Store {
                 });
             }
         }
-        let manifest = Manifest {
-            format: MANIFEST_FORMAT,
-            key: *key,
-            result: result.clone(),
-        };
-        let mut json = serde_json::to_vec_pretty(&manifest).expect("manifests serialize");
-        json.push(b'\n');
-        self.write_atomic(&self.action_path(key), &json)
+        self.write_atomic(&self.action_path(key), &Manifest::to_json(key, result))
     }
 
     /// Every published result, sorted by key.
@@ -306,22 +307,13 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(StoreError::io("read action manifest", path, e)),
         };
-        let bad = |reason: String| StoreError::BadManifest {
-            key: *key,
-            path: path.to_path_buf(),
-            reason,
-        };
-        let m: Manifest = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
-        if m.format != MANIFEST_FORMAT {
-            return Err(bad(format!(
-                "format {} is not supported (this prunus knows {MANIFEST_FORMAT})",
-                m.format
-            )));
-        }
-        if m.key != *key {
-            return Err(bad(format!("it records key {}", m.key)));
-        }
-        Ok(Some(m.result))
+        Manifest::parse(key, &text)
+            .map(Some)
+            .map_err(|reason| StoreError::BadManifest {
+                key: *key,
+                path: path.to_path_buf(),
+                reason,
+            })
     }
 
     // ----- locks and scratch -----

@@ -1,0 +1,306 @@
+//! Moving blobs and action entries between a store and a [`Remote`], verifying everything
+//! that comes in.
+//!
+//! The rules, and why:
+//! - A fetched blob streams into a temp file under `tmp/` while the same bytes are decoded
+//!   and hashed (on every core for large blobs, as a local read is); it is renamed into
+//!   `blobs/` only once its decoded bytes hash to the digest asked for and have the size the
+//!   entry records. A remote therefore cannot make the store hold bytes under a wrong digest,
+//!   and an interrupted fetch leaves nothing but a temp file that is removed on the way out.
+//! - An action entry is believed only if the [`EntryTrust`] accepts its signatures, and only
+//!   then parsed and validated (format, key, plain output names); its blobs are fetched
+//!   (verified) before it is published locally, so a local result never names a missing blob.
+//! - A push verifies each local blob before it sends it, since puts are create-if-absent: a
+//!   corrupt copy sent once would stay on the remote. Blobs go before their entry, so a remote
+//!   entry never names a blob the remote lacks.
+//!
+//! Entry envelope (what `Remote::put_action` stores), JSON:
+//! `{"format": 1, "key": "<hex>", "manifest": "<the manifest's JSON, as a string>",
+//! "signatures": [{"signer": "...", "signature": "..."}]}`. The manifest travels as a string
+//! so that the bytes a signature covers are exactly the bytes that are parsed.
+
+use std::io::{self, BufRead, Read, Write};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use crate::action::Manifest;
+use crate::blob::BlobReader;
+use crate::error::IoContext;
+use crate::remote::{EntrySignature, EntryTrust, MAX_ENTRY_BYTES, Put, Remote};
+use crate::{ActionResult, BlobRef, Digest, Store, StoreError, from_read_err, set_readonly};
+
+const ENTRY_FORMAT: u32 = 1;
+
+/// An action entry as it lies on a remote (see the module's documentation).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    format: u32,
+    key: Digest,
+    manifest: String,
+    signatures: Vec<EntrySignature>,
+}
+
+impl Store {
+    /// Fetches `blob` from `remote` unless the store has it, verified while it streams in (see
+    /// the module's documentation). Returns the bytes received (0 if it was already here).
+    pub fn fetch_blob(&self, remote: &dyn Remote, blob: &BlobRef) -> Result<u64, StoreError> {
+        if self.has(&blob.digest) {
+            return Ok(0);
+        }
+        let object = format!("blob {}", blob.digest);
+        let Some(stream) = remote.get_blob(&blob.digest)? else {
+            return Err(StoreError::RemoteMissing {
+                remote: remote.name().into(),
+                object,
+            });
+        };
+        let tmp_dir = self.root.join("tmp");
+        let (file, tmp) = tempfile::Builder::new()
+            .prefix("fetch-")
+            .tempfile_in(&tmp_dir)
+            .ctx("create a temp file in", &tmp_dir)?
+            .into_parts();
+        let state = Arc::new(Mutex::new(TeeState::default()));
+        let tee = Tee {
+            stream,
+            copy: file.try_clone().ctx("open", &tmp)?,
+            state: Arc::clone(&state),
+        };
+        // Every failure below is sorted out by what the tee saw: a local write error, the
+        // remote's stream failing, or bytes that are not the blob (the reader's verdict).
+        let fail = |e: io::Error| -> StoreError {
+            let mut state = state.lock().unwrap();
+            if let Some(e) = state.write_err.take() {
+                StoreError::io("write", &tmp, e)
+            } else if let Some(e) = state.read_err.take() {
+                crate::RemoteError::new(remote.name(), "get", &object, e).into()
+            } else {
+                match from_read_err(e, "verify", &tmp) {
+                    StoreError::CorruptBlob { reason, .. } => StoreError::RemoteCorrupt {
+                        remote: remote.name().into(),
+                        object: object.clone(),
+                        reason: format!("it {reason}"),
+                    },
+                    other => other,
+                }
+            }
+        };
+        let mut reader =
+            BlobReader::open(tmp.to_path_buf(), blob.digest, tee, None).map_err(fail)?;
+        if reader.size() != blob.size {
+            return Err(StoreError::RemoteCorrupt {
+                remote: remote.name().into(),
+                object: object.clone(),
+                reason: format!(
+                    "its header says {} bytes, the entry naming it {}",
+                    reader.size(),
+                    blob.size
+                ),
+            });
+        }
+        loop {
+            let n = reader.fill_buf().map_err(fail)?.len();
+            if n == 0 {
+                break;
+            }
+            reader.consume(n);
+        }
+        drop(reader);
+        let received = state.lock().unwrap().copied;
+        file.sync_all().ctx("fsync", &tmp)?;
+        drop(file);
+        set_readonly(&tmp)?;
+        self.install(tmp, &self.blob_path(&blob.digest))?;
+        Ok(received)
+    }
+
+    /// Pushes a blob unless the remote has it, after verifying the local copy (see the
+    /// module's documentation).
+    pub fn push_blob(&self, remote: &dyn Remote, digest: &Digest) -> Result<Put, StoreError> {
+        if remote.has_blob(digest)? {
+            return Ok(Put::Existed);
+        }
+        let path = self.blob_path(digest);
+        io::copy(&mut self.read(digest)?, &mut io::sink())
+            .map_err(|e| from_read_err(e, "read blob", &path))?;
+        let (path, mut file) = self.open_blob(digest)?;
+        let len = file.metadata().ctx("read the size of", &path)?.len();
+        Ok(remote.put_blob(digest, len, &mut file)?)
+    }
+
+    /// The result for `key`: the local one if the store has it, else the remote's, which is
+    /// used only if `trust` accepts it and it is valid, and is published locally after its
+    /// blobs are fetched and verified. `None` if neither has it.
+    pub fn fetch_action(
+        &self,
+        remote: &dyn Remote,
+        key: &Digest,
+        trust: &dyn EntryTrust,
+    ) -> Result<Option<ActionResult>, StoreError> {
+        if let Some(result) = self.lookup(key)? {
+            return Ok(Some(result));
+        }
+        let Some(bytes) = remote.get_action(key)? else {
+            return Ok(None);
+        };
+        let result = open_entry(remote.name(), key, &bytes, trust)?;
+        for (_, blob) in result.blobs() {
+            self.fetch_blob(remote, &blob)?;
+        }
+        self.publish(key, &result)?;
+        Ok(Some(result))
+    }
+
+    /// Pushes the local result for `key`: its blobs (verified, those the remote lacks), then
+    /// its entry signed by `trust`, unless the remote has an entry for `key` already.
+    pub fn push_action(
+        &self,
+        remote: &dyn Remote,
+        key: &Digest,
+        trust: &dyn EntryTrust,
+    ) -> Result<Put, StoreError> {
+        let result = self
+            .lookup(key)?
+            .ok_or_else(|| StoreError::ActionNotFound {
+                key: *key,
+                root: self.root.clone(),
+            })?;
+        if remote.has_action(key)? {
+            return Ok(Put::Existed);
+        }
+        for (_, blob) in result.blobs() {
+            self.push_blob(remote, &blob.digest)?;
+        }
+        let entry = seal_entry(key, &result, trust)?;
+        Ok(remote.put_action(key, &entry)?)
+    }
+}
+
+/// The envelope of `result`'s manifest, signed by `trust`.
+fn seal_entry(
+    key: &Digest,
+    result: &ActionResult,
+    trust: &dyn EntryTrust,
+) -> Result<Vec<u8>, StoreError> {
+    let manifest = String::from_utf8(Manifest::to_json(key, result)).expect("JSON is UTF-8");
+    let signatures = trust
+        .sign(key, manifest.as_bytes())
+        .map_err(|reason| StoreError::CannotSign { key: *key, reason })?;
+    let entry = Entry {
+        format: ENTRY_FORMAT,
+        key: *key,
+        manifest,
+        signatures,
+    };
+    Ok(serde_json::to_vec(&entry).expect("entries serialize"))
+}
+
+/// Checks an entry from `remote` in the order that exposes least to an untrusted one: its
+/// size and envelope, then its signatures, then what its manifest says.
+fn open_entry(
+    remote: &str,
+    key: &Digest,
+    bytes: &[u8],
+    trust: &dyn EntryTrust,
+) -> Result<ActionResult, StoreError> {
+    let corrupt = |reason: String| StoreError::RemoteCorrupt {
+        remote: remote.into(),
+        object: format!("the action entry for key {key}"),
+        reason,
+    };
+    if bytes.len() as u64 > MAX_ENTRY_BYTES {
+        return Err(corrupt(format!(
+            "it is larger than {MAX_ENTRY_BYTES} bytes"
+        )));
+    }
+    let entry: Entry = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    if entry.format != ENTRY_FORMAT {
+        return Err(corrupt(format!(
+            "entry format {} is not supported (this prunus knows {ENTRY_FORMAT}); upgrade prunus",
+            entry.format
+        )));
+    }
+    if entry.key != *key {
+        return Err(corrupt(format!("it is the entry of key {}", entry.key)));
+    }
+    trust
+        .verify(key, entry.manifest.as_bytes(), &entry.signatures)
+        .map_err(|reason| StoreError::UntrustedEntry {
+            remote: remote.into(),
+            key: *key,
+            reason,
+        })?;
+    let result = Manifest::parse(key, entry.manifest.as_bytes()).map_err(corrupt)?;
+    if let Some(name) = result.outputs.keys().find(|n| !is_plain_relative(n)) {
+        return Err(corrupt(format!(
+            "output name {name:?} is not a plain relative path"
+        )));
+    }
+    Ok(result)
+}
+
+/// Whether an output name stays inside the folder it is exported to: relative, made of
+/// plain components (no `..`, `.`, empty parts, backslashes or NULs).
+fn is_plain_relative(name: &str) -> bool {
+    !name.is_empty()
+        && !name.contains(['\\', '\0'])
+        && name
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
+/// What a [`Tee`] saw, for telling a remote's failure from a local one.
+#[derive(Default)]
+struct TeeState {
+    copied: u64,
+    read_err: Option<io::Error>,
+    write_err: Option<io::Error>,
+}
+
+/// A reader over a remote's stream that also writes every byte it yields to a temp file, so
+/// the bytes that are verified are exactly the bytes that are kept.
+struct Tee {
+    stream: Box<dyn Read + Send>,
+    copy: std::fs::File,
+    state: Arc<Mutex<TeeState>>,
+}
+
+impl Read for Tee {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = match self.stream.read(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
+            Err(e) => {
+                let failed = io::Error::new(e.kind(), e.to_string());
+                self.state.lock().unwrap().read_err.get_or_insert(e);
+                return Err(failed);
+            }
+        };
+        if let Err(e) = self.copy.write_all(&buf[..n]) {
+            let failed = io::Error::new(e.kind(), e.to_string());
+            self.state.lock().unwrap().write_err.get_or_insert(e);
+            return Err(failed);
+        }
+        self.state.lock().unwrap().copied += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_plain_relative;
+
+    #[test]
+    fn plain_relative_names() {
+        for ok in ["returns.csv", "checkpoints/final.bin", "a..b", ".hidden"] {
+            assert!(is_plain_relative(ok), "{ok}");
+        }
+        for bad in [
+            "", "/etc/x", "../x", "a/../b", "a//b", "./a", "a/", "a\\b", "a\0",
+        ] {
+            assert!(!is_plain_relative(bad), "{bad:?}");
+        }
+    }
+}
