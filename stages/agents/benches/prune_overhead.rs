@@ -23,12 +23,13 @@
 use std::time::Instant;
 
 use burn::tensor::Device;
-use prunus_agents::agent::{Agent, AgentConfig, Objective};
-use prunus_agents::dqn::TdLoss;
+use prunus_agents::agent::{Agent, AgentConfig};
+use prunus_agents::hooks::UpdateHook;
 use prunus_agents::networks::{Architecture, NetworkConfig};
+use prunus_agents::objectives::Objective;
+use prunus_agents::objectives::TdLoss;
 use prunus_agents::prune::{GmpHook, PruneSettings};
 use prunus_agents::replay::{Batch, Replay, ReplayConfig};
-use prunus_agents::train::UpdateHook;
 use prunus_env::ObsKind;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
@@ -97,6 +98,7 @@ fn run(case: &Case, device: &Device) {
         discounts: vec![0.99; b],
         indices: (0..b).collect(),
         priorities: vec![1.0; b],
+        action_values: Vec::new(),
     };
     // The hook never samples; it only needs a replay to be handed.
     let replay = Replay::new(ReplayConfig {

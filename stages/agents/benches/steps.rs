@@ -14,13 +14,14 @@
 
 use std::time::Instant;
 
-use prunus_agents::agent::{Agent, AgentConfig, Objective};
-use prunus_agents::dqn::TdLoss;
+use prunus_agents::agent::{Agent, AgentConfig};
 use prunus_agents::networks::{Architecture, NetworkConfig};
-use prunus_agents::rainbow::Categorical;
+use prunus_agents::objectives::Categorical;
+use prunus_agents::objectives::Objective;
+use prunus_agents::objectives::TdLoss;
 use prunus_agents::replay::{Replay, ReplayConfig};
 use prunus_agents::train::{LoopConfig, Trainer};
-use prunus_env::{Env, EnvError, ObsKind, Observation, Spec, Step};
+use prunus_env::{Action, ActionSpace, Env, EnvError, ObsKind, Observation, Spec, Step};
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
@@ -70,7 +71,7 @@ impl Env for Frames {
         self.t = 0;
         self.fill();
     }
-    fn step(&mut self, _action: usize) -> Result<Step, EnvError> {
+    fn step(&mut self, _action: Action<'_>) -> Result<Step, EnvError> {
         self.t += 1;
         self.fill();
         Ok(Step {
@@ -120,12 +121,13 @@ fn run(case: &Case, device: &burn::tensor::Device) -> f64 {
     } else {
         Objective::Dqn(TdLoss::Mse)
     };
+    let num_actions = case.spec.action_space.discrete().expect("discrete actions");
     let agent = AgentConfig {
         network: NetworkConfig {
             architecture: case.architecture.clone(),
             width: case.width,
             input,
-            outputs: case.spec.num_actions,
+            outputs: num_actions,
             input_scale: if case.spec.kind == ObsKind::Byte {
                 1.0 / 255.0
             } else {
@@ -133,7 +135,7 @@ fn run(case: &Case, device: &burn::tensor::Device) -> f64 {
             },
             normalize_features: false,
         },
-        num_actions: case.spec.num_actions,
+        num_actions,
         objective,
         learning_rate: 6.25e-5,
         adam_epsilon: 1.5e-4,
@@ -188,13 +190,13 @@ fn main() {
     let minatar = Spec {
         shape: vec![4, 10, 10],
         kind: ObsKind::Binary,
-        num_actions: 6,
+        action_space: ActionSpace::Discrete(6),
         frame_stack: 1,
     };
     let atari = Spec {
         shape: vec![1, 84, 84],
         kind: ObsKind::Byte,
-        num_actions: 18,
+        action_space: ActionSpace::Discrete(18),
         frame_stack: 4,
     };
     let cases = [

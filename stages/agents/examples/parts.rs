@@ -1,9 +1,10 @@
 //! Times the pieces of a MinAtar DQN step (act, learn) separately, for profiling.
 use std::time::Instant;
 
-use prunus_agents::agent::{Agent, AgentConfig, Objective};
-use prunus_agents::dqn::TdLoss;
+use prunus_agents::agent::{Agent, AgentConfig};
 use prunus_agents::networks::{Architecture, NetworkConfig};
+use prunus_agents::objectives::Objective;
+use prunus_agents::objectives::TdLoss;
 use prunus_agents::replay::Batch;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
@@ -50,6 +51,7 @@ fn main() {
         discounts: vec![0.99; b],
         indices: (0..b).collect(),
         priorities: vec![1.0; b],
+        action_values: Vec::new(),
     };
     let m = 3_000;
     let t = Instant::now();

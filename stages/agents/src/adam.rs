@@ -1,8 +1,9 @@
 //! Adam with optax's semantics, whose moments can be zeroed element by element (ReDo, Reset).
 //!
 //! burn's `ModuleOptimizer` keeps its state behind `pub(crate)` fields, so the recycling
-//! baselines, which zero the Adam moments of the weights they re-initialise (FACTS.md §5.2,
-//! §5.3), need their own optimizer. This one follows `optax.adam` (as Dopamine builds it,
+//! baselines, which zero the Adam moments of the weights they re-initialise (the ReDo lab's
+//! `NeuronRecycler` and `LayerReset`, `dopamine/labs/redo/weight_recyclers.py` at
+//! google/dopamine@1093179), need their own optimizer. This one follows `optax.adam` (as Dopamine builds it,
 //! optionally after `optax.add_decayed_weights`) operation for operation, in `f32`:
 //!
 //! ```text
@@ -30,7 +31,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::networks::to_vec;
+use crate::tensor::{leaf, to_vec};
 
 const BETA_1: f64 = 0.9;
 const BETA_2: f64 = 0.999;
@@ -301,19 +302,6 @@ impl ModuleMapper for StepMapper<'_> {
         self.adam.moments[index] = Some(moments);
         Param::from_mapped_value(id, leaf(w, autodiff, require_grad), mapper)
     }
-}
-
-/// `t` (a plain tensor) as a parameter leaf: back on the autodiff device if the parameter was,
-/// tracking gradients if it did.
-pub(crate) fn leaf<const D: usize>(t: Tensor<D>, autodiff: bool, require_grad: bool) -> Tensor<D> {
-    let mut t = t;
-    if autodiff {
-        t = t.autodiff();
-    }
-    if require_grad {
-        t = t.require_grad();
-    }
-    t
 }
 
 #[cfg(test)]

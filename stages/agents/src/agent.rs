@@ -1,29 +1,20 @@
 //! A value-based agent: online and target Q-networks, Adam, acting and one gradient step of
 //! either objective (DQN's TD regression or C51's cross-entropy).
 
-use std::collections::BTreeMap;
-
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::store::ModuleRecord;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::adam::Adam;
-use crate::dqn::{self, TdLoss};
-use crate::networks::{NetworkConfig, QNetwork, to_vec};
-use crate::rainbow::{self, Categorical};
+use crate::hooks::{Prunable, Surgery};
+use crate::networks::{NetworkConfig, QNetwork};
+use crate::objectives::{self, Objective};
+use crate::parameters::ParameterSet;
 use crate::replay::Batch;
-
-/// What the network predicts and how it is trained.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Objective {
-    /// Q-values, TD regression.
-    Dqn(TdLoss),
-    /// C51 distributions.
-    C51(Categorical),
-}
+use crate::tensor::to_vec;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AgentConfig {
@@ -34,18 +25,15 @@ pub struct AgentConfig {
     pub learning_rate: f64,
     pub adam_epsilon: f32,
     /// Coupled weight decay added to every gradient before Adam, `g + wd * w` (Dopamine ReDo
-    /// lab's `optax.add_decayed_weights`, biases included; FACTS.md §5.4). 0: none.
+    /// lab's `RecycledDQNAgent` chains `optax.add_decayed_weights` before Adam, biases included;
+    /// `dopamine/labs/redo` at google/dopamine@1093179). 0: none.
     pub weight_decay: f64,
 }
 
 impl AgentConfig {
     pub fn network_config(&self) -> NetworkConfig {
-        let atoms = match self.objective {
-            Objective::Dqn(_) => 1,
-            Objective::C51(c) => c.atoms,
-        };
         NetworkConfig {
-            outputs: self.num_actions * atoms,
+            outputs: self.num_actions * self.objective.outputs_per_action(),
             ..self.network.clone()
         }
     }
@@ -68,15 +56,6 @@ pub struct Agent {
     acting: QNetwork,
     optimizer: Adam,
     device: Device,
-}
-
-/// Edits of the online network's parameters, by index in the visiting order (layer `i`'s
-/// kernel is [`QNetwork::kernel_param`]`(i)`, its bias the next one): new values, and the
-/// entries whose Adam moments are zeroed (`None`: all of them). Reset and ReDo are surgeries.
-#[derive(Clone, Debug, Default)]
-pub struct Surgery {
-    pub values: BTreeMap<usize, Vec<f32>>,
-    pub zero_moments: BTreeMap<usize, Option<Vec<usize>>>,
 }
 
 impl Agent {
@@ -116,11 +95,9 @@ impl Agent {
             TensorData::new(states.to_vec(), [batch, states.len() / batch]),
             &self.device,
         );
-        let out = to_vec(self.acting.forward(x));
-        match self.config.objective {
-            Objective::Dqn(_) => out,
-            Objective::C51(c) => c.q_values(&out),
-        }
+        self.config
+            .objective
+            .q_values(to_vec(self.acting.forward(x)))
     }
 
     /// ε-greedy action for one state (ties go to the lowest index, like `argmax`).
@@ -144,34 +121,16 @@ impl Agent {
         let states =
             Tensor::<2>::from_data(TensorData::new(batch.states.clone(), [b, sl]), &self.device);
         let out = self.online.forward(states);
-        let per_sample = match self.config.objective {
-            Objective::Dqn(loss) => {
-                let y = dqn::targets(
-                    &next_out,
-                    self.config.num_actions,
-                    &batch.returns,
-                    &batch.discounts,
-                );
-                let y = Tensor::<1>::from_data(TensorData::new(y, [b]), &self.device);
-                let actions: Vec<i64> = batch.actions.iter().map(|&a| a as i64).collect();
-                let actions =
-                    Tensor::<2, Int>::from_data(TensorData::new(actions, [b, 1]), &self.device);
-                dqn::td_loss(out, actions, y, loss)
-            }
-            Objective::C51(c) => {
-                let m = c.target_distribution(
-                    &next_out,
-                    self.config.num_actions,
-                    &batch.returns,
-                    &batch.discounts,
-                );
-                let m = Tensor::<2>::from_data(TensorData::new(m, [b, c.atoms]), &self.device);
-                rainbow::cross_entropy(out, &batch.actions, m, c.atoms)
-            }
-        };
+        let per_sample = self.config.objective.per_sample_loss(
+            out,
+            &next_out,
+            batch,
+            self.config.num_actions,
+            &self.device,
+        );
         let per_sample_values = to_vec(per_sample.clone().inner());
         let loss = if prioritized {
-            let w = rainbow::importance_weights(&batch.priorities);
+            let w = objectives::importance_weights(&batch.priorities);
             let w = Tensor::<1>::from_data(TensorData::new(w, [b]), &self.device);
             (per_sample * w).mean()
         } else {
@@ -247,6 +206,24 @@ impl Agent {
         agent.acting = agent.online.valid();
         agent.optimizer = Adam::from_bytes(&state.optimizer, device)?;
         Ok(agent)
+    }
+}
+
+impl Prunable for Agent {
+    fn parameters(&self) -> &dyn ParameterSet {
+        &self.acting
+    }
+
+    fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn apply_masks(&mut self, masks: &[Option<Tensor<1>>]) {
+        Agent::apply_masks(self, masks);
+    }
+
+    fn operate(&mut self, surgery: &Surgery) {
+        Agent::operate(self, surgery);
     }
 }
 

@@ -1,8 +1,22 @@
-//! The bridge to `prunus-env`'s factory.
+//! The bridge to `prunus-env`'s factory: the environment options the training kinds set.
 
 use prunus_env::{Env, EnvOptions};
+use serde::{Deserialize, Serialize};
 
-use crate::kinds::EnvSettings;
+/// How the kinds ask for an environment (`env` name, options); tests may substitute their own.
+pub type EnvFactory = fn(&str, &EnvSettings) -> Result<Box<dyn Env>, String>;
+
+/// The environment options the kinds set (mapped onto `prunus_env::EnvOptions`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EnvSettings {
+    /// `None`: the environment's paper default.
+    pub sticky_action_prob: Option<f32>,
+    /// `None`: the environment's default cap.
+    pub max_episode_steps: Option<u64>,
+    /// `Some(true)`: the platform's full action set; `Some(false)`: the game's minimal set;
+    /// `None`: the paper default (Atari minimal, MinAtar all 6).
+    pub full_action_set: Option<bool>,
+}
 
 /// The environment `name` with `settings`, from prunus-env's factory.
 pub fn make(name: &str, settings: &EnvSettings) -> Result<Box<dyn Env>, String> {

@@ -4,10 +4,13 @@
 //!
 //! One concept per module: [`networks`] (MLP, MinAtar CNN, Nature CNN, Impala ResNet; width
 //! multiplier; stable layer names), [`replay`] (frames stored once, stacking and n-step returns
-//! at sampling, prioritized [`sum_tree`]), [`dqn`] and [`rainbow`] (the two objectives),
-//! [`agent`] (networks + [`adam`]), [`schedule`] (ε), [`train`] (the iteration loop and its
-//! [`train::UpdateHook`]s), [`prune`] (GMP as a hook), [`baselines`] (Reset and ReDo as hooks), [`checkpoint`] (snapshots, resume
-//! state, probe batch), [`kinds`] and [`probe`] (the stage kinds).
+//! at sampling, prioritized [`sum_tree`]), [`objectives`] (TD and C51), [`adam`] (optax's Adam),
+//! [`agent`] (the value-based agent: networks + Adam + objective), [`schedule`] (ε), [`train`]
+//! (the iteration loop), [`hooks`] (what pruning and the baselines see of a learner:
+//! [`hooks::Prunable`] and [`parameters::ParameterSet`]), [`prune`] (GMP as a hook),
+//! [`baselines`] (Reset and ReDo as hooks), [`checkpoint`] (snapshots, resume state, probe
+//! batch), [`probes`] (the analysis probes on a snapshot), [`presets`] (defaults by environment
+//! family) and [`kinds`] (the stage kinds).
 //!
 //! Deviations from Dopamine, on purpose (each documented where it lives): iterations are
 //! exactly `training_steps` long (episodes carry over), the replay ratio generalises
@@ -18,17 +21,20 @@ pub mod adam;
 pub mod agent;
 pub mod baselines;
 pub mod checkpoint;
-pub mod dqn;
 pub mod envs;
+pub mod hooks;
 pub mod kinds;
 pub mod malloc;
 pub mod networks;
-pub mod probe;
+pub mod objectives;
+pub mod parameters;
+pub mod presets;
+pub mod probes;
 pub mod prune;
-pub mod rainbow;
 pub mod replay;
 pub mod schedule;
 pub mod sum_tree;
+mod tensor;
 pub mod train;
 
 /// The device named by the `device` parameter: `cpu` (burn's Flex backend, deterministic),
@@ -64,6 +70,6 @@ pub fn kinds() -> prunus_stage::Kinds {
     vec![
         std::sync::Arc::new(kinds::TrainKind::new(kinds::Algorithm::Dqn)),
         std::sync::Arc::new(kinds::TrainKind::new(kinds::Algorithm::Rainbow)),
-        std::sync::Arc::new(probe::ProbeKind),
+        std::sync::Arc::new(kinds::ProbeKind),
     ]
 }

@@ -1,5 +1,6 @@
 //! Gradual magnitude pruning wired into training: an [`UpdateHook`] that follows JaxPruner's
-//! Dopamine baseline (FACTS.md §4.4). At gradient step t (counted from 0, as JaxPruner's
+//! Dopamine baseline (`jaxpruner/baselines/dopamine/dqn_agent_pruner.py` and
+//! `jaxpruner/base_updater.py` at google-research/jaxpruner@f133ee5). At gradient step t (counted from 0, as JaxPruner's
 //! `count`), if the GMP schedule updates masks at t, new masks are the top-|w| of the
 //! *pre-update* weights at the scheduled sparsity, spread over layers by ERK (or uniformly);
 //! after *every* optimizer step the kernels are multiplied by their masks. Gradients and Adam
@@ -10,10 +11,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use prunus_sparsity::{Boundary, Distribution, GmpSchedule, Mask, erk, magnitude};
 use serde::{Deserialize, Serialize};
 
-use crate::agent::Agent;
-use crate::networks::KernelInfo;
+use crate::hooks::{Prunable, UpdateHook};
+use crate::parameters::KernelInfo;
 use crate::replay::Replay;
-use crate::train::UpdateHook;
 
 /// GMP settings (fractions of the run's gradient steps).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -88,7 +88,7 @@ impl GmpHook {
 }
 
 impl UpdateHook for GmpHook {
-    fn before_update(&mut self, step: u64, agent: &Agent) {
+    fn before_update(&mut self, step: u64, learner: &dyn Prunable) {
         if !self.schedule.should_update(step) {
             return;
         }
@@ -98,7 +98,7 @@ impl UpdateHook for GmpHook {
         let shapes: Vec<&[usize]> = self.kernels.iter().map(|k| k.shape.as_slice()).collect();
         let per_layer = erk::allocate(self.distribution, &shapes, self.schedule.target)
             .expect("valid sparsity allocation");
-        let values = agent.network().kernel_values();
+        let values = learner.parameters().kernel_values();
         self.state.masks = values
             .iter()
             .zip(per_layer)
@@ -106,12 +106,12 @@ impl UpdateHook for GmpHook {
                 s.map(|s| magnitude::topk_mask(w, self.schedule.layer_sparsity_at(s, step)))
             })
             .collect();
-        self.recache(agent.device());
+        self.recache(learner.device());
     }
 
-    fn after_update(&mut self, _step: u64, agent: &mut Agent, _replay: &Replay) {
+    fn after_update(&mut self, _step: u64, learner: &mut dyn Prunable, _replay: &Replay) {
         if self.cached.iter().any(Option::is_some) {
-            agent.apply_masks(&self.cached);
+            learner.apply_masks(&self.cached);
         }
     }
 

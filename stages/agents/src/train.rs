@@ -1,4 +1,5 @@
-//! Dopamine's iteration loop (`dopamine/discrete_domains/run_experiment.py`, FACTS.md §1.1):
+//! Dopamine's iteration loop (`dopamine/discrete_domains/run_experiment.py` at
+//! google/dopamine@1093179):
 //! each iteration runs `training_steps` agent steps with ε-greedy exploration, learning from
 //! replay at a given replay ratio, then (optionally) evaluation episodes with ε_eval.
 //!
@@ -13,12 +14,13 @@
 //! in the middle of an episode is rebuilt by replaying them; evaluation draws from streams
 //! derived from (seed, iteration), so it is a pure function of the network.
 
-use prunus_env::{Env, Observation, Spec, Step};
+use prunus_env::{Action, Env, Observation, Spec, Step};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 
 use crate::agent::Agent;
+use crate::hooks::UpdateHook;
 use crate::replay::Replay;
 use crate::schedule::linearly_decaying_epsilon;
 
@@ -44,30 +46,6 @@ pub struct LoopConfig {
     /// Clip rewards to [-1, 1] for learning (returns are always reported unclipped).
     pub clip_rewards: bool,
     pub seed: u64,
-}
-
-/// Called around gradient steps; pruning (GMP masks), ReDo and resets plug in here.
-pub trait UpdateHook: Send {
-    /// Before gradient step `step` (counted from 0) is computed.
-    fn before_update(&mut self, _step: u64, _agent: &Agent) {}
-    /// After gradient step `step` (counted from 0) was applied to the agent; `replay` is there
-    /// to sample states from (ReDo's neuron scores).
-    fn after_update(&mut self, step: u64, agent: &mut Agent, replay: &Replay);
-    /// What the hook did since the last call, for the run's log (e.g. neurons recycled).
-    fn report(&mut self) -> Option<String> {
-        None
-    }
-    /// `(layer, sparsity)` of every layer the hook controls; empty when it prunes nothing.
-    fn sparsities(&self) -> Vec<(String, f64)> {
-        Vec::new()
-    }
-    /// Masks to keep with saved networks (`None` where a layer is dense).
-    fn masks(&self) -> Vec<Option<Vec<f32>>> {
-        Vec::new()
-    }
-    /// Serialized state, for checkpoints.
-    fn save(&self) -> Vec<u8>;
-    fn restore(&mut self, state: &[u8], device: &burn::tensor::Device) -> Result<(), String>;
 }
 
 /// One row of `returns.csv`.
@@ -230,7 +208,8 @@ impl Trainer {
             env.reset(Some(ep.seed));
             stack.reset(env.observation());
             for &a in &ep.actions {
-                env.step(a as usize).map_err(|e| e.to_string())?;
+                env.step(Action::Discrete(a as usize))
+                    .map_err(|e| e.to_string())?;
                 stack.push(env.observation());
             }
         }
@@ -302,14 +281,21 @@ impl Trainer {
             reward,
             terminal,
             truncated,
-        } = self.env.step(action).map_err(|e| e.to_string())?;
+        } = self
+            .env
+            .step(Action::Discrete(action))
+            .map_err(|e| e.to_string())?;
         let learn_reward = if self.config.clip_rewards {
             reward.clamp(-1.0, 1.0)
         } else {
             reward
         };
-        self.replay
-            .push(self.current.view(), action, learn_reward, terminal);
+        self.replay.push(
+            self.current.view(),
+            Action::Discrete(action),
+            learn_reward,
+            terminal,
+        );
         let ep = self.state.episode.as_mut().expect("episode in progress");
         ep.actions
             .push(u8::try_from(action).expect("action fits in u8"));
@@ -406,7 +392,9 @@ impl Trainer {
                 let a = self
                     .agent
                     .act(&stack.data, self.config.epsilon_eval, &mut rng);
-                let step = env.step(a).expect("agent actions are in range");
+                let step = env
+                    .step(Action::Discrete(a))
+                    .expect("agent actions are in range");
                 total += step.reward as f64;
                 if step.terminal || step.truncated {
                     break;

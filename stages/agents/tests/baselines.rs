@@ -1,6 +1,6 @@
 //! The paper's baselines wired into real agents: coupled weight decay, the L2 feature
-//! normalisation of Kumar et al., Reset and ReDo (FACTS.md §5), and their composition with GMP
-//! through checkpoint and resume.
+//! normalisation of Kumar et al., Reset and ReDo (as Dopamine's ReDo lab, `dopamine/labs/redo`),
+//! and their composition with GMP through checkpoint and resume.
 
 mod common;
 
@@ -10,13 +10,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use burn::tensor::{Tensor, TensorData};
-use prunus_agents::agent::{Agent, AgentConfig, Objective, Surgery};
+use prunus_agents::agent::{Agent, AgentConfig};
 use prunus_agents::baselines::{RedoHook, ResetHook};
-use prunus_agents::dqn::TdLoss;
+use prunus_agents::hooks::Surgery;
+use prunus_agents::hooks::UpdateHook;
 use prunus_agents::kinds::{Algorithm, TrainKind};
 use prunus_agents::networks::{Architecture, NetworkConfig, QNetwork};
+use prunus_agents::objectives::Objective;
+use prunus_agents::objectives::TdLoss;
 use prunus_agents::replay::{Batch, Replay};
-use prunus_agents::train::{Trainer, UpdateHook};
+use prunus_agents::train::Trainer;
 use prunus_sparsity::{RedoConfig, ResetConfig};
 use prunus_stage::{Context, Params, Reporter, StageError, StageKind, Value};
 use rand::SeedableRng;
@@ -116,6 +119,7 @@ fn weight_decay_is_added_to_the_gradient_before_adam() {
         discounts: discounts.iter().map(|&x| x as f32).collect(),
         indices: (0..4).collect(),
         priorities: vec![1.0; 4],
+        action_values: Vec::new(),
     };
     agent.learn(&batch, false);
     let new_w = &agent.network().kernel_values()[0];
@@ -230,6 +234,7 @@ fn l2_normalizes_the_features_fed_to_the_head() {
         discounts: vec![0.99, 0.99],
         indices: vec![0, 1],
         priorities: vec![1.0; 2],
+        action_values: Vec::new(),
     };
     let out = agent.learn(&batch, false);
     assert!(out.loss.is_finite());

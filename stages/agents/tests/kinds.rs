@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use prunus_agents::checkpoint::{ProbeBatch, Snapshot};
+use prunus_agents::kinds::ProbeKind;
 use prunus_agents::kinds::{Algorithm, TrainKind};
-use prunus_agents::probe::ProbeKind;
 use prunus_stage::{Context, Input, Params, Reporter, StageError, StageKind, Value};
 
 fn kind(algorithm: Algorithm) -> TrainKind {

@@ -55,11 +55,13 @@ fn dopamine(game: &str, dir: &Path, seconds: f64) -> f64 {
         ..EnvOptions::default()
     };
     let mut env = prunus_env::make(&format!("atari/{game}"), &opts).unwrap();
-    let n = env.spec().num_actions as u32;
+    let n = env.spec().action_space.discrete().unwrap() as u32;
     let mut policy = NpRandom::new(1_000_003);
     measure(seconds, || {
         for _ in 0..1000 {
-            let s = env.step(policy.randint(n) as usize).unwrap();
+            let s = env
+                .step(prunus_env::Action::Discrete(policy.randint(n) as usize))
+                .unwrap();
             if let Observation::Byte(frame) = env.observation() {
                 black_box(frame);
             }

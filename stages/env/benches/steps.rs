@@ -31,7 +31,9 @@ fn prunus_steps_per_second(game: &str, seconds: f64) -> f64 {
     let (mut n, start) = (0u64, Instant::now());
     while start.elapsed().as_secs_f64() < seconds {
         for _ in 0..10_000 {
-            let step = env.step(policy.randint(6) as usize).unwrap();
+            let step = env
+                .step(prunus_env::Action::Discrete(policy.randint(6) as usize))
+                .unwrap();
             if let Observation::Binary(frame) = env.observation() {
                 black_box(frame);
             }

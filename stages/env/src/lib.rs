@@ -2,7 +2,9 @@
 //!
 //! Every environment implements [`Env`]. Agents see one frame at a time; frame stacking (4 for
 //! Atari, 1 elsewhere, [`Spec::frame_stack`]) is done by the replay buffer, which stores each
-//! frame once in the compact dtype given by [`ObsKind`].
+//! frame once in the compact dtype given by [`ObsKind`]. An environment takes either discrete
+//! actions or real vectors in a box ([`ActionSpace`], [`Action`]); every environment here is
+//! discrete, continuous control (for SAC) would be a box.
 
 use std::fmt;
 
@@ -23,9 +25,76 @@ pub struct Spec {
     /// Observation shape of one frame: `[channels, height, width]` for images, `[n]` for vectors.
     pub shape: Vec<usize>,
     pub kind: ObsKind,
-    pub num_actions: usize,
+    pub action_space: ActionSpace,
     /// How many consecutive frames the agent stacks (Dopamine: 4 for Atari, 1 for MinAtar).
     pub frame_stack: usize,
+}
+
+/// The actions an environment accepts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ActionSpace {
+    /// `n` actions, numbered `0..n`.
+    Discrete(usize),
+    /// Real vectors with per-dimension bounds `low[i] <= a[i] <= high[i]` (continuous control).
+    Box { low: Vec<f32>, high: Vec<f32> },
+}
+
+impl ActionSpace {
+    /// The number of actions of a discrete space; `None` for a box.
+    pub fn discrete(&self) -> Option<usize> {
+        match self {
+            ActionSpace::Discrete(n) => Some(*n),
+            ActionSpace::Box { .. } => None,
+        }
+    }
+
+    /// Whether `action` belongs to this space (right kind, in range or bounds).
+    pub fn check(&self, action: Action<'_>) -> Result<(), EnvError> {
+        match (self, action) {
+            (ActionSpace::Discrete(n), action) => action.index(*n).map(|_| ()),
+            (ActionSpace::Box { low, high }, Action::Continuous(a)) => {
+                let inside = a.len() == low.len()
+                    && a.iter()
+                        .zip(low.iter().zip(high))
+                        .all(|(x, (l, h))| l <= x && x <= h);
+                if inside {
+                    Ok(())
+                } else {
+                    Err(EnvError::ActionOutOfBounds {
+                        action: a.to_vec(),
+                        low: low.clone(),
+                        high: high.clone(),
+                    })
+                }
+            }
+            (ActionSpace::Box { low, .. }, Action::Discrete(_)) => Err(EnvError::ActionKind {
+                expected: format!("a continuous action of {} dimensions", low.len()),
+            }),
+        }
+    }
+}
+
+/// One action: an index into a discrete space, or a point of a box (borrowed from the agent).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Action<'a> {
+    Discrete(usize),
+    Continuous(&'a [f32]),
+}
+
+impl Action<'_> {
+    /// This action as an index among `n` discrete actions, or why it is not one.
+    pub fn index(self, n: usize) -> Result<usize, EnvError> {
+        match self {
+            Action::Discrete(a) if a < n => Ok(a),
+            Action::Discrete(action) => Err(EnvError::ActionOutOfRange {
+                action,
+                num_actions: n,
+            }),
+            Action::Continuous(_) => Err(EnvError::ActionKind {
+                expected: format!("a discrete action in 0..{n}"),
+            }),
+        }
+    }
 }
 
 /// One frame, borrowed from the environment's own buffer, channel-major (`[c][h][w]`).
@@ -52,8 +121,12 @@ pub trait Env: Send {
     fn spec(&self) -> &Spec;
     /// Starts a new episode; `Some(seed)` reseeds the environment's random stream first.
     fn reset(&mut self, seed: Option<u64>);
+    /// The actions it accepts.
+    fn action_space(&self) -> &ActionSpace {
+        &self.spec().action_space
+    }
     /// Advances one agent step. Errors only on an invalid action.
-    fn step(&mut self, action: usize) -> Result<Step, EnvError>;
+    fn step(&mut self, action: Action<'_>) -> Result<Step, EnvError>;
     /// The current frame.
     fn observation(&self) -> Observation<'_>;
     /// Remaining lives, where the game has them.
@@ -74,6 +147,16 @@ pub enum EnvError {
     ActionOutOfRange {
         action: usize,
         num_actions: usize,
+    },
+    /// A continuous action outside the box (or of the wrong dimension).
+    ActionOutOfBounds {
+        action: Vec<f32>,
+        low: Vec<f32>,
+        high: Vec<f32>,
+    },
+    /// An action of the other kind (discrete for a box, continuous for a discrete space).
+    ActionKind {
+        expected: String,
     },
     /// An Atari ROM is not installed.
     MissingRom {
@@ -107,6 +190,13 @@ impl fmt::Display for EnvError {
                 f,
                 "action {action} is out of range: this environment has {num_actions} actions (0..{num_actions})"
             ),
+            EnvError::ActionOutOfBounds { action, low, high } => write!(
+                f,
+                "action {action:?} is outside the action space (low {low:?}, high {high:?})"
+            ),
+            EnvError::ActionKind { expected } => {
+                write!(f, "this environment takes {expected}")
+            }
             EnvError::MissingRom { game, path } => write!(
                 f,
                 "the Atari ROM for `{game}` is not installed (looked for {}); run `prunus roms \
@@ -205,13 +295,15 @@ mod tests {
 
     fn random_returns(name: &str, episodes: usize) -> Vec<(f32, u64)> {
         let mut env = make(name, &EnvOptions::default()).unwrap();
-        let n = env.spec().num_actions;
+        let n = env.spec().action_space.discrete().unwrap();
         let mut out = Vec::new();
         for ep in 0..episodes {
             env.reset(Some(ep as u64));
             let (mut ret, mut len) = (0.0, 0);
             loop {
-                let s = env.step((len as usize * 7 + ep) % n).unwrap();
+                let s = env
+                    .step(Action::Discrete((len as usize * 7 + ep) % n))
+                    .unwrap();
                 ret += s.reward;
                 len += 1;
                 if s.terminal || s.truncated {
@@ -233,7 +325,7 @@ mod tests {
         let mut env = make("cartpole", &EnvOptions::default()).unwrap();
         env.reset(Some(1));
         let steps = (0..500)
-            .take_while(|_| !env.step(1).unwrap().terminal)
+            .take_while(|_| !env.step(Action::Discrete(1)).unwrap().terminal)
             .count();
         assert!(steps < 40, "pole survived {steps} steps of constant force");
     }
@@ -246,7 +338,7 @@ mod tests {
         let mut last = Step::default();
         let mut ret = 0.0;
         for _ in 0..500 {
-            last = env.step(1).unwrap();
+            last = env.step(Action::Discrete(1)).unwrap();
             ret += last.reward;
         }
         assert!(last.truncated && !last.terminal);
@@ -265,7 +357,7 @@ mod tests {
                 unreachable!()
             };
             let action = if o[5] > 0.0 { 2 } else { 0 };
-            if env.step(action).unwrap().terminal {
+            if env.step(Action::Discrete(action)).unwrap().terminal {
                 done_at = Some(t);
                 break;
             }
@@ -283,7 +375,10 @@ mod tests {
         a.reset(Some(9));
         let mut b = a.boxed_clone();
         for t in 0..30 {
-            assert_eq!(a.step(t % 2).unwrap(), b.step(t % 2).unwrap());
+            assert_eq!(
+                a.step(Action::Discrete(t % 2)).unwrap(),
+                b.step(Action::Discrete(t % 2)).unwrap()
+            );
         }
     }
 
@@ -298,7 +393,7 @@ mod tests {
             "{err}"
         );
         let mut env = make("cartpole", &EnvOptions::default()).unwrap();
-        let err = env.step(2).unwrap_err().to_string();
+        let err = env.step(Action::Discrete(2)).unwrap_err().to_string();
         assert!(
             err.contains("out of range") && err.contains("2 actions"),
             "{err}"

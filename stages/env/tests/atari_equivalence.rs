@@ -155,7 +155,7 @@ fn check_preprocessed(game: &str, seed: u64, steps: usize, full: bool) {
         other => panic!("Atari frames are bytes, got {other:?}"),
     };
     env.reset(Some(seed));
-    let n = env.spec().num_actions;
+    let n = env.spec().action_space.discrete().unwrap();
     let mut policy = NpRandom::new(seed + POLICY_SEED_OFFSET);
     let lives = |env: &dyn Env| env.lives().unwrap() as u8;
     let mut ours = vec![Record {
@@ -165,7 +165,11 @@ fn check_preprocessed(game: &str, seed: u64, steps: usize, full: bool) {
         pixels: frame(&*env),
     }];
     for _ in 0..steps {
-        let s = env.step(policy.randint(n as u32) as usize).unwrap();
+        let s = env
+            .step(prunus_env::Action::Discrete(
+                policy.randint(n as u32) as usize
+            ))
+            .unwrap();
         assert!(!s.truncated, "no truncation within {steps} steps");
         ours.push(Record {
             reward: s.reward as i32,
@@ -261,19 +265,29 @@ fn actions_out_of_range_are_rejected() {
         ..EnvOptions::default()
     };
     let mut env = prunus_env::make("atari/pong", &opts).unwrap();
-    assert_eq!(env.spec().num_actions, 6, "Pong's minimal action set");
-    let e = env.step(6).unwrap_err().to_string();
+    assert_eq!(
+        env.spec().action_space.discrete().unwrap(),
+        6,
+        "Pong's minimal action set"
+    );
+    let e = env
+        .step(prunus_env::Action::Discrete(6))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("action 6 is out of range"), "{e}");
     let mut emu = Emulator::open("pong", opts.rom_dir.as_deref(), 0.0, 0).unwrap();
     assert!(emu.act(18).is_err());
     // A clone continues identically (same state, same sticky-action stream).
     env.reset(Some(9));
     for a in [1, 2, 3, 4, 5, 0, 1] {
-        env.step(a).unwrap();
+        env.step(prunus_env::Action::Discrete(a)).unwrap();
     }
     let mut twin = env.boxed_clone();
     for a in [2, 3, 2, 3, 1, 1, 0, 5, 4] {
-        assert_eq!(env.step(a).unwrap(), twin.step(a).unwrap());
+        assert_eq!(
+            env.step(prunus_env::Action::Discrete(a)).unwrap(),
+            twin.step(prunus_env::Action::Discrete(a)).unwrap()
+        );
         let (Observation::Byte(x), Observation::Byte(y)) = (env.observation(), twin.observation())
         else {
             unreachable!()

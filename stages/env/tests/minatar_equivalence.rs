@@ -72,9 +72,10 @@ fn check_trace(python: &std::path::PathBuf, game: &str, channels: usize, seed: u
                 episodes += 1;
             }
         } else {
-            let action = policy.randint(env.spec().num_actions as u32) as usize;
+            let action =
+                policy.randint(env.spec().action_space.discrete().unwrap() as u32) as usize;
             assert_eq!(action, head[0] as usize, "{game}: policy streams diverged");
-            let step = env.step(action).unwrap();
+            let step = env.step(prunus_env::Action::Discrete(action)).unwrap();
             assert_eq!(
                 (step.reward as u8, step.terminal as u8),
                 (head[1], head[2]),
@@ -127,7 +128,9 @@ fn prunus_rollouts(game: &str, seed: u64, episodes: usize) -> Rollouts {
     for _ in 0..episodes {
         let (mut ret, mut len, mut occ) = (0.0, 0.0, vec![0.0; channels]);
         loop {
-            let step = env.step(policy.randint(6) as usize).unwrap();
+            let step = env
+                .step(prunus_env::Action::Discrete(policy.randint(6) as usize))
+                .unwrap();
             ret += step.reward as f64;
             len += 1.0;
             for (c, cells) in frame(env.as_ref()).chunks(100).enumerate() {

@@ -2,9 +2,10 @@
 #![allow(dead_code)]
 
 use burn::tensor::Device;
-use prunus_agents::agent::{Agent, AgentConfig, Objective};
-use prunus_agents::dqn::TdLoss;
+use prunus_agents::agent::{Agent, AgentConfig};
 use prunus_agents::networks::{Architecture, NetworkConfig};
+use prunus_agents::objectives::Objective;
+use prunus_agents::objectives::TdLoss;
 use prunus_agents::replay::{Replay, ReplayConfig};
 use prunus_agents::train::{LoopConfig, Trainer};
 use prunus_env::Env;

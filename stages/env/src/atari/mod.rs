@@ -20,7 +20,7 @@ pub use emulator::Emulator;
 use emulator::{FULL_ACTIONS, HEIGHT, WIDTH};
 use preprocess::{AreaResize, Scratch, max_pool};
 
-use crate::{Env, EnvError, EnvOptions, ObsKind, Observation, Spec, Step};
+use crate::{Action, ActionSpace, Env, EnvError, EnvOptions, ObsKind, Observation, Spec, Step};
 
 /// Frames per agent step (Dopamine's `frame_skip`).
 pub const FRAME_SKIP: usize = 4;
@@ -61,7 +61,7 @@ pub fn make(game: &str, opts: &EnvOptions) -> Result<Box<dyn Env>, EnvError> {
         spec: Spec {
             shape: vec![1, SIZE, SIZE],
             kind: ObsKind::Byte,
-            num_actions: actions.len(),
+            action_space: ActionSpace::Discrete(actions.len()),
             frame_stack: 4,
         },
         actions,
@@ -102,13 +102,8 @@ impl Env for Atari {
         self.pool_and_resize();
     }
 
-    fn step(&mut self, action: usize) -> Result<Step, EnvError> {
-        let Some(&ale_action) = self.actions.get(action) else {
-            return Err(EnvError::ActionOutOfRange {
-                action,
-                num_actions: self.actions.len(),
-            });
-        };
+    fn step(&mut self, action: Action<'_>) -> Result<Step, EnvError> {
+        let ale_action = self.actions[action.index(self.actions.len())?];
         let mut reward = 0;
         let mut terminal = false;
         for t in 0..FRAME_SKIP {

@@ -8,7 +8,7 @@ use std::f64::consts::PI;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
-use crate::{Env, EnvError, ObsKind, Observation, Spec, Step};
+use crate::{Action, ActionSpace, Env, EnvError, ObsKind, Observation, Spec, Step};
 
 const DT: f64 = 0.2;
 const LINK_LENGTH_1: f64 = 1.0;
@@ -36,7 +36,7 @@ impl Acrobot {
             spec: Spec {
                 shape: vec![6],
                 kind: ObsKind::Float,
-                num_actions: 3,
+                action_space: ActionSpace::Discrete(3),
                 frame_stack: 1,
             },
             state: [0.0; 4],
@@ -101,13 +101,8 @@ impl Env for Acrobot {
         self.observe();
     }
 
-    fn step(&mut self, action: usize) -> Result<Step, EnvError> {
-        if action >= 3 {
-            return Err(EnvError::ActionOutOfRange {
-                action,
-                num_actions: 3,
-            });
-        }
+    fn step(&mut self, action: Action<'_>) -> Result<Step, EnvError> {
+        let action = action.index(3)?;
         let torque = action as f64 - 1.0;
         // One classic RK4 step over DT, as Gymnasium's `rk4` with t = [0, dt].
         let s = self.state;

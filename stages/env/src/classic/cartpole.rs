@@ -5,7 +5,7 @@
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
-use crate::{Env, EnvError, ObsKind, Observation, Spec, Step};
+use crate::{Action, ActionSpace, Env, EnvError, ObsKind, Observation, Spec, Step};
 
 const GRAVITY: f32 = 9.8;
 const MASS_CART: f32 = 1.0;
@@ -34,7 +34,7 @@ impl CartPole {
             spec: Spec {
                 shape: vec![4],
                 kind: ObsKind::Float,
-                num_actions: 2,
+                action_space: ActionSpace::Discrete(2),
                 frame_stack: 1,
             },
             state: [0.0; 4],
@@ -62,13 +62,8 @@ impl Env for CartPole {
         self.steps = 0;
     }
 
-    fn step(&mut self, action: usize) -> Result<Step, EnvError> {
-        if action >= 2 {
-            return Err(EnvError::ActionOutOfRange {
-                action,
-                num_actions: 2,
-            });
-        }
+    fn step(&mut self, action: Action<'_>) -> Result<Step, EnvError> {
+        let action = action.index(2)?;
         let [x, x_dot, theta, theta_dot] = self.state;
         let force = if action == 1 { FORCE } else { -FORCE };
         let (cos, sin) = (theta.cos(), theta.sin());

@@ -117,7 +117,7 @@ impl<G: Game> MinAtar<G> {
             spec: Spec {
                 shape: vec![G::CHANNELS, 10, 10],
                 kind: ObsKind::Binary,
-                num_actions: actions.len(),
+                action_space: crate::ActionSpace::Discrete(actions.len()),
                 frame_stack: 1,
             },
             game,
@@ -155,13 +155,8 @@ impl<G: Game> Env for MinAtar<G> {
         self.redraw();
     }
 
-    fn step(&mut self, action: usize) -> Result<Step, EnvError> {
-        let Some(&chosen) = self.actions.get(action) else {
-            return Err(EnvError::ActionOutOfRange {
-                action,
-                num_actions: self.actions.len(),
-            });
-        };
+    fn step(&mut self, action: crate::Action<'_>) -> Result<Step, EnvError> {
+        let chosen = self.actions[action.index(self.actions.len())?];
         // The reference draws the stickiness coin on every step, even after the episode ended.
         let executed = if self.rng.rand() < self.sticky {
             self.last_action
@@ -249,14 +244,20 @@ mod tests {
             let full = env(game, EnvOptions::default());
             assert_eq!(full.spec().shape, [channels, 10, 10]);
             assert_eq!(
-                (full.spec().num_actions, full.spec().kind),
+                (
+                    full.spec().action_space.discrete().unwrap(),
+                    full.spec().kind
+                ),
                 (6, ObsKind::Binary)
             );
             let opts = EnvOptions {
                 full_action_set: Some(false),
                 ..EnvOptions::default()
             };
-            assert_eq!(env(game, opts).spec().num_actions, minimal);
+            assert_eq!(
+                env(game, opts).spec().action_space.discrete().unwrap(),
+                minimal
+            );
         }
     }
 
@@ -270,10 +271,10 @@ mod tests {
         };
         let mut e = env("breakout", opts);
         e.reset(Some(0));
-        e.step(2).unwrap();
+        e.step(crate::Action::Discrete(2)).unwrap();
         let paddle = &frame(e.as_ref())[..100];
         assert_eq!(paddle.iter().position(|&b| b == 1), Some(95));
-        let err = e.step(3).unwrap_err().to_string();
+        let err = e.step(crate::Action::Discrete(3)).unwrap_err().to_string();
         assert!(err.contains("3 actions"), "{err}");
     }
 
@@ -285,7 +286,7 @@ mod tests {
                 e.reset(Some(5));
                 (0..300)
                     .map(|t| {
-                        let s = e.step(t * 7 % 6).unwrap();
+                        let s = e.step(crate::Action::Discrete(t * 7 % 6)).unwrap();
                         if s.terminal {
                             e.reset(None);
                         }
@@ -296,7 +297,10 @@ mod tests {
             assert_eq!(run(&mut a), run(&mut a), "{game}");
             let mut b = a.boxed_clone();
             for t in 0..200 {
-                let (sa, sb) = (a.step(t % 6).unwrap(), b.step(t % 6).unwrap());
+                let (sa, sb) = (
+                    a.step(crate::Action::Discrete(t % 6)).unwrap(),
+                    b.step(crate::Action::Discrete(t % 6)).unwrap(),
+                );
                 assert_eq!((sa, frame(a.as_ref())), (sb, frame(b.as_ref())), "{game}");
                 if sa.terminal {
                     a.reset(None);
@@ -314,7 +318,9 @@ mod tests {
         };
         let mut e = env("freeway", opts);
         e.reset(Some(1));
-        let steps: Vec<Step> = (0..50).map(|_| e.step(0).unwrap()).collect();
+        let steps: Vec<Step> = (0..50)
+            .map(|_| e.step(crate::Action::Discrete(0)).unwrap())
+            .collect();
         assert!(steps[..49].iter().all(|s| !s.truncated && !s.terminal));
         assert!(steps[49].truncated && !steps[49].terminal);
     }

@@ -1,11 +1,11 @@
-//! Compact Rainbow's distributional objective (C51, Bellemare et al. 2017).
+//! Compact Rainbow's distributional objective (C51, Bellemare et al. 2017, arXiv 1707.06887).
 //!
-//! Dopamine's `JaxRainbowAgent` (FACTS.md §2.1): 51 atoms on `linspace(vmin, vmax)`, the target
+//! Dopamine's `JaxRainbowAgent` (`dopamine/jax/agents/rainbow/rainbow_agent.py` and
+//! `configs/rainbow.gin` at google/dopamine@1093179): 51 atoms on `linspace(vmin, vmax)`, the target
 //! distribution is the target network's distribution at argmax_a of its own Q (no double DQN),
 //! shifted to r_n + γ^m·z and projected back onto the support (eq. 7 of the C51 paper); the loss
-//! is the softmax cross-entropy against the online logits of the taken action. With prioritized
-//! replay the new priority is sqrt(loss + 1e-10) and the loss weights are 1/sqrt(p + 1e-10)
-//! normalized by the batch maximum (`rainbow_agent.py::_train_step`).
+//! is the softmax cross-entropy against the online logits of the taken action. Prioritized
+//! replay's loss weights are in [`super::importance_weights`].
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
@@ -111,16 +111,6 @@ pub fn cross_entropy(
     (target * logp).sum_dim(1).reshape([batch]).neg()
 }
 
-/// Dopamine's importance weights: 1/sqrt(p + 1e-10), normalized by the batch maximum.
-pub fn importance_weights(priorities: &[f64]) -> Vec<f32> {
-    let w: Vec<f64> = priorities
-        .iter()
-        .map(|p| 1.0 / (p + 1e-10).sqrt())
-        .collect();
-    let max = w.iter().copied().fold(0.0, f64::max);
-    w.iter().map(|x| (x / max) as f32).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,13 +159,5 @@ mod tests {
             }
             assert!((m.iter().sum::<f32>() - 1.0).abs() < 1e-5);
         }
-    }
-
-    #[test]
-    fn importance_weights_are_max_normalized() {
-        let w = importance_weights(&[4.0, 1.0, 0.25]);
-        assert!(
-            (w[0] - 0.25).abs() < 1e-6 && (w[1] - 0.5).abs() < 1e-6 && (w[2] - 1.0).abs() < 1e-6
-        );
     }
 }

@@ -1,6 +1,7 @@
 //! The DQN objective: regress Q(s, a) onto r_n + γ^m · max_a' Q_target(s', a').
 //!
-//! Dopamine's JAX DQN (FACTS.md §1.1): no double-DQN, a hard-copied target network, and the MSE
+//! Dopamine's JAX DQN (`dopamine/jax/agents/dqn/dqn_agent.py` and `configs/dqn.gin` at
+//! google/dopamine@1093179): no double-DQN, a hard-copied target network, and the MSE
 //! loss (target − q)² averaged over the batch with no ½ factor (`loss_type='mse'`, the default
 //! since 2022); Huber (δ = 1) is the alternative used by the ReDo lab and Atari-100k agents.
 

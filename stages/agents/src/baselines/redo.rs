@@ -1,115 +1,20 @@
-//! The recycling baselines the paper compares pruning with, as [`UpdateHook`]s: Reset
-//! (Nikishin et al. 2022) and ReDo (Sokar et al. 2023), following Dopamine's ReDo lab
-//! (FACTS.md §5.2, §5.3). The schedules and index sets come from `prunus-sparsity`
-//! ([`ResetConfig`], [`RedoConfig`], [`redo::Recycle`]); this module applies them to the
-//! agent's network and Adam state through [`Agent::operate`].
-//!
-//! Both act after gradient step `t` (counted from 0) when their schedule fires at `t`
-//! (`t > 0`, `t % period == 0`), before pruning masks are re-applied (the trainer runs them
-//! ahead of the GMP hook), so re-drawn weights at pruned positions are zeroed again at once.
-//! Their random draws come from their own seeded streams, saved with their state, so a resumed
-//! run continues bit for bit.
+//! ReDo (Sokar et al. 2023, "The dormant neuron phenomenon in deep reinforcement learning",
+//! arXiv 2302.12902), as the ReDo lab's `NeuronRecycler` (`dopamine/labs/redo/weight_recyclers.py`
+//! at google/dopamine@1093179): every `period` gradient steps, the τ-dormant neurons of every
+//! recyclable layer (scored on one forward pass over replay states) get fresh incoming weights
+//! (xavier uniform), a zero bias, zero outgoing weights and zero Adam moments for all of those.
 
 use burn::tensor::{Tensor, TensorData};
+use prunus_sparsity::RedoConfig;
 use prunus_sparsity::redo::{self, Recycle};
-use prunus_sparsity::{RedoConfig, ResetConfig};
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 
-use crate::agent::{Agent, Surgery};
-use crate::networks::{QNetwork, to_vec, xavier_uniform};
+use crate::hooks::{Prunable, Surgery, UpdateHook};
+use crate::networks::xavier_uniform;
 use crate::replay::Replay;
-use crate::train::UpdateHook;
-
-/// Periodic re-initialisation of the last layers.
-pub struct ResetHook {
-    config: ResetConfig,
-    state: ResetState,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct ResetState {
-    rng: Pcg64,
-    /// Resets since the last report, and the step of the latest.
-    unreported: u64,
-    last_step: u64,
-    total: u64,
-}
-
-impl ResetHook {
-    /// A hook for a network of `num_layers` weight layers; `seed` seeds its draws.
-    pub fn new(config: ResetConfig, seed: u64, num_layers: usize) -> Result<Self, String> {
-        if config.last_layers == 0 || config.last_layers > num_layers {
-            return Err(format!(
-                "reset.layers must be between 1 and the network's {num_layers} layers, got {}",
-                config.last_layers
-            ));
-        }
-        Ok(ResetHook {
-            config,
-            state: ResetState {
-                rng: Pcg64::seed_from_u64(seed ^ 0x7265_7365_7400_0000),
-                unreported: 0,
-                last_step: 0,
-                total: 0,
-            },
-        })
-    }
-
-    /// Re-initialises the last layers now: kernels from their initializer, biases 0, their
-    /// Adam moments 0 (the step count stays). Returns the layers' names.
-    pub fn reset(&mut self, agent: &mut Agent) -> Vec<String> {
-        let net = agent.network();
-        let kernels = net.kernels();
-        let biases = net.bias_values();
-        let mut surgery = Surgery::default();
-        let mut names = Vec::new();
-        for layer in self.config.layers(net.num_layers()) {
-            let p = QNetwork::kernel_param(layer);
-            surgery
-                .values
-                .insert(p, net.init_kernel(layer, &mut self.state.rng));
-            surgery.values.insert(p + 1, vec![0.0; biases[layer].len()]);
-            surgery.zero_moments.insert(p, None);
-            surgery.zero_moments.insert(p + 1, None);
-            names.push(kernels[layer].name.clone());
-        }
-        agent.operate(&surgery);
-        names
-    }
-}
-
-impl UpdateHook for ResetHook {
-    fn after_update(&mut self, step: u64, agent: &mut Agent, _replay: &Replay) {
-        if self.config.should_reset(step) {
-            self.reset(agent);
-            self.state.unreported += 1;
-            self.state.total += 1;
-            self.state.last_step = step;
-        }
-    }
-
-    fn report(&mut self) -> Option<String> {
-        let n = std::mem::take(&mut self.state.unreported);
-        (n > 0).then(|| {
-            format!(
-                "reset: re-initialised the last {} layers {n} times (latest after grad step {}; {} resets so far)",
-                self.config.last_layers, self.state.last_step, self.state.total
-            )
-        })
-    }
-
-    fn save(&self) -> Vec<u8> {
-        bincode::serialize(&self.state).expect("reset state serializes")
-    }
-
-    fn restore(&mut self, state: &[u8], _device: &burn::tensor::Device) -> Result<(), String> {
-        self.state =
-            bincode::deserialize(state).map_err(|e| format!("corrupt reset state: {e}"))?;
-        Ok(())
-    }
-}
+use crate::tensor::to_vec;
 
 /// What one ReDo recycle did to one layer.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -180,20 +85,24 @@ impl RedoHook {
     /// Scores the hidden neurons on `batch` replay states and recycles the τ-dormant ones now:
     /// incoming weights re-drawn (xavier uniform, as Dopamine), bias 0, outgoing weights 0,
     /// Adam moments of all those entries 0. `None` when replay has nothing to sample.
-    pub fn recycle(&mut self, agent: &mut Agent, replay: &Replay) -> Option<RecycleOutcome> {
+    pub fn recycle(
+        &mut self,
+        learner: &mut dyn Prunable,
+        replay: &Replay,
+    ) -> Option<RecycleOutcome> {
         let batch = replay.sample(self.batch, &mut self.state.rng)?;
         let n = batch.actions.len();
         let states = Tensor::<2>::from_data(
             TensorData::new(batch.states, [n, replay.state_len()]),
-            agent.device(),
+            learner.device(),
         );
-        Some(self.recycle_on(agent, states))
+        Some(self.recycle_on(learner, states))
     }
 
     /// [`recycle`](Self::recycle) with scores taken on the given states `[batch, state]`.
-    pub fn recycle_on(&mut self, agent: &mut Agent, states: Tensor<2>) -> RecycleOutcome {
-        let net = agent.network();
-        let (_, acts) = net.forward_with_activations(states);
+    pub fn recycle_on(&mut self, learner: &mut dyn Prunable, states: Tensor<2>) -> RecycleOutcome {
+        let net = learner.parameters();
+        let acts = net.activations(states);
         let kernels = net.kernels();
         let mut kernel_values = net.kernel_values();
         let mut bias_values = net.bias_values();
@@ -236,10 +145,7 @@ impl RedoHook {
             }
             redo::zero_at(&recycle.bias, &mut bias_values[site.layer]);
             redo::zero_at(&recycle.outgoing, &mut kernel_values[site.next]);
-            let (p, q) = (
-                QNetwork::kernel_param(site.layer),
-                QNetwork::kernel_param(site.next),
-            );
+            let (p, q) = (net.kernel_param(site.layer), net.kernel_param(site.next));
             zero.entry(p).or_default().extend(&recycle.incoming);
             zero.entry(p + 1).or_default().extend(&recycle.bias);
             zero.entry(q).or_default().extend(&recycle.outgoing);
@@ -247,7 +153,7 @@ impl RedoHook {
         }
         let mut surgery = Surgery::default();
         for (layer, kernel) in changed {
-            let p = QNetwork::kernel_param(layer);
+            let p = net.kernel_param(layer);
             if kernel {
                 surgery
                     .values
@@ -259,17 +165,17 @@ impl RedoHook {
             }
         }
         surgery.zero_moments = zero.into_iter().map(|(p, e)| (p, Some(e))).collect();
-        agent.operate(&surgery);
+        learner.operate(&surgery);
         outcome
     }
 }
 
 impl UpdateHook for RedoHook {
-    fn after_update(&mut self, step: u64, agent: &mut Agent, replay: &Replay) {
+    fn after_update(&mut self, step: u64, learner: &mut dyn Prunable, replay: &Replay) {
         if !self.config.should_recycle(step) {
             return;
         }
-        if let Some(outcome) = self.recycle(agent, replay) {
+        if let Some(outcome) = self.recycle(learner, replay) {
             let k = outcome.recycled() as u64;
             self.state.unreported += 1;
             self.state.unreported_neurons += k;

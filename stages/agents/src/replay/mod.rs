@@ -2,8 +2,8 @@
 //! [`ObsKind`] (bits for MinAtar, bytes for Atari, f32 for classic control), and builds stacked
 //! states and n-step returns when sampling; uniform or prioritized (sum tree) sampling.
 //!
-//! Follows Dopamine's `circular_replay_buffer.py` and `prioritized_replay_buffer.py`
-//! (FACTS.md §1.2, §2.1):
+//! Follows Dopamine's `dopamine/replay_memory/circular_replay_buffer.py` and
+//! `prioritized_replay_buffer.py` (google/dopamine@1093179):
 //! - the n-step return is Σ_{k<m} γ^k r_{t+k}, where m stops at the first terminal in the window
 //!   (or n); `next_state` is the state at t+m and the bootstrap discount is γ^m (0 if terminal);
 //! - stacks at the start of an episode are padded with zero frames;
@@ -13,10 +13,13 @@
 //! Unlike Dopamine, the last frame of every episode is stored too (flagged as starting no
 //! transition), so that an episode cut by a time limit bootstraps from its true next state.
 
-use prunus_env::{ObsKind, Observation};
+mod actions;
+
+use prunus_env::{Action, ActionSpace, ObsKind, Observation};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+pub use self::actions::Actions;
 use crate::sum_tree::SumTree;
 
 /// Replay settings.
@@ -69,7 +72,10 @@ const TERMINAL: u8 = 4; // the transition from this frame ended the episode in t
 #[derive(Clone, Debug, Default)]
 pub struct Batch {
     pub states: Vec<f32>,
+    /// Discrete actions (empty for a continuous action space).
     pub actions: Vec<usize>,
+    /// Continuous actions `[batch, dims]` (empty for a discrete action space).
+    pub action_values: Vec<f32>,
     /// n-step discounted (clipped) reward sums.
     pub returns: Vec<f32>,
     pub next_states: Vec<f32>,
@@ -85,7 +91,7 @@ pub struct Batch {
 pub struct Replay {
     config: ReplayConfig,
     frames: Frames,
-    actions: Vec<u8>,
+    actions: Actions,
     rewards: Vec<f32>,
     flags: Vec<u8>,
     /// Frames ever written; slot of logical index `i` is `i % capacity`.
@@ -96,7 +102,24 @@ pub struct Replay {
 }
 
 impl Replay {
+    /// A replay for discrete actions.
     pub fn new(config: ReplayConfig) -> Self {
+        Self::with_storage(config, Actions::Discrete(Vec::new()))
+    }
+
+    /// A replay storing actions of `space` (one byte each for discrete spaces).
+    pub fn for_actions(config: ReplayConfig, space: &ActionSpace) -> Self {
+        let actions = match space {
+            ActionSpace::Discrete(_) => Actions::Discrete(Vec::new()),
+            ActionSpace::Box { low, .. } => Actions::Continuous {
+                dims: low.len(),
+                values: Vec::new(),
+            },
+        };
+        Self::with_storage(config, actions)
+    }
+
+    fn with_storage(config: ReplayConfig, actions: Actions) -> Self {
         assert!(
             config.capacity > config.n_step + config.stack,
             "replay capacity too small"
@@ -110,7 +133,7 @@ impl Replay {
         Replay {
             config,
             frames,
-            actions: Vec::new(),
+            actions,
             rewards: Vec::new(),
             flags: Vec::new(),
             count: 0,
@@ -143,27 +166,27 @@ impl Replay {
     }
 
     /// Stores frame `obs` and the transition that starts from it.
-    pub fn push(&mut self, obs: Observation<'_>, action: usize, reward: f32, terminal: bool) {
+    pub fn push(&mut self, obs: Observation<'_>, action: Action<'_>, reward: f32, terminal: bool) {
         let mut flags = if terminal { TERMINAL } else { 0 };
         if self.at_episode_start {
             flags |= FIRST;
         }
         self.at_episode_start = false;
         let max = self.tree.as_ref().map(SumTree::max_recorded).unwrap_or(1.0);
-        self.write(obs, action, reward, flags, max);
+        self.write(obs, Some(action), reward, flags, max);
     }
 
     /// Stores the frame that ended an episode (terminal or truncated); it starts no transition.
     pub fn end_episode(&mut self, final_obs: Observation<'_>) {
         let flags = LAST | if self.at_episode_start { FIRST } else { 0 };
-        self.write(final_obs, 0, 0.0, flags, 0.0);
+        self.write(final_obs, None, 0.0, flags, 0.0);
         self.at_episode_start = true;
     }
 
     fn write(
         &mut self,
         obs: Observation<'_>,
-        action: usize,
+        action: Option<Action<'_>>,
         reward: f32,
         flags: u8,
         priority: f64,
@@ -187,13 +210,14 @@ impl Replay {
             (Frames::Floats(buf), Observation::Float(v)) => put(buf, slot * n, v, append),
             _ => panic!("observation type does not match the replay's ObsKind"),
         }
-        let action = u8::try_from(action).expect("action index fits in u8");
+        match action {
+            Some(action) => self.actions.put(slot, append, action),
+            None => self.actions.put_none(slot, append),
+        }
         if append {
-            self.actions.push(action);
             self.rewards.push(reward);
             self.flags.push(flags);
         } else {
-            self.actions[slot] = action;
             self.rewards[slot] = reward;
             self.flags[slot] = flags;
         }
@@ -327,7 +351,10 @@ impl Replay {
             let slot = self.slot(l);
             self.state_into(l, &mut batch.states[b * sl..(b + 1) * sl]);
             self.state_into(l + m, &mut batch.next_states[b * sl..(b + 1) * sl]);
-            batch.actions.push(self.actions[slot] as usize);
+            match self.actions.continuous(slot) {
+                None => batch.actions.extend(self.actions.discrete(slot)),
+                Some(a) => batch.action_values.extend_from_slice(a),
+            }
             batch.returns.push(ret);
             batch.discounts.push(if terminal {
                 0.0
@@ -387,7 +414,7 @@ mod tests {
             let last = t == start + len - 1;
             r.push(
                 Observation::Float(&[t as f32, -(t as f32)]),
-                (t % 3) as usize,
+                Action::Discrete((t % 3) as usize),
                 t as f32,
                 last && terminal,
             );
@@ -434,7 +461,7 @@ mod tests {
             ..config(10, 1, 1, false)
         });
         let f: Vec<u8> = (0..11).map(|i| (i % 3 == 0) as u8).collect();
-        r.push(Observation::Binary(&f), 1, 0.0, false);
+        r.push(Observation::Binary(&f), Action::Discrete(1), 0.0, false);
         let mut out = [0.0; 11];
         r.frame_into(0, &mut out);
         assert_eq!(

@@ -1,0 +1,18 @@
+//! The stage kinds this crate contributes: `train/dqn` and `train/rainbow` ([`train`]), and
+//! `probe` ([`probe`]).
+
+pub mod probe;
+pub mod train;
+
+use prunus_stage::StageError;
+
+pub use self::probe::ProbeKind;
+pub use self::train::{Algorithm, TrainKind};
+
+/// A diagnostic about parameter `key`.
+pub(crate) fn param_err(key: &str, message: impl Into<String>) -> StageError {
+    StageError::Param {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}

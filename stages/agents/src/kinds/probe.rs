@@ -1,0 +1,117 @@
+//! The `probe` stage kind: the paper's analysis probes (section 5) at every checkpoint of one
+//! training run, on the run's fixed probe batch ([`crate::probes`] runs the networks).
+
+use std::fmt::Write as _;
+
+use prunus_probes::dormant;
+use prunus_stage::{Context, Input, ParamSpec, ParamType, Params, StageError, StageKind, Value};
+
+use crate::checkpoint::{CheckpointEntry, ProbeBatch, Snapshot};
+use crate::probes::{gradient_covariance, probe};
+
+/// `probe`.
+pub struct ProbeKind;
+
+impl StageKind for ProbeKind {
+    fn name(&self) -> &'static str {
+        "probe"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn doc(&self) -> &'static str {
+        "Analysis probes of one training run (needs exactly one train/* instance): at each of its \
+         checkpoints, on its fixed probe batch, Q-target variance, parameter norm, Q norm, srank \
+         of the penultimate features, tau-dormant neuron fractions, and the cosine matrix of \
+         per-sample gradients. Writes probes.csv (env_steps,probe,value) and grad_cov.json."
+    }
+
+    fn deterministic(&self, _params: &Params) -> bool {
+        true
+    }
+
+    fn params(&self) -> Vec<ParamSpec> {
+        vec![
+            ParamSpec::new(
+                "taus",
+                ParamType::FloatList,
+                Some(Value::List(
+                    dormant::TAUS.iter().map(|&t| Value::Float(t)).collect(),
+                )),
+                "dormant thresholds tau (a neuron is dormant when its normalized score <= tau)",
+            ),
+            ParamSpec::new(
+                "grad-cov.samples",
+                ParamType::Int,
+                Some(Value::Int(32)),
+                "transitions of the probe batch whose per-sample gradients form the covariance matrix",
+            ),
+            ParamSpec::new(
+                "device",
+                ParamType::Str,
+                Some(Value::Str("cpu".into())),
+                "cpu | cuda",
+            ),
+        ]
+    }
+
+    fn outputs(&self, _params: &Params) -> Vec<String> {
+        vec!["probes.csv".into(), "grad_cov.json".into()]
+    }
+
+    fn run(&self, ctx: &Context) -> Result<(), StageError> {
+        let [input] = ctx.inputs.as_slice() else {
+            return Err(StageError::Failed(format!(
+                "probe needs exactly one upstream train instance, got {}; run one probe stage per \
+                 training instance (e.g. `over` the same sweep)",
+                ctx.inputs.len()
+            )));
+        };
+        let taus: Vec<f32> = ctx
+            .params
+            .f64s("taus")?
+            .into_iter()
+            .map(|t| t as f32)
+            .collect();
+        let samples = ctx.params.u64("grad-cov.samples")? as usize;
+        let device = crate::device(ctx.params.str("device")?).map_err(|e| StageError::Param {
+            key: "device".into(),
+            message: e,
+        })?;
+        let batch =
+            ProbeBatch::read(input.output("probe_batch.bin")?).map_err(StageError::Failed)?;
+        let entries: Vec<CheckpointEntry> =
+            serde_json::from_slice(&std::fs::read(input.output("checkpoints.json")?)?).map_err(
+                |e| StageError::Failed(format!("{}: bad checkpoints.json: {e}", input.instance)),
+            )?;
+        let mut csv = String::from("env_steps,probe,value\n");
+        let mut covs = Vec::new();
+        for (done, entry) in entries.iter().enumerate() {
+            let snap = read_snapshot(input, entry)?;
+            let probes = probe(&snap, &batch, &taus, &device).map_err(StageError::Failed)?;
+            for (name, value) in probes {
+                writeln!(csv, "{},{name},{value}", snap.env_steps).expect("write to string");
+            }
+            covs.push(
+                gradient_covariance(&snap, &batch, samples, &device).map_err(StageError::Failed)?,
+            );
+            ctx.progress(done as u64 + 1, entries.len() as u64, "checkpoints");
+            if ctx.cancelled() {
+                return Err(StageError::Cancelled);
+            }
+        }
+        std::fs::create_dir_all(&ctx.out_dir)?;
+        std::fs::write(ctx.output("probes.csv"), csv)?;
+        std::fs::write(
+            ctx.output("grad_cov.json"),
+            serde_json::to_vec(&covs).map_err(StageError::failed)?,
+        )?;
+        Ok(())
+    }
+}
+
+fn read_snapshot(input: &Input, entry: &CheckpointEntry) -> Result<Snapshot, StageError> {
+    Snapshot::read(input.output(&entry.file)?).map_err(StageError::Failed)
+}

@@ -1,0 +1,120 @@
+//! The stage kinds `train/dqn` ([`dqn`]) and `train/rainbow` ([`rainbow`]): one value-based
+//! training run each, with the parameters both share ([`common`]) resolved into a [`Setup`]
+//! ([`setup`]) and run by [`run`].
+//!
+//! Defaults are Dopamine's, chosen by the environment's family ([`crate::presets`]) because the
+//! paper's Atari settings and Dopamine's MinAtar settings differ: numeric hyperparameters whose
+//! default is `0` mean "the family default" (listed in each `doc`). The cache key covers the
+//! values as written; the resolved values are logged.
+
+pub mod common;
+pub mod dqn;
+pub mod rainbow;
+pub mod run;
+pub mod setup;
+
+use prunus_stage::{Context, ParamSpec, Params, Resources, StageError, StageKind};
+
+pub use self::run::run_training;
+pub use self::setup::{RedoSettings, Setup};
+use crate::envs::EnvFactory;
+use crate::presets::Family;
+
+/// Which agent a kind trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    Dqn,
+    Rainbow,
+}
+
+/// `train/dqn` or `train/rainbow`.
+pub struct TrainKind {
+    pub algorithm: Algorithm,
+    /// Where environments come from (prunus-env's factory; tests may substitute their own).
+    pub env_factory: EnvFactory,
+}
+
+impl TrainKind {
+    pub fn new(algorithm: Algorithm) -> Self {
+        TrainKind {
+            algorithm,
+            env_factory: crate::envs::make,
+        }
+    }
+}
+
+impl StageKind for TrainKind {
+    fn name(&self) -> &'static str {
+        match self.algorithm {
+            Algorithm::Dqn => dqn::NAME,
+            Algorithm::Rainbow => rainbow::NAME,
+        }
+    }
+
+    fn version(&self) -> u32 {
+        // 2: optax-exact Adam (rounding differs from burn's), snapshot/resume format v2.
+        2
+    }
+
+    fn doc(&self) -> &'static str {
+        match self.algorithm {
+            Algorithm::Dqn => dqn::DOC,
+            Algorithm::Rainbow => rainbow::DOC,
+        }
+    }
+
+    fn deterministic(&self, params: &Params) -> bool {
+        // Bit-reproducible on the CPU backends given the seed; on a GPU, kernels reorder float
+        // sums from run to run, so downstream keys use this stage's key, not its outputs.
+        !matches!(params.str("device"), Ok("cuda"))
+    }
+
+    /// The shared parameters with the objective's own between them (only those this kind
+    /// uses: an inapplicable key is an unknown key).
+    fn params(&self) -> Vec<ParamSpec> {
+        let (defaults, own) = match self.algorithm {
+            Algorithm::Dqn => (dqn::DEFAULTS, dqn::params()),
+            Algorithm::Rainbow => (rainbow::DEFAULTS, rainbow::params()),
+        };
+        [common::leading(defaults), own, common::trailing()].concat()
+    }
+
+    fn outputs(&self, params: &Params) -> Vec<String> {
+        let mut out: Vec<String> = [
+            "returns.csv",
+            "sparsity.csv",
+            "final.ckpt",
+            "checkpoints.json",
+            "probe_batch.bin",
+        ]
+        .map(String::from)
+        .into();
+        let n = params.f64s("checkpoints").map(|v| v.len()).unwrap_or(0);
+        out.extend((0..n).map(|k| format!("ckpt-{k}.ckpt")));
+        out
+    }
+
+    fn resources(&self, params: &Params) -> Resources {
+        let gpu = matches!(params.str("device"), Ok("cuda"));
+        let env = params.str("env").unwrap_or("");
+        let memory_mb = match Family::of(env) {
+            // 1M frames of 84×84 bytes plus networks.
+            Family::Atari => 12_000,
+            _ => 2_000,
+        };
+        Resources {
+            cpus: 1,
+            gpus: gpu as u32,
+            memory_mb,
+        }
+    }
+
+    fn run(&self, ctx: &Context) -> Result<(), StageError> {
+        let setup = Setup::new(self.algorithm, self.env_factory, &ctx.params)?;
+        ctx.log(format!(
+            "resolved settings: {}",
+            serde_json::to_string(&setup.resolved).unwrap_or_default()
+        ));
+        run_training(&setup, ctx)
+    }
+}

@@ -1,0 +1,411 @@
+//! A training run's settings resolved from its parameters ([`Setup`]), one function per
+//! concern; checks run in a fixed order, so the first bad parameter is the one reported.
+
+use prunus_env::{ObsKind, Spec};
+use prunus_sparsity::{RedoConfig, ResetConfig};
+use prunus_stage::{Params, StageError};
+use serde::{Deserialize, Serialize};
+
+use super::{Algorithm, dqn, rainbow};
+use crate::agent::AgentConfig;
+use crate::envs::{EnvFactory, EnvSettings};
+use crate::kinds::param_err;
+use crate::networks::{Architecture, NetworkConfig};
+use crate::objectives::Objective;
+use crate::presets::{Family, Preset};
+use crate::prune::PruneSettings;
+use crate::replay::ReplayConfig;
+use crate::train::LoopConfig;
+
+/// ReDo's schedule and threshold, and how many replay states score the neurons.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RedoSettings {
+    pub config: RedoConfig,
+    pub batch: usize,
+}
+
+/// Everything a run needs, resolved from the parameters.
+pub struct Setup {
+    pub env_name: String,
+    pub env_options: EnvSettings,
+    pub env_factory: EnvFactory,
+    pub agent: AgentConfig,
+    pub replay: ReplayConfig,
+    pub loop_config: LoopConfig,
+    pub prune: Option<PruneSettings>,
+    /// Reset baseline (Nikishin et al. 2022), off when `None`.
+    pub reset: Option<ResetConfig>,
+    /// ReDo baseline (Sokar et al. 2023), off when `None`.
+    pub redo: Option<RedoSettings>,
+    pub checkpoints: Vec<f64>,
+    pub probe_batch: usize,
+    pub device: burn::tensor::Device,
+    /// The parameters as given (the scratch checkpoint must belong to the same run).
+    pub fingerprint: String,
+    /// Resolved values, logged.
+    pub resolved: serde_json::Value,
+}
+
+impl Setup {
+    pub fn new(
+        algorithm: Algorithm,
+        env_factory: EnvFactory,
+        p: &Params,
+    ) -> Result<Self, StageError> {
+        let env_name = p.str("env")?.to_string();
+        let preset = Preset::of(Family::of(&env_name));
+        let env_options = env_settings(p)?;
+        let probe = env_factory(&env_name, &env_options).map_err(|e| param_err("env", e))?;
+        let spec = probe.spec().clone();
+        let num_actions = spec.action_space.discrete().ok_or_else(|| {
+            param_err(
+                "env",
+                format!("{env_name} has a continuous action space; value-based agents need discrete actions"),
+            )
+        })?;
+        let network = network_config(p, &preset, &spec, num_actions, &env_name)?;
+        let objective = match algorithm {
+            Algorithm::Dqn => dqn::objective(p)?,
+            Algorithm::Rainbow => rainbow::objective(p, &preset)?,
+        };
+        let agent = agent_config(p, &preset, network, num_actions, objective)?;
+        let replay = replay_config(p, &preset, &spec)?;
+        let loop_config = loop_config(p, &preset)?;
+        let prune = prune_settings(p)?;
+        let reset = reset_config(p)?;
+        let redo = redo_settings(p)?;
+        let checkpoints = p.f64s("checkpoints")?;
+        if let Some(bad) = checkpoints.iter().find(|f| !(0.0..=1.0).contains(*f)) {
+            return Err(param_err(
+                "checkpoints",
+                format!("fractions must be in [0, 1], got {bad}"),
+            ));
+        }
+        let device = crate::device(p.str("device")?).map_err(|e| param_err("device", e))?;
+        let fingerprint = serde_json::to_string(&p.0).unwrap_or_default();
+        let resolved = serde_json::json!({
+            "agent": agent, "replay": replay, "loop": loop_config, "prune": prune,
+            "reset": reset, "redo": redo,
+        });
+        Ok(Setup {
+            env_name,
+            env_options,
+            env_factory,
+            agent,
+            replay,
+            loop_config,
+            prune,
+            reset,
+            redo,
+            checkpoints,
+            probe_batch: p.u64("probe-batch")?.max(1) as usize,
+            device,
+            fingerprint,
+            resolved,
+        })
+    }
+
+    /// Gradient steps this run will take (for the pruning schedule).
+    pub fn total_grad_steps(&self) -> u64 {
+        let c = &self.loop_config;
+        let learning_steps = (c.iterations * c.training_steps).saturating_sub(c.min_replay_history);
+        (learning_steps as f64 * c.replay_ratio).floor() as u64
+    }
+}
+
+/// `env.sticky`, `env.max-steps`, `env.actions`.
+fn env_settings(p: &Params) -> Result<EnvSettings, StageError> {
+    let sticky = p.f64("env.sticky")?;
+    let max_steps = p.u64("env.max-steps")?;
+    let full_action_set = match p.str("env.actions")? {
+        "default" => None,
+        "minimal" => Some(false),
+        "full" => Some(true),
+        other => {
+            return Err(param_err(
+                "env.actions",
+                format!("unknown action set `{other}`; use default, minimal or full"),
+            ));
+        }
+    };
+    if sticky > 1.0 {
+        return Err(param_err(
+            "env.sticky",
+            format!("is a probability, got {sticky}"),
+        ));
+    }
+    Ok(EnvSettings {
+        sticky_action_prob: (sticky >= 0.0).then_some(sticky as f32),
+        max_episode_steps: (max_steps > 0).then_some(max_steps),
+        full_action_set,
+    })
+}
+
+/// The torso for the environment's observations (`network`, `network.width`,
+/// `network.hidden`, `l2`); `outputs` is set from the objective later.
+fn network_config(
+    p: &Params,
+    preset: &Preset,
+    spec: &Spec,
+    num_actions: usize,
+    env_name: &str,
+) -> Result<NetworkConfig, StageError> {
+    let network = match p.str("network")? {
+        "auto" => preset.network,
+        other => other,
+    };
+    let hidden = p.u64("network.hidden")? as usize;
+    let architecture = Architecture::parse(network, &[hidden, hidden]).ok_or_else(|| {
+        param_err(
+            "network",
+            format!("unknown network `{network}`; use mlp, minatar, minatar128, nature or impala"),
+        )
+    })?;
+    let width = p.f64("network.width")?;
+    if width.is_nan() || width <= 0.0 {
+        return Err(param_err(
+            "network.width",
+            format!("must be positive, got {width}"),
+        ));
+    }
+    let is_image = spec.shape.len() == 3;
+    let input = if is_image {
+        vec![
+            spec.shape[0] * spec.frame_stack,
+            spec.shape[1],
+            spec.shape[2],
+        ]
+    } else {
+        vec![spec.shape.iter().product::<usize>() * spec.frame_stack]
+    };
+    if !is_image && !matches!(architecture, Architecture::Mlp { .. }) {
+        return Err(param_err(
+            "network",
+            format!("`{network}` is convolutional but {env_name} has vector observations; use mlp"),
+        ));
+    }
+    let input_scale = if spec.kind == ObsKind::Byte {
+        1.0 / 255.0
+    } else {
+        1.0
+    };
+    Ok(NetworkConfig {
+        architecture,
+        width,
+        input,
+        outputs: num_actions,
+        input_scale,
+        normalize_features: false,
+    })
+}
+
+/// The agent: network, objective and Adam (`l2`, `learning-rate`, `adam-epsilon`,
+/// `weight-decay`).
+fn agent_config(
+    p: &Params,
+    preset: &Preset,
+    network: NetworkConfig,
+    num_actions: usize,
+    objective: Objective,
+) -> Result<AgentConfig, StageError> {
+    let normalize_features = p.bool("l2")?;
+    let learning_rate = or_default_f(p, "learning-rate", preset.learning_rate)?;
+    let adam_epsilon = or_default_f(p, "adam-epsilon", preset.adam_epsilon)? as f32;
+    let wd = p.f64("weight-decay")?;
+    if !(wd >= 0.0 && wd.is_finite()) {
+        return Err(param_err(
+            "weight-decay",
+            format!("must be a finite number >= 0, got {wd}"),
+        ));
+    }
+    Ok(AgentConfig {
+        network: NetworkConfig {
+            normalize_features,
+            ..network
+        },
+        num_actions,
+        objective,
+        learning_rate,
+        adam_epsilon,
+        weight_decay: wd,
+    })
+}
+
+/// Replay (`gamma`, `n-step`, `replay.capacity`, `replay.prioritized`).
+fn replay_config(p: &Params, preset: &Preset, spec: &Spec) -> Result<ReplayConfig, StageError> {
+    let gamma = p.f64("gamma")?;
+    if !(0.0..=1.0).contains(&gamma) {
+        return Err(param_err(
+            "gamma",
+            format!("must be in [0, 1], got {gamma}"),
+        ));
+    }
+    let n_step = p.u64("n-step")?.max(1) as usize;
+    let replay = ReplayConfig {
+        capacity: or_default(p, "replay.capacity", preset.replay_capacity)? as usize,
+        frame_len: spec.shape.iter().product(),
+        kind: spec.kind.into(),
+        stack: spec.frame_stack,
+        n_step,
+        gamma,
+        prioritized: p.bool("replay.prioritized")?,
+    };
+    if replay.capacity <= n_step + spec.frame_stack + 1 {
+        return Err(param_err(
+            "replay.capacity",
+            "too small for the n-step window",
+        ));
+    }
+    Ok(replay)
+}
+
+/// The iteration loop: length, replay ratio, warm-up, target syncs, exploration.
+fn loop_config(p: &Params, preset: &Preset) -> Result<LoopConfig, StageError> {
+    let steps = or_default(p, "steps", preset.steps)?;
+    let iterations = or_default(p, "iterations", preset.iterations)?;
+    if steps % iterations != 0 {
+        return Err(param_err(
+            "steps",
+            format!(
+                "{steps} steps do not split into {iterations} equal iterations; make `steps` a multiple of `iterations`"
+            ),
+        ));
+    }
+    let replay_ratio = p.f64("replay-ratio")?;
+    if replay_ratio.is_nan() || replay_ratio <= 0.0 {
+        return Err(param_err(
+            "replay-ratio",
+            format!("must be positive, got {replay_ratio}"),
+        ));
+    }
+    Ok(LoopConfig {
+        iterations,
+        training_steps: steps / iterations,
+        eval_episodes: p.u64("eval-episodes")?,
+        replay_ratio,
+        min_replay_history: or_default(p, "min-replay", preset.min_replay)?,
+        target_update_period: or_default(p, "target-update", preset.target_period)?,
+        epsilon_train: p.f64("epsilon.train")?,
+        epsilon_eval: p.f64("epsilon.eval")?,
+        epsilon_decay_period: or_default(p, "epsilon.decay", preset.epsilon_decay)?,
+        batch_size: p.u64("batch-size")?.max(1) as usize,
+        clip_rewards: p.bool("clip-rewards")?,
+        seed: p.u64("seed")?,
+    })
+}
+
+/// GMP (`prune`, `prune.*`); `None` when off.
+fn prune_settings(p: &Params) -> Result<Option<PruneSettings>, StageError> {
+    match p.str("prune")? {
+        "none" => Ok(None),
+        "gmp" => {
+            let s = PruneSettings {
+                sparsity: p.f64("prune.sparsity")?,
+                start: p.f64("prune.start")?,
+                end: p.f64("prune.end")?,
+                frequency: p.u64("prune.frequency")?.max(1),
+                distribution: p.str("prune.distribution")?.to_string(),
+            };
+            if !(0.0..1.0).contains(&s.sparsity) {
+                return Err(param_err(
+                    "prune.sparsity",
+                    format!("must be in [0, 1), got {}", s.sparsity),
+                ));
+            }
+            if !(0.0 <= s.start && s.start <= s.end && s.end <= 1.0) {
+                return Err(param_err(
+                    "prune.start",
+                    format!(
+                        "need 0 <= start <= end <= 1, got start {} end {}",
+                        s.start, s.end
+                    ),
+                ));
+            }
+            Ok(Some(s))
+        }
+        other => Err(param_err(
+            "prune",
+            format!("unknown pruning method `{other}`; use none or gmp"),
+        )),
+    }
+}
+
+/// Reset (`reset.*`); `None` when `reset.period` is 0.
+fn reset_config(p: &Params) -> Result<Option<ResetConfig>, StageError> {
+    let period = p.u64("reset.period")?;
+    if period == 0 {
+        return Ok(None);
+    }
+    let layers = p.u64("reset.layers")? as usize;
+    if layers == 0 {
+        return Err(param_err("reset.layers", "must be at least 1 (the head)"));
+    }
+    let (start, end) = window(p, "reset")?;
+    Ok(Some(ResetConfig {
+        last_layers: layers,
+        period,
+        start,
+        end,
+    }))
+}
+
+/// ReDo (`redo.*`); `None` when `redo.period` is 0.
+fn redo_settings(p: &Params) -> Result<Option<RedoSettings>, StageError> {
+    let period = p.u64("redo.period")?;
+    if period == 0 {
+        return Ok(None);
+    }
+    let tau = p.f64("redo.tau")?;
+    if !(tau >= 0.0 && tau.is_finite()) {
+        return Err(param_err(
+            "redo.tau",
+            format!("must be a finite number >= 0, got {tau}"),
+        ));
+    }
+    let batch = p.u64("redo.batch")? as usize;
+    if batch == 0 {
+        return Err(param_err("redo.batch", "must be at least 1"));
+    }
+    let (start, end) = window(p, "redo")?;
+    Ok(Some(RedoSettings {
+        config: RedoConfig {
+            tau: tau as f32,
+            period,
+            start,
+            end,
+        },
+        batch,
+    }))
+}
+
+/// The `[start, end)` window of gradient steps of a periodic baseline (`reset` or `redo`);
+/// an end of 0 means none.
+fn window(params: &Params, name: &str) -> Result<(u64, u64), StageError> {
+    let start = params.u64(&format!("{name}.start"))?;
+    let end = match params.u64(&format!("{name}.end"))? {
+        0 => u64::MAX,
+        end if end <= start => {
+            return Err(param_err(
+                &format!("{name}.end"),
+                format!("must be after {name}.start ({start}), got {end}; 0 means never"),
+            ));
+        }
+        end => end,
+    };
+    Ok((start, end))
+}
+
+/// The integer parameter `key`, or `default` when it is 0.
+fn or_default(params: &Params, key: &str, default: u64) -> Result<u64, StageError> {
+    let v = params.u64(key)?;
+    Ok(if v == 0 { default } else { v })
+}
+
+/// The non-negative float parameter `key`, or `default` when it is 0.
+pub(super) fn or_default_f(params: &Params, key: &str, default: f64) -> Result<f64, StageError> {
+    let v = params.f64(key)?;
+    if v < 0.0 {
+        return Err(param_err(key, format!("must not be negative, got {v}")));
+    }
+    Ok(if v == 0.0 { default } else { v })
+}

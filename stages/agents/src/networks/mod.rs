@@ -1,0 +1,614 @@
+//! Q-networks: MLP (classic control), MinAtar CNN, Nature CNN and Impala ResNet (15 conv layers),
+//! each with a width multiplier; one module per architecture.
+//!
+//! Architectures follow Dopamine's JAX networks (`dopamine/jax/networks.py` at
+//! google/dopamine@1093179): SAME padding everywhere (Flax's `nn.Conv` default, so the Nature
+//! CNN flattens to 7,744 and the MinAtar conv to 1,600), xavier-uniform kernels and zero biases,
+//! except the residual convolutions of the Impala ResNet, which use Flax's default lecun-normal
+//! ([`impala`]). Weights are initialised from our own seeded stream ([`init`]), never from
+//! burn's global RNG, so two networks built with the same seed are identical even when tests
+//! run in parallel.
+//!
+//! The width multiplier scales convolution channels (Impala: (16, 32, 32)·w, Nature:
+//! (32, 64, 64)·w, MinAtar: 16·w) and the hidden dense layers of the Nature CNN and MLP
+//! (the ReDo lab's `ScalableNatureDQNNetwork`, `dopamine/labs/redo/networks.py`); the Impala
+//! dense layer stays 512 as in Dopamine's `ImpalaDQNNetwork`.
+//!
+//! Every weight kernel has a stable name (`conv1`, `stack0/block1/conv2`, `dense1`, `head`): the
+//! pruner, the probes and `sparsity.csv` refer to layers by these names. How the hooks see the
+//! layers (parameter order, initialisers, ReDo's recycle sites) is in [`topology`]; parameter
+//! edits (masks, replaced values) in [`edit`]; CPU convolutions in [`conv`].
+
+pub mod conv;
+mod edit;
+pub mod impala;
+pub mod init;
+mod minatar;
+mod mlp;
+mod nature;
+pub mod topology;
+
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::nn::conv::Conv2d;
+use burn::nn::pool::MaxPool2d;
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+pub use self::impala::ImpalaLayout;
+pub use self::init::{lecun_normal, xavier_uniform};
+use crate::parameters::{Activations, KernelInfo, Layer};
+use crate::tensor::to_vec;
+
+/// Which torso the Q-network uses.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Architecture {
+    /// Dense layers of the given sizes (before width scaling), for vector observations.
+    Mlp { hidden: Vec<usize> },
+    /// Conv(16·w, 3×3, s1) then `hidden` dense layers (Dopamine's MinAtar network has none;
+    /// the original MinAtar DQN has one of 128).
+    MinAtarCnn { hidden: Vec<usize> },
+    /// Conv(32·w, 8×8, s4), Conv(64·w, 4×4, s2), Conv(64·w, 3×3, s1), Dense(512·w).
+    NatureCnn,
+    /// Three stacks of conv, max-pool and two residual blocks, channels (16, 32, 32)·w, Dense(512).
+    ImpalaResNet,
+}
+
+impl Architecture {
+    /// Parses the `network` parameter: `mlp`, `minatar`, `nature`, `impala`.
+    pub fn parse(name: &str, mlp_hidden: &[usize]) -> Option<Self> {
+        Some(match name {
+            "mlp" => Architecture::Mlp {
+                hidden: mlp_hidden.to_vec(),
+            },
+            "minatar" => Architecture::MinAtarCnn { hidden: Vec::new() },
+            "minatar128" => Architecture::MinAtarCnn { hidden: vec![128] },
+            "nature" => Architecture::NatureCnn,
+            "impala" => Architecture::ImpalaResNet,
+            _ => return None,
+        })
+    }
+}
+
+/// Everything needed to build a network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NetworkConfig {
+    pub architecture: Architecture,
+    /// Width multiplier.
+    pub width: f64,
+    /// Input shape `[channels, height, width]` for images (stacked frames × frame channels),
+    /// `[n]` for vectors.
+    pub input: Vec<usize>,
+    /// Output units (actions, or actions × atoms for C51).
+    pub outputs: usize,
+    /// Multiplies the input first (1/255 for Atari bytes, Dopamine scales inside the network).
+    pub input_scale: f32,
+    /// Divide the features fed to the head by their per-sample L2 norm (the "L2" of Kumar et
+    /// al. 2022, arXiv 2211.15144, as Dopamine's `normalize_representation` in
+    /// `dopamine/labs/offline_rl/jax/networks.py`).
+    pub normalize_features: bool,
+}
+
+/// `n` scaled by the width multiplier, rounded up (at least 1), as the ReDo lab's `ceil`.
+fn scaled(n: usize, width: f64) -> usize {
+    ((n as f64) * width).ceil().max(1.0) as usize
+}
+
+/// The network's input: `[c, h, w]`, with `h == w == 0` for vectors of `c` features.
+#[derive(Clone, Copy, Debug)]
+struct InputShape {
+    c: usize,
+    h: usize,
+    w: usize,
+}
+
+impl InputShape {
+    fn of(input: &[usize]) -> Self {
+        match input {
+            [n] => InputShape { c: *n, h: 0, w: 0 },
+            [c, h, w] => InputShape {
+                c: *c,
+                h: *h,
+                w: *w,
+            },
+            other => panic!("network input must be [n] or [c, h, w], got {other:?}"),
+        }
+    }
+}
+
+/// How the convolutions are wired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wiring {
+    /// One after another, each followed by a ReLU (MinAtar, Nature; none for the MLP).
+    Chain,
+    /// Stacks of residual blocks.
+    Impala(ImpalaLayout),
+}
+
+/// What an architecture builds ahead of the dense layers.
+struct Torso {
+    convs: Vec<Conv2d>,
+    pool: Option<MaxPool2d>,
+    wiring: Wiring,
+    /// Hidden dense layer sizes (already width-scaled).
+    hidden: Vec<usize>,
+    /// Features the first dense layer (or the head) reads.
+    flat: usize,
+}
+
+/// A Q-network. Layers are kept in flat lists (convolutions, hidden dense layers, head) and
+/// [`Wiring`] says how they connect, so that masks, probes and checkpoints can walk every kernel
+/// in one fixed order: convolutions, dense layers, head.
+#[derive(Module, Debug)]
+pub struct QNetwork {
+    convs: Vec<Conv2d>,
+    dense: Vec<Linear>,
+    head: Linear,
+    pool: Option<MaxPool2d>,
+    #[module(skip)]
+    wiring: Wiring,
+    input_scale: f32,
+    /// L2-normalise the head's input per sample (see [`NetworkConfig::normalize_features`]).
+    normalize: bool,
+    /// Compute convolutions as im2col + matmul ([`conv`]); burn's own kernels elsewhere (GPU).
+    im2col: bool,
+    /// Input `[c, h, w]`; `h == w == 0` for vector inputs.
+    in_c: usize,
+    in_h: usize,
+    in_w: usize,
+}
+
+impl QNetwork {
+    /// Builds the network with weights drawn from `rng`, on `device`: the torso's convolutions
+    /// first, then the dense layers, then the head.
+    pub fn new(config: &NetworkConfig, rng: &mut impl Rng, device: &Device) -> Self {
+        let input = InputShape::of(&config.input);
+        let w = config.width;
+        let torso = match &config.architecture {
+            Architecture::Mlp { hidden } => mlp::torso(hidden, w, input),
+            Architecture::MinAtarCnn { hidden } => minatar::torso(hidden, w, input, rng, device),
+            Architecture::NatureCnn => nature::torso(w, input, rng, device),
+            Architecture::ImpalaResNet => impala::torso(w, input, rng, device),
+        };
+        let mut dense = Vec::new();
+        let mut din = torso.flat;
+        for &h in &torso.hidden {
+            dense.push(init::linear(rng, device, din, h));
+            din = h;
+        }
+        let head = init::linear(rng, device, din, config.outputs);
+        let net = QNetwork {
+            convs: torso.convs,
+            dense,
+            head,
+            pool: torso.pool,
+            wiring: torso.wiring,
+            im2col: crate::is_cpu(device),
+            input_scale: config.input_scale,
+            normalize: config.normalize_features,
+            in_c: input.c,
+            in_h: input.h,
+            in_w: input.w,
+        };
+        // Parameter ids number the parameters in order, so that saved networks (and thus the
+        // outputs of a seeded run) are byte-identical from run to run.
+        net.map(&mut SequentialIds(0))
+    }
+
+    /// Q-values (or C51 logits) for a batch of flattened observations `[batch, c·h·w]`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.run(x, None)
+    }
+
+    /// Like [`forward`](Self::forward), also returning every hidden layer's activations
+    /// (convolution outputs flattened per sample as `[batch, channels·h·w]`).
+    pub fn forward_with_activations(&self, x: Tensor<2>) -> (Tensor<2>, Activations) {
+        let mut acts = Vec::new();
+        let out = self.run(x, Some(&mut acts));
+        (out, Activations { layers: acts })
+    }
+
+    /// The features fed to the head `[batch, features]`: the last hidden layer's post-ReLU
+    /// output (flattened for a conv torso), L2-normalised per sample when the network
+    /// normalises features.
+    pub fn features(&self, x: Tensor<2>) -> Tensor<2> {
+        self.torso(x, None)
+    }
+
+    fn run(&self, x: Tensor<2>, acts: Option<&mut Vec<Layer>>) -> Tensor<2> {
+        self.head.forward(self.torso(x, acts))
+    }
+
+    fn torso(&self, x: Tensor<2>, mut acts: Option<&mut Vec<Layer>>) -> Tensor<2> {
+        let [batch, _] = x.dims();
+        let mut x = if self.input_scale != 1.0 {
+            x.mul_scalar(self.input_scale)
+        } else {
+            x
+        };
+        let names = self.kernel_names();
+        let mut record = |name: &str, t: &Tensor<2>, shape: Vec<usize>| {
+            if let Some(a) = acts.as_deref_mut() {
+                a.push(Layer {
+                    name: name.to_string(),
+                    values: t.clone(),
+                    shape,
+                });
+            }
+        };
+        if !self.convs.is_empty() {
+            let mut record4 = |name: &str, t: &Tensor<4>| {
+                let [b, c, h, w] = t.dims();
+                record(name, &t.clone().reshape([b, c * h * w]), vec![b, c, h, w]);
+            };
+            let mut y = x.reshape([batch, self.in_c, self.in_h, self.in_w]);
+            y = match &self.wiring {
+                Wiring::Impala(layout) => layout.forward(self, y, &names, &mut record4),
+                Wiring::Chain => {
+                    for (i, name) in names.iter().enumerate().take(self.convs.len()) {
+                        y = relu(self.conv(i, y));
+                        record4(name, &y);
+                    }
+                    y
+                }
+            };
+            let [b, c, h, w] = y.dims();
+            x = y.reshape([b, c * h * w]);
+        }
+        for (i, layer) in self.dense.iter().enumerate() {
+            x = relu(layer.forward(x));
+            let shape = x.dims().to_vec();
+            record(&names[self.convs.len() + i], &x, shape);
+        }
+        if self.normalize {
+            x = l2_normalize_rows(x);
+        }
+        x
+    }
+
+    /// Kernel names in the fixed order convolutions, dense layers, head.
+    pub fn kernel_names(&self) -> Vec<String> {
+        let mut names = match &self.wiring {
+            Wiring::Impala(layout) => layout.names(),
+            Wiring::Chain => (1..=self.convs.len()).map(|i| format!("conv{i}")).collect(),
+        };
+        names.extend((1..=self.dense.len()).map(|i| format!("dense{i}")));
+        names.push("head".to_string());
+        names
+    }
+
+    /// Names and shapes of every weight kernel (biases are never pruned).
+    pub fn kernels(&self) -> Vec<KernelInfo> {
+        let shapes = self
+            .convs
+            .iter()
+            .map(|c| c.weight.val().dims().to_vec())
+            .chain(self.dense.iter().map(|d| d.weight.val().dims().to_vec()))
+            .chain(std::iter::once(self.head.weight.val().dims().to_vec()));
+        self.kernel_names()
+            .into_iter()
+            .zip(shapes)
+            .map(|(name, shape)| KernelInfo { name, shape })
+            .collect()
+    }
+
+    /// The values of every kernel, flattened in burn's layout, in [`kernels`](Self::kernels) order.
+    pub fn kernel_values(&self) -> Vec<Vec<f32>> {
+        self.convs
+            .iter()
+            .map(|c| to_vec(c.weight.val()))
+            .chain(self.dense.iter().map(|d| to_vec(d.weight.val())))
+            .chain(std::iter::once(to_vec(self.head.weight.val())))
+            .collect()
+    }
+
+    /// The values of every bias, in [`kernels`](Self::kernels) order.
+    pub fn bias_values(&self) -> Vec<Vec<f32>> {
+        let bias =
+            |b: &Option<Param<Tensor<1>>>| b.as_ref().map_or_else(Vec::new, |b| to_vec(b.val()));
+        self.convs
+            .iter()
+            .map(|c| bias(&c.bias))
+            .chain(self.dense.iter().map(|d| bias(&d.bias)))
+            .chain(std::iter::once(bias(&self.head.bias)))
+            .collect()
+    }
+
+    /// Every parameter (kernels and biases), flattened, for the parameter norm.
+    pub fn parameter_values(&self) -> Vec<Vec<f32>> {
+        let mut out = self.kernel_values();
+        let biases = self
+            .convs
+            .iter()
+            .filter_map(|c| c.bias.as_ref())
+            .chain(self.dense.iter().filter_map(|d| d.bias.as_ref()))
+            .chain(self.head.bias.as_ref());
+        out.extend(biases.map(|b| to_vec(b.val())));
+        out
+    }
+
+    /// Weight layers (kernels), head included: convolutions, dense layers, head.
+    pub fn num_layers(&self) -> usize {
+        self.convs.len() + self.dense.len() + 1
+    }
+
+    /// How the convolutions are wired.
+    pub fn wiring(&self) -> &Wiring {
+        &self.wiring
+    }
+
+    /// Convolution `i`: the first one, whose input is data (never differentiated), gathers its
+    /// im2col patches in one pass over the input's values on CPU instead of k·k tensor slices
+    /// and a concatenation, which dominated the MinAtar learning step (benches/steps.rs).
+    fn conv(&self, i: usize, x: Tensor<4>) -> Tensor<4> {
+        if !self.im2col {
+            self.convs[i].forward(x)
+        } else if i == 0 && !x.is_require_grad() {
+            conv::conv_gathered(&self.convs[0], x)
+        } else {
+            conv::conv_im2col(&self.convs[i], x)
+        }
+    }
+}
+
+/// Each row divided by its L2 norm, differentiably; an all-zero row stays zero (its norm is
+/// clamped to the smallest normal `f32`, so neither the value nor the gradient is NaN).
+fn l2_normalize_rows(x: Tensor<2>) -> Tensor<2> {
+    let norm = (x.clone() * x.clone())
+        .sum_dim(1)
+        .clamp_min(f32::MIN_POSITIVE)
+        .sqrt();
+    x / norm
+}
+
+/// Renumbers parameter ids 0, 1, 2, ... in visiting order (burn draws them at random).
+struct SequentialIds(u64);
+
+impl burn::module::ModuleMapper for SequentialIds {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (_, value, mapper) = param.consume();
+        self.0 += 1;
+        Param::from_mapped_value(burn::module::ParamId::from(self.0), value, mapper)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conv::{conv_gathered, conv_im2col};
+    use super::*;
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::Conv2dConfig;
+    use burn::tensor::TensorData;
+    use prunus_sparsity::redo::Fanout;
+    use rand::SeedableRng;
+    use rand_pcg::Pcg64;
+
+    fn build(architecture: Architecture, width: f64, input: Vec<usize>) -> QNetwork {
+        let config = NetworkConfig {
+            architecture,
+            width,
+            input,
+            outputs: 6,
+            input_scale: 1.0 / 255.0,
+            normalize_features: false,
+        };
+        QNetwork::new(
+            &config,
+            &mut Pcg64::seed_from_u64(0),
+            &crate::device("cpu").unwrap(),
+        )
+    }
+
+    fn kernel_params(net: &QNetwork) -> Vec<usize> {
+        net.kernels()
+            .iter()
+            .map(|k| k.shape.iter().product())
+            .collect()
+    }
+
+    #[test]
+    fn nature_cnn_matches_dopamine_shapes() {
+        let net = build(Architecture::NatureCnn, 1.0, vec![4, 84, 84]);
+        // Flax's SAME padding flattens to 11·11·64 = 7,744; kernels total 4,045,824 for 6 actions.
+        assert_eq!(net.kernels()[3].shape, vec![7744, 512]);
+        assert_eq!(kernel_params(&net).iter().sum::<usize>(), 4_045_824);
+        let names: Vec<String> = net.kernels().into_iter().map(|k| k.name).collect();
+        assert_eq!(names, ["conv1", "conv2", "conv3", "dense1", "head"]);
+        let out = net.forward(Tensor::zeros(
+            [2, 4 * 84 * 84],
+            &crate::device("cpu").unwrap(),
+        ));
+        assert_eq!(out.dims(), [2, 6]);
+    }
+
+    #[test]
+    fn impala_resnet_has_15_convs_and_scales_channels() {
+        let net = build(Architecture::ImpalaResNet, 1.0, vec![4, 84, 84]);
+        let k = net.kernels();
+        assert_eq!(k.len(), 17);
+        // Conv kernels: (4·16 + 4·16·16 + 16·32 + 4·32·32 + 32·32 + 4·32·32)·9 = 97,344 (the
+        // 86,016 sometimes quoted fits no channel count of this architecture); fc1 (3872, 512).
+        assert_eq!(kernel_params(&net)[..15].iter().sum::<usize>(), 97_344);
+        assert_eq!(k[15].shape, vec![3872, 512]);
+        assert_eq!(k[1].name, "stack0/block0/conv1");
+        let x3 = build(Architecture::ImpalaResNet, 3.0, vec![4, 84, 84]);
+        assert_eq!(x3.kernels()[15].shape, vec![11616, 512]);
+        let (out, acts) = x3.forward_with_activations(Tensor::zeros(
+            [1, 4 * 84 * 84],
+            &crate::device("cpu").unwrap(),
+        ));
+        assert_eq!(out.dims(), [1, 6]);
+        assert_eq!(
+            acts.layers
+                .last()
+                .map(|l| (l.name.as_str(), l.values.dims())),
+            Some(("dense1", [1, 512]))
+        );
+    }
+
+    #[test]
+    fn minatar_cnn_flattens_to_1600_and_masks_zero_weights() {
+        let net = build(
+            Architecture::MinAtarCnn { hidden: vec![] },
+            1.0,
+            vec![4, 10, 10],
+        );
+        assert_eq!(net.kernels()[1].shape, vec![1600, 6]);
+        let n = kernel_params(&net);
+        let m: Vec<f32> = (0..n[0]).map(|i| (i % 2) as f32).collect();
+        let masks = vec![
+            Some(Tensor::<1>::from_data(
+                TensorData::new(m, [n[0]]),
+                &crate::device("cpu").unwrap(),
+            )),
+            None,
+        ];
+        let before = net.kernel_values();
+        let masked = net.apply_masks(&masks).kernel_values();
+        assert!(masked[0].iter().step_by(2).all(|&w| w == 0.0));
+        assert_eq!(masked[0][1], before[0][1]);
+        assert_eq!(masked[1], before[1]);
+    }
+
+    #[test]
+    fn im2col_convolution_matches_burns_kernel() {
+        let device = crate::device("cpu").unwrap();
+        let mut rng = Pcg64::seed_from_u64(3);
+        for (cin, cout, k, stride, hw) in [
+            (4, 16, 3, 1, 10),
+            (4, 8, 8, 4, 84),
+            (8, 6, 4, 2, 21),
+            (3, 5, 3, 1, 11),
+        ] {
+            let mut conv = Conv2dConfig::new([cin, cout], [k, k])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Same)
+                .init(&device);
+            conv.bias = Some(Param::from_data(
+                TensorData::new(xavier_uniform(&mut rng, cout, 1, 1), [cout]),
+                &device,
+            ));
+            let n = 2 * cin * hw * hw;
+            let x = Tensor::<4>::from_data(
+                TensorData::new(xavier_uniform(&mut rng, n, 1, 1), [2, cin, hw, hw]),
+                &device,
+            );
+            let gathered = to_vec(conv_gathered(&conv, x.clone()));
+            let (a, b) = (
+                to_vec(conv.forward(x.clone())),
+                to_vec(conv_im2col(&conv, x)),
+            );
+            assert_eq!(b, gathered, "gathered patches differ from sliced ones");
+            assert_eq!(a.len(), b.len());
+            let err = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max);
+            assert!(err < 1e-5, "k={k} s={stride}: max error {err}");
+        }
+    }
+
+    /// ReDo's sites match each architecture's wiring (every recycle index set fits the two
+    /// kernels it joins), and parameter `kernel_param(l)` / `+ 1` are layer `l`'s kernel / bias.
+    #[test]
+    fn recycle_sites_and_parameter_order_follow_the_wiring() {
+        use prunus_sparsity::redo::Recycle;
+        let cases = [
+            (Architecture::ImpalaResNet, vec![4, 84, 84]),
+            (Architecture::NatureCnn, vec![4, 84, 84]),
+            (Architecture::MinAtarCnn { hidden: vec![] }, vec![4, 10, 10]),
+            (Architecture::Mlp { hidden: vec![8, 8] }, vec![4]),
+        ];
+        let mut all = Vec::new();
+        for (architecture, input) in cases {
+            let net = build(architecture, 1.0, input);
+            let kernels = net.kernels();
+            let sites = net.recycle_sites();
+            for site in &sites {
+                Recycle::new(
+                    &[0],
+                    &kernels[site.layer].shape,
+                    site.out_axis,
+                    &kernels[site.next].shape,
+                    site.in_axis,
+                    site.fanout,
+                )
+                .unwrap_or_else(|e| panic!("{}: {e}", site.name));
+                assert_ne!(site.name, "head");
+            }
+            all.push(
+                sites
+                    .iter()
+                    .map(|s| (s.name.clone(), s.fanout))
+                    .collect::<Vec<_>>(),
+            );
+            // Parameter order: replace layer 0's kernel and the head's bias by index.
+            let last = net.num_layers() - 1;
+            let k0: Vec<f32> = (0..kernels[0].shape.iter().product::<usize>())
+                .map(|i| i as f32)
+                .collect();
+            let mut values = std::collections::BTreeMap::new();
+            values.insert(QNetwork::kernel_param(0), k0.clone());
+            values.insert(QNetwork::kernel_param(last) + 1, vec![7.0; 6]);
+            let net = net.with_parameters(&values);
+            assert_eq!(net.kernel_values()[0], k0);
+            assert_eq!(net.bias_values()[last], vec![7.0; 6]);
+        }
+        let names = |i: usize| all[i].iter().map(|s| s.0.as_str()).collect::<Vec<_>>();
+        assert_eq!(
+            names(0),
+            [
+                "stack0/block0/conv1",
+                "stack0/block1/conv1",
+                "stack1/block0/conv1",
+                "stack1/block1/conv1",
+                "stack2/block0/conv1",
+                "stack2/block1/conv1",
+                "dense1"
+            ]
+        );
+        assert!(all[0].iter().all(|s| s.1 == Fanout::Direct));
+        assert_eq!(names(1), ["conv1", "conv2", "conv3", "dense1"]);
+        assert_eq!(
+            all[1][2].1,
+            Fanout::Flatten {
+                spatial: 121,
+                channels_first: true
+            }
+        );
+        assert_eq!(
+            all[2],
+            [(
+                "conv1".to_string(),
+                Fanout::Flatten {
+                    spatial: 100,
+                    channels_first: true
+                }
+            )]
+        );
+        assert_eq!(names(3), ["dense1", "dense2"]);
+    }
+
+    #[test]
+    fn same_seed_same_weights() {
+        let a = build(
+            Architecture::Mlp {
+                hidden: vec![64, 64],
+            },
+            2.0,
+            vec![4],
+        );
+        let b = build(
+            Architecture::Mlp {
+                hidden: vec![64, 64],
+            },
+            2.0,
+            vec![4],
+        );
+        assert_eq!(a.kernel_values(), b.kernel_values());
+        assert_eq!(a.kernels()[0].shape, vec![4, 128]);
+    }
+}

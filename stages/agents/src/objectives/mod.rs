@@ -1,0 +1,93 @@
+//! The value-based objectives: DQN's TD regression ([`td`]) and compact Rainbow's C51
+//! distributional loss ([`c51`]), and the importance weights of prioritized replay. Conservative
+//! Q-learning (CQL, Kumar et al. 2020) would join here.
+
+pub mod c51;
+pub mod td;
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+pub use self::c51::Categorical;
+pub use self::td::TdLoss;
+use crate::replay::Batch;
+
+/// What the network predicts and how it is trained.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Objective {
+    /// Q-values, TD regression.
+    Dqn(TdLoss),
+    /// C51 distributions.
+    C51(Categorical),
+}
+
+impl Objective {
+    /// Network outputs per action (1 for Q-values, the atoms for C51).
+    pub fn outputs_per_action(&self) -> usize {
+        match self {
+            Objective::Dqn(_) => 1,
+            Objective::C51(c) => c.atoms,
+        }
+    }
+
+    /// Q-values `[batch, actions]` from the network's outputs.
+    pub fn q_values(&self, outputs: Vec<f32>) -> Vec<f32> {
+        match self {
+            Objective::Dqn(_) => outputs,
+            Objective::C51(c) => c.q_values(&outputs),
+        }
+    }
+
+    /// Per-sample loss `[batch]` of the online outputs `out` on `batch`, with targets
+    /// bootstrapped from the target network's outputs `next_out` on the next states.
+    pub fn per_sample_loss(
+        &self,
+        out: Tensor<2>,
+        next_out: &[f32],
+        batch: &Batch,
+        num_actions: usize,
+        device: &Device,
+    ) -> Tensor<1> {
+        let b = batch.actions.len();
+        match *self {
+            Objective::Dqn(loss) => {
+                let y = td::targets(next_out, num_actions, &batch.returns, &batch.discounts);
+                let y = Tensor::<1>::from_data(TensorData::new(y, [b]), device);
+                let actions: Vec<i64> = batch.actions.iter().map(|&a| a as i64).collect();
+                let actions = Tensor::<2, Int>::from_data(TensorData::new(actions, [b, 1]), device);
+                td::td_loss(out, actions, y, loss)
+            }
+            Objective::C51(c) => {
+                let m =
+                    c.target_distribution(next_out, num_actions, &batch.returns, &batch.discounts);
+                let m = Tensor::<2>::from_data(TensorData::new(m, [b, c.atoms]), device);
+                c51::cross_entropy(out, &batch.actions, m, c.atoms)
+            }
+        }
+    }
+}
+
+/// Prioritized replay's loss weights as Dopamine's Rainbow computes them
+/// (`rainbow_agent.py::_train_step`): 1/sqrt(p + 1e-10), normalized by the batch maximum; the
+/// new priorities are sqrt(loss + 1e-10).
+pub fn importance_weights(priorities: &[f64]) -> Vec<f32> {
+    let w: Vec<f64> = priorities
+        .iter()
+        .map(|p| 1.0 / (p + 1e-10).sqrt())
+        .collect();
+    let max = w.iter().copied().fold(0.0, f64::max);
+    w.iter().map(|x| (x / max) as f32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn importance_weights_are_max_normalized() {
+        let w = importance_weights(&[4.0, 1.0, 0.25]);
+        assert!(
+            (w[0] - 0.25).abs() < 1e-6 && (w[1] - 0.5).abs() < 1e-6 && (w[2] - 1.0).abs() < 1e-6
+        );
+    }
+}
