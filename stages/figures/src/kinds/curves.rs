@@ -1,11 +1,23 @@
 //! `figure/curves`: the inputs' `curves.csv`, one line per group.
 
 use prunus_results::{CurvePoint, Table};
-use prunus_stage::{Input, StageError};
+use prunus_stage::{Input, ParamSpec, ParamType, StageError};
 
-use super::{Draw, read_error, series_label};
+use super::{Draw, read_error, s, series_label, y_label};
 use crate::curves::Curves;
 use crate::plot::{Line, Point};
+
+pub(super) fn params() -> Vec<ParamSpec> {
+    vec![
+        ParamSpec::new(
+            "x-label",
+            ParamType::Str,
+            s("Environment steps"),
+            "label of the x axis",
+        ),
+        y_label(),
+    ]
+}
 
 pub(super) fn run(draw: &Draw) -> Result<(), StageError> {
     let p = &draw.ctx.params;

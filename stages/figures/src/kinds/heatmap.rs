@@ -2,10 +2,19 @@
 //! paper's Fig. 13).
 
 use prunus_results::{GradCov, read_json};
-use prunus_stage::{Input, StageError};
+use prunus_stage::{Input, ParamSpec, ParamType, StageError};
 
-use super::{Draw, read_error, series_label};
+use super::{Draw, read_error, s, series_label};
 use crate::heatmap::{Heatmap, Matrix};
+
+pub(super) fn params() -> Vec<ParamSpec> {
+    vec![ParamSpec::new(
+        "checkpoint",
+        ParamType::Str,
+        s("last"),
+        "which checkpoint of each input: last, first, or all",
+    )]
+}
 
 pub(super) fn run(draw: &Draw) -> Result<(), StageError> {
     let panels = read_grad_cov(&draw.ctx.inputs, draw.ctx.params.str("checkpoint")?)?;

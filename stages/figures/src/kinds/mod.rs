@@ -47,6 +47,16 @@ fn s(v: &str) -> Option<Value> {
     Some(Value::Str(v.into()))
 }
 
+/// The y-axis label of the figures of aggregate scores.
+fn y_label() -> ParamSpec {
+    ParamSpec::new(
+        "y-label",
+        ParamType::Str,
+        s("IQM normalized score"),
+        "label of the y axis",
+    )
+}
+
 impl StageKind for FigureKind {
     fn name(&self) -> &'static str {
         match self.0 {
@@ -113,122 +123,14 @@ impl StageKind for FigureKind {
                 "title drawn above the figure",
             ),
         ];
-        let metric = || {
-            ParamSpec::new(
-                "metric",
-                ParamType::Str,
-                s("iqm"),
-                "which metric of summary.csv to draw",
-            )
-        };
-        let y_label = || {
-            ParamSpec::new(
-                "y-label",
-                ParamType::Str,
-                s("IQM normalized score"),
-                "label of the y axis",
-            )
-        };
-        match self.0 {
-            Type::Scaling | Type::Sweep => {
-                let (x, series) = if self.0 == Type::Scaling {
-                    ("width", "sparsity")
-                } else {
-                    ("sparsity", "width")
-                };
-                p.push(ParamSpec::new(
-                    "x",
-                    ParamType::Str,
-                    s(x),
-                    "the group axis on the x axis",
-                ));
-                p.push(ParamSpec::new(
-                    "series",
-                    ParamType::Str,
-                    s(series),
-                    "the group axis whose values are the series (other group axes join the series name)",
-                ));
-                p.push(ParamSpec::new(
-                    "x-label",
-                    ParamType::Str,
-                    s(""),
-                    "label of the x axis (default: from `x`)",
-                ));
-                p.push(y_label());
-                p.push(metric());
-                if self.0 == Type::Sweep {
-                    p.push(ParamSpec::new(
-                        "log-x",
-                        ParamType::Bool,
-                        Some(Value::Bool(false)),
-                        "base-2 logarithmic x axis (replay ratios)",
-                    ));
-                }
-            }
-            Type::Curves => {
-                p.push(ParamSpec::new(
-                    "x-label",
-                    ParamType::Str,
-                    s("Environment steps"),
-                    "label of the x axis",
-                ));
-                p.push(y_label());
-            }
-            Type::Schedule => {
-                p.push(ParamSpec::new(
-                    "sparsity",
-                    ParamType::FloatList,
-                    Some(Value::List(vec![Value::Float(0.95)])),
-                    "target sparsities to draw",
-                ));
-                p.push(ParamSpec::new(
-                    "start",
-                    ParamType::Float,
-                    Some(Value::Float(0.2)),
-                    "pruning start, fraction of training",
-                ));
-                p.push(ParamSpec::new(
-                    "end",
-                    ParamType::Float,
-                    Some(Value::Float(0.8)),
-                    "pruning end, fraction of training",
-                ));
-                p.push(ParamSpec::new(
-                    "update-period",
-                    ParamType::Int,
-                    Some(Value::Int(1000)),
-                    "gradient steps between mask updates",
-                ));
-                p.push(ParamSpec::new(
-                    "steps",
-                    ParamType::Int,
-                    Some(Value::Int(2_500_000)),
-                    "gradient steps of the run (the paper: 40M frames = 2.5M updates)",
-                ));
-            }
-            Type::Probes => {
-                p.push(ParamSpec::new(
-                    "series",
-                    ParamType::Str,
-                    s("sparsity"),
-                    "the input axis whose values are the series",
-                ));
-                p.push(ParamSpec::new(
-                    "probes",
-                    ParamType::StrList,
-                    Some(Value::List(Vec::new())),
-                    "probes to draw, in order (empty: all)",
-                ));
-            }
-            Type::Heatmap => {
-                p.push(ParamSpec::new(
-                    "checkpoint",
-                    ParamType::Str,
-                    s("last"),
-                    "which checkpoint of each input: last, first, or all",
-                ));
-            }
-        }
+        p.extend(match self.0 {
+            Type::Scaling => summary::params(false),
+            Type::Sweep => summary::params(true),
+            Type::Curves => curves::params(),
+            Type::Schedule => schedule::params(),
+            Type::Probes => probes::params(),
+            Type::Heatmap => heatmap::params(),
+        });
         p
     }
 

@@ -4,11 +4,28 @@
 use std::collections::BTreeMap;
 
 use prunus_results::{ProbeRow, read_csv};
-use prunus_stage::{Input, StageError};
+use prunus_stage::{Input, ParamSpec, ParamType, StageError, Value};
 
-use super::{Draw, read_error, series_label};
+use super::{Draw, read_error, s, series_label};
 use crate::plot::{Line, Point};
 use crate::probes::{Panel, Probes};
+
+pub(super) fn params() -> Vec<ParamSpec> {
+    vec![
+        ParamSpec::new(
+            "series",
+            ParamType::Str,
+            s("sparsity"),
+            "the input axis whose values are the series",
+        ),
+        ParamSpec::new(
+            "probes",
+            ParamType::StrList,
+            Some(Value::List(Vec::new())),
+            "probes to draw, in order (empty: all)",
+        ),
+    ]
+}
 
 pub(super) fn run(draw: &Draw) -> Result<(), StageError> {
     let p = &draw.ctx.params;

@@ -3,11 +3,46 @@
 
 use prunus_results::{ReturnsRow, read_csv};
 use prunus_sparsity::gmp::{Boundary, GmpSchedule};
-use prunus_stage::{Input, StageError};
+use prunus_stage::{Input, ParamSpec, ParamType, StageError, Value};
 
 use super::{Draw, read_error};
 use crate::plot::{Line, Point, plain};
 use crate::schedule::Schedule;
+
+pub(super) fn params() -> Vec<ParamSpec> {
+    vec![
+        ParamSpec::new(
+            "sparsity",
+            ParamType::FloatList,
+            Some(Value::List(vec![Value::Float(0.95)])),
+            "target sparsities to draw",
+        ),
+        ParamSpec::new(
+            "start",
+            ParamType::Float,
+            Some(Value::Float(0.2)),
+            "pruning start, fraction of training",
+        ),
+        ParamSpec::new(
+            "end",
+            ParamType::Float,
+            Some(Value::Float(0.8)),
+            "pruning end, fraction of training",
+        ),
+        ParamSpec::new(
+            "update-period",
+            ParamType::Int,
+            Some(Value::Int(1000)),
+            "gradient steps between mask updates",
+        ),
+        ParamSpec::new(
+            "steps",
+            ParamType::Int,
+            Some(Value::Int(2_500_000)),
+            "gradient steps of the run (the paper: 40M frames = 2.5M updates)",
+        ),
+    ]
+}
 
 pub(super) fn run(draw: &Draw) -> Result<(), StageError> {
     let p = &draw.ctx.params;

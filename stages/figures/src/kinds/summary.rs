@@ -3,12 +3,53 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use prunus_results::{Summary, Table};
-use prunus_stage::{Input, StageError};
+use prunus_stage::{Input, ParamSpec, ParamType, StageError, Value};
 
-use super::{Draw, axis_label, read_error, series_label};
+use super::{Draw, axis_label, read_error, s, series_label, y_label};
 use crate::plot::{Line, Point};
 use crate::scaling::{Bar, BarSeries, Scaling};
 use crate::sweep::Sweep;
+
+/// The parameters of `figure/scaling` (widths on x, a series per sparsity) and `figure/sweep`
+/// (sparsities on x, a series per width), after `name` and `title`.
+pub(super) fn params(sweep: bool) -> Vec<ParamSpec> {
+    let (x, series) = if sweep {
+        ("sparsity", "width")
+    } else {
+        ("width", "sparsity")
+    };
+    let mut p = vec![
+        ParamSpec::new("x", ParamType::Str, s(x), "the group axis on the x axis"),
+        ParamSpec::new(
+            "series",
+            ParamType::Str,
+            s(series),
+            "the group axis whose values are the series (other group axes join the series name)",
+        ),
+        ParamSpec::new(
+            "x-label",
+            ParamType::Str,
+            s(""),
+            "label of the x axis (default: from `x`)",
+        ),
+        y_label(),
+        ParamSpec::new(
+            "metric",
+            ParamType::Str,
+            s("iqm"),
+            "which metric of summary.csv to draw",
+        ),
+    ];
+    if sweep {
+        p.push(ParamSpec::new(
+            "log-x",
+            ParamType::Bool,
+            Some(Value::Bool(false)),
+            "base-2 logarithmic x axis (replay ratios)",
+        ));
+    }
+    p
+}
 
 /// One summary row with its group values by axis (inputs may group by different axes).
 struct SummaryRow {
