@@ -32,7 +32,20 @@ fn noise(i: usize) -> f64 {
 }
 
 fn gallery(dir: &std::path::Path) -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
-    let mut out = Vec::new();
+    let figures = [
+        save(&scaling(), dir, "scaling")?,
+        save(&sweep(), dir, "sweep")?,
+        save(&replay_ratio(), dir, "replay_ratio")?,
+        save(&curves(), dir, "curves")?,
+        save(&schedule(), dir, "schedule")?,
+        save(&probes(), dir, "probes")?,
+        save(&heatmap(), dir, "heatmap")?,
+    ];
+    Ok(figures.into_iter().flatten().collect())
+}
+
+/// Width scaling bars (the paper's Fig. 1).
+fn scaling() -> Scaling {
     let widths = ["1", "3", "5"];
     let bar = |e: f64, h: f64| {
         Some(Bar {
@@ -41,7 +54,7 @@ fn gallery(dir: &std::path::Path) -> Result<Vec<PathBuf>, Box<dyn std::error::Er
             high: e + h,
         })
     };
-    let scaling = Scaling {
+    Scaling {
         title: "DQN (Impala ResNet), 15 games".into(),
         x_label: "Width multiplier".into(),
         y_label: "IQM human-normalized score".into(),
@@ -56,11 +69,13 @@ fn gallery(dir: &std::path::Path) -> Result<Vec<PathBuf>, Box<dyn std::error::Er
                 bars: vec![bar(0.55, 0.05), bar(0.71, 0.07), bar(0.83, 0.08)],
             },
         ],
-    };
-    out.extend(save(&scaling, dir, "scaling")?);
+    }
+}
 
+/// A sparsity sweep (Fig. 3).
+fn sweep() -> Sweep {
     let sparsities: [f64; 7] = [0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99];
-    let sweep = Sweep {
+    Sweep {
         title: "Sparsity sweep, DQN".into(),
         x_label: "Target sparsity".into(),
         y_label: "IQM human-normalized score".into(),
@@ -80,11 +95,13 @@ fn gallery(dir: &std::path::Path) -> Result<Vec<PathBuf>, Box<dyn std::error::Er
             })
             .collect(),
         log_x: false,
-    };
-    out.extend(save(&sweep, dir, "sweep")?);
+    }
+}
 
+/// A replay-ratio sweep on a log x axis (Fig. 5).
+fn replay_ratio() -> Sweep {
     let ratios: [f64; 6] = [0.0625, 0.125, 0.25, 0.5, 1.0, 2.0];
-    let replay = Sweep {
+    Sweep {
         title: "Replay ratio, DQN (ResNet x3)".into(),
         x_label: "Replay ratio (gradient updates per environment step)".into(),
         y_label: "IQM human-normalized score".into(),
@@ -104,10 +121,12 @@ fn gallery(dir: &std::path::Path) -> Result<Vec<PathBuf>, Box<dyn std::error::Er
             })
             .collect(),
         log_x: true,
-    };
-    out.extend(save(&replay, dir, "replay_ratio")?);
+    }
+}
 
-    let curves = Curves {
+/// Sample-efficiency curves with bands (Fig. 7).
+fn curves() -> Curves {
+    Curves {
         title: "Sample efficiency, Rainbow".into(),
         x_label: "Environment steps".into(),
         y_label: "IQM human-normalized score".into(),
@@ -125,11 +144,13 @@ fn gallery(dir: &std::path::Path) -> Result<Vec<PathBuf>, Box<dyn std::error::Er
                     .collect(),
             })
             .collect(),
-    };
-    out.extend(save(&curves, dir, "curves")?);
+    }
+}
 
+/// GMP schedules (Fig. 2).
+fn schedule() -> Schedule {
     let total = 2_500_000;
-    let schedule = Schedule {
+    Schedule {
         title: "Gradual magnitude pruning schedules".into(),
         x_label: "Training progress (% of gradient steps)".into(),
         lines: [0.5, 0.8, 0.9, 0.95, 0.99]
@@ -146,9 +167,11 @@ fn gallery(dir: &std::path::Path) -> Result<Vec<PathBuf>, Box<dyn std::error::Er
                 Schedule::line(format!("target {}", s), &gmp, total, 400)
             })
             .collect(),
-    };
-    out.extend(save(&schedule, dir, "schedule")?);
+    }
+}
 
+/// Probe panels (Fig. 11).
+fn probes() -> Probes {
     let probe_names = [
         "q_target_variance",
         "param_norm",
@@ -157,7 +180,7 @@ fn gallery(dir: &std::path::Path) -> Result<Vec<PathBuf>, Box<dyn std::error::Er
         "dormant_tau0.1",
         "train_return",
     ];
-    let probes = Probes {
+    Probes {
         title: "Breakout: dense vs pruned".into(),
         panels: probe_names
             .iter()
@@ -184,9 +207,11 @@ fn gallery(dir: &std::path::Path) -> Result<Vec<PathBuf>, Box<dyn std::error::Er
                     .collect(),
             })
             .collect(),
-    };
-    out.extend(save(&probes, dir, "probes")?);
+    }
+}
 
+/// Gradient covariance heatmaps (Fig. 13).
+fn heatmap() -> Heatmap {
     let k = 32;
     let matrix = |coherence: f64, seed: usize| -> Vec<Vec<f64>> {
         (0..k)
@@ -208,7 +233,7 @@ fn gallery(dir: &std::path::Path) -> Result<Vec<PathBuf>, Box<dyn std::error::Er
             })
             .collect()
     };
-    let heatmap = Heatmap {
+    Heatmap {
         title: "Gradient covariance, VideoPinball".into(),
         panels: vec![
             Matrix {
@@ -221,7 +246,5 @@ fn gallery(dir: &std::path::Path) -> Result<Vec<PathBuf>, Box<dyn std::error::Er
             },
         ],
         range: (-1.0, 1.0),
-    };
-    out.extend(save(&heatmap, dir, "heatmap")?);
-    Ok(out)
+    }
 }

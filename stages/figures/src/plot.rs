@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use plotters::coord::Shift;
+use plotters::coord::cartesian::Cartesian2d;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::FigureError;
@@ -171,12 +173,15 @@ pub struct LineChart<'a> {
     pub font_scale: f64,
 }
 
+/// A chart with numbers on both axes, as [`LineChart`] draws it.
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A range `(low, high)` of one axis.
+type Span = (f64, f64);
+
 impl LineChart<'_> {
-    pub fn draw<DB: DrawingBackend>(
-        &self,
-        area: &DrawingArea<DB, Shift>,
-    ) -> Result<(), FigureError> {
-        let fs = |size: u32| (size as f64 * self.font_scale).round() as u32;
+    /// The x and y ranges: the data's (and intervals'), padded, or the fixed `y_range`.
+    fn ranges(&self) -> Result<(Span, Span), FigureError> {
         let all = self.lines.iter().flat_map(|l| &l.points);
         let (mut x0, mut x1) = (f64::INFINITY, f64::NEG_INFINITY);
         let (mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -202,7 +207,15 @@ impl LineChart<'_> {
         } else {
             pad(y0, y1, 0.08)
         };
+        Ok(((x0, x1), (y0, y1)))
+    }
 
+    pub fn draw<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+    ) -> Result<(), FigureError> {
+        let fs = |size: u32| (size as f64 * self.font_scale).round() as u32;
+        let ((x0, x1), (y0, y1)) = self.ranges()?;
         let mut builder = ChartBuilder::on(area);
         if !self.title.is_empty() {
             builder.caption(self.title, (FONT, fs(TITLE)));
@@ -256,44 +269,7 @@ impl LineChart<'_> {
                 .iter()
                 .filter(|p| p.interval.is_some())
                 .collect();
-            match self.intervals {
-                Intervals::Band if with_interval.len() > 1 => {
-                    let mut outline: Vec<(f64, f64)> = with_interval
-                        .iter()
-                        .map(|p| (p.x, p.interval.unwrap().1))
-                        .collect();
-                    outline.extend(
-                        with_interval
-                            .iter()
-                            .rev()
-                            .map(|p| (p.x, p.interval.unwrap().0)),
-                    );
-                    chart
-                        .draw_series(std::iter::once(Polygon::new(outline, c.mix(0.2).filled())))
-                        .map_err(draw_error)?;
-                }
-                Intervals::ErrorBars => {
-                    let cap = (x1 - x0) * 0.008;
-                    let style = c.stroke_width(width.max(2) - 1);
-                    chart
-                        .draw_series(with_interval.iter().map(|p| {
-                            let (lo, hi) = p.interval.unwrap();
-                            PathElement::new(
-                                vec![
-                                    (p.x - cap, lo),
-                                    (p.x + cap, lo),
-                                    (p.x, lo),
-                                    (p.x, hi),
-                                    (p.x - cap, hi),
-                                    (p.x + cap, hi),
-                                ],
-                                style,
-                            )
-                        }))
-                        .map_err(draw_error)?;
-                }
-                Intervals::Band => {}
-            }
+            self.draw_intervals(&mut chart, &with_interval, c, width, x1 - x0)?;
             let series = chart
                 .draw_series(LineSeries::new(
                     line.points.iter().map(|p| (p.x, p.y)),
@@ -326,6 +302,56 @@ impl LineChart<'_> {
                 .margin(fs(12))
                 .draw()
                 .map_err(draw_error)?;
+        }
+        Ok(())
+    }
+
+    /// The intervals of one line's points: a shaded band or capped error bars.
+    fn draw_intervals<DB: DrawingBackend>(
+        &self,
+        chart: &mut Chart<'_, DB>,
+        with_interval: &[&Point],
+        c: RGBColor,
+        width: u32,
+        x_span: f64,
+    ) -> Result<(), FigureError> {
+        match self.intervals {
+            Intervals::Band if with_interval.len() > 1 => {
+                let mut outline: Vec<(f64, f64)> = with_interval
+                    .iter()
+                    .map(|p| (p.x, p.interval.unwrap().1))
+                    .collect();
+                outline.extend(
+                    with_interval
+                        .iter()
+                        .rev()
+                        .map(|p| (p.x, p.interval.unwrap().0)),
+                );
+                chart
+                    .draw_series(std::iter::once(Polygon::new(outline, c.mix(0.2).filled())))
+                    .map_err(draw_error)?;
+            }
+            Intervals::ErrorBars => {
+                let cap = x_span * 0.008;
+                let style = c.stroke_width(width.max(2) - 1);
+                chart
+                    .draw_series(with_interval.iter().map(|p| {
+                        let (lo, hi) = p.interval.unwrap();
+                        PathElement::new(
+                            vec![
+                                (p.x - cap, lo),
+                                (p.x + cap, lo),
+                                (p.x, lo),
+                                (p.x, hi),
+                                (p.x - cap, hi),
+                                (p.x + cap, hi),
+                            ],
+                            style,
+                        )
+                    }))
+                    .map_err(draw_error)?;
+            }
+            Intervals::Band => {}
         }
         Ok(())
     }

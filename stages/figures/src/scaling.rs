@@ -33,23 +33,30 @@ pub struct Scaling {
     pub series: Vec<BarSeries>,
 }
 
-impl Figure for Scaling {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), FigureError> {
-        let n = self.categories.len();
+impl Scaling {
+    /// The y range: the bars and their intervals, padded, from 0 unless some bar is negative.
+    fn y_range(&self) -> Result<(f64, f64), FigureError> {
         let bars = self.series.iter().flat_map(|s| s.bars.iter().flatten());
         let (mut lo, mut hi) = (0.0f64, f64::NEG_INFINITY);
         for b in bars {
             lo = lo.min(b.low.min(b.estimate));
             hi = hi.max(b.high.max(b.estimate));
         }
-        if n == 0 || !hi.is_finite() {
+        if self.categories.is_empty() || !hi.is_finite() {
             return Err(FigureError::Data(format!(
                 "`{}` has no bars to draw",
                 self.title
             )));
         }
         let (y0, y1) = pad(lo, hi, 0.08);
-        let y0 = if lo >= 0.0 { 0.0 } else { y0 };
+        Ok((if lo >= 0.0 { 0.0 } else { y0 }, y1))
+    }
+}
+
+impl Figure for Scaling {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), FigureError> {
+        let n = self.categories.len();
+        let (y0, y1) = self.y_range()?;
         let mut builder = ChartBuilder::on(root);
         if !self.title.is_empty() {
             builder.caption(&self.title, (FONT, TITLE));
