@@ -8,9 +8,9 @@
 //! | `sparsity.csv` | [`SparsityRow`] | `train/*` | |
 //! | `checkpoints.json` | [`CheckpointEntry`] | `train/*` | `probe` |
 //! | `probes.csv` | [`ProbeRow`] | `probe` | `figure/probes` |
-//! | `grad_cov.json` | [`GradCov`] | `probe` | `figure/grad-cov` |
+//! | `grad_cov.json` | [`GradCov`] | `probe` | `figure/heatmap` |
 //! | `scores.csv` | [`Table`] of [`Score`] | `aggregate/iqm`, `aggregate/scores` | |
-//! | `summary.csv`, `summary.json` | [`Table`] of [`Summary`] | `aggregate/iqm`, `aggregate/scores` | `figure/*` |
+//! | `summary.csv`, `summary.json` | [`Table`] of [`Summary`] | `aggregate/iqm`, `aggregate/scores` | `figure/scaling`, `figure/sweep` |
 //! | `curves.csv` | [`Table`] of [`CurvePoint`] | `aggregate/iqm`, `aggregate/scores` | `figure/curves` |
 //! | `profiles.csv` | [`Table`] of [`ProfilePoint`] | `aggregate/profile` | |
 //! | `improvement.csv` | [`Table`] of [`Improvement`] | `aggregate/improvement` | |

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use prunus_results::{
-    AxisValue, CheckpointEntry, CurvePoint, GradCov, Improvement, ProbeRow, ProfilePoint,
+    AxisValue, CheckpointEntry, CsvRow, CurvePoint, GradCov, Improvement, ProbeRow, ProfilePoint,
     ReturnsRow, Score, SparsityRow, Summary, Table, read_csv, read_json, write_csv, write_json,
 };
 
@@ -262,119 +262,88 @@ fn legacy_table(
     String::from_utf8(w.into_inner().unwrap()).unwrap()
 }
 
+/// Writes a table whose i-th row is `row(a, b, c, i)` over the tricky values, compares it with
+/// the legacy writer fed `cells(a, b, c, i)`, and returns it.
+fn check_table<R: CsvRow>(
+    path: &Path,
+    fixed: &[&str],
+    row: impl Fn(f64, f64, f64, usize) -> R,
+    cells: impl Fn(String, String, String, usize) -> Vec<String>,
+) -> Table<R> {
+    let n = FLOATS.len();
+    let mut table = Table::new(axes());
+    let mut legacy = Vec::new();
+    for i in 0..n {
+        let (a, b, c) = (FLOATS[i], FLOATS[(i + 1) % n], FLOATS[(i + 2) % n]);
+        table.push(values(i), row(a, b, c, i));
+        legacy.push((
+            values(i),
+            cells(a.to_string(), b.to_string(), c.to_string(), i),
+        ));
+    }
+    table.write_csv(path).unwrap();
+    assert_eq!(
+        bytes(path),
+        legacy_table(&axes(), fixed, &legacy),
+        "{}",
+        path.display()
+    );
+    table
+}
+
+fn steps(i: usize) -> u64 {
+    if i == 2 { u64::MAX } else { 1000 * i as u64 }
+}
+
 #[test]
 fn aggregate_tables_are_the_legacy_format() {
     let dir = tempfile::tempdir().unwrap();
-    let n = FLOATS.len();
-    let s = |x: f64| x.to_string();
-
-    let mut scores = Table::new(axes());
-    let mut summary = Table::new(axes());
-    let mut curves = Table::new(axes());
-    let mut profiles = Table::new(axes());
-    let mut improvement = Table::new(axes());
-    let (mut l_scores, mut l_summary, mut l_curves, mut l_profiles, mut l_improvement) =
-        (vec![], vec![], vec![], vec![], vec![]);
-    for i in 0..n {
-        let (a, b, c) = (FLOATS[i], FLOATS[(i + 1) % n], FLOATS[(i + 2) % n]);
-        scores.push(
-            values(i),
-            Score {
-                final_score: a,
-                normalized_score: b,
-            },
-        );
-        l_scores.push((values(i), vec![s(a), s(b)]));
-        summary.push(
-            values(i),
-            Summary {
-                metric: "iqm".into(),
-                estimate: a,
-                ci_low: b,
-                ci_high: c,
-                runs: i,
-            },
-        );
-        l_summary.push((
-            values(i),
-            vec!["iqm".into(), s(a), s(b), s(c), i.to_string()],
-        ));
-        let steps = if i == 2 { u64::MAX } else { 1000 * i as u64 };
-        curves.push(
-            values(i),
-            CurvePoint {
-                env_steps: steps,
-                estimate: a,
-                ci_low: b,
-                ci_high: c,
-            },
-        );
-        l_curves.push((values(i), vec![steps.to_string(), s(a), s(b), s(c)]));
-        profiles.push(
-            values(i),
-            ProfilePoint {
-                tau: c,
-                estimate: a,
-                ci_low: b,
-                ci_high: c,
-            },
-        );
-        l_profiles.push((values(i), vec![s(c), s(a), s(b), s(c)]));
-        improvement.push(
-            values(i),
-            Improvement {
-                baseline: "0".into(),
-                estimate: a,
-                ci_low: b,
-                ci_high: c,
-                runs: i,
-                baseline_runs: 2 * i,
-            },
-        );
-        l_improvement.push((
-            values(i),
-            vec![
-                "0".into(),
-                s(a),
-                s(b),
-                s(c),
-                i.to_string(),
-                (2 * i).to_string(),
-            ],
-        ));
-    }
-    let check = |name: &str, written: &dyn Fn(&Path), fixed: &[&str], legacy| {
-        let path = dir.path().join(name);
-        written(&path);
-        assert_eq!(bytes(&path), legacy_table(&axes(), fixed, legacy), "{name}");
-    };
-    check(
-        "scores.csv",
-        &|p| scores.write_csv(p).unwrap(),
+    let path = |name: &str| dir.path().join(name);
+    check_table(
+        &path("scores.csv"),
         &["final_score", "normalized_score"],
-        &l_scores,
+        |a, b, _, _| Score {
+            final_score: a,
+            normalized_score: b,
+        },
+        |a, b, _, _| vec![a, b],
     );
-    check(
-        "summary.csv",
-        &|p| summary.write_csv(p).unwrap(),
+    check_table(
+        &path("summary.csv"),
         &["metric", "estimate", "ci_low", "ci_high", "runs"],
-        &l_summary,
+        |a, b, c, i| Summary {
+            metric: "iqm".into(),
+            estimate: a,
+            ci_low: b,
+            ci_high: c,
+            runs: i,
+        },
+        |a, b, c, i| vec!["iqm".into(), a, b, c, i.to_string()],
     );
-    check(
-        "curves.csv",
-        &|p| curves.write_csv(p).unwrap(),
+    check_table(
+        &path("curves.csv"),
         &["env_steps", "estimate", "ci_low", "ci_high"],
-        &l_curves,
+        |a, b, c, i| CurvePoint {
+            env_steps: steps(i),
+            estimate: a,
+            ci_low: b,
+            ci_high: c,
+        },
+        |a, b, c, i| vec![steps(i).to_string(), a, b, c],
     );
-    check(
-        "profiles.csv",
-        &|p| profiles.write_csv(p).unwrap(),
+    check_table(
+        &path("profiles.csv"),
         &["tau", "estimate", "ci_low", "ci_high"],
-        &l_profiles,
+        |a, b, c, _| ProfilePoint {
+            tau: c,
+            estimate: a,
+            ci_low: b,
+            ci_high: c,
+        },
+        |a, b, c, _| vec![c.clone(), a, b, c],
     );
-    check(
-        "improvement.csv",
-        &|p| improvement.write_csv(p).unwrap(),
+    check_table(
+        &path("improvement.csv"),
         &[
             "baseline",
             "estimate",
@@ -383,17 +352,47 @@ fn aggregate_tables_are_the_legacy_format() {
             "runs",
             "baseline_runs",
         ],
-        &l_improvement,
+        |a, b, c, i| Improvement {
+            baseline: "0".into(),
+            estimate: a,
+            ci_low: b,
+            ci_high: c,
+            runs: i,
+            baseline_runs: 2 * i,
+        },
+        |a, b, c, i| vec!["0".into(), a, b, c, i.to_string(), (2 * i).to_string()],
     );
-    check(
-        "empty.csv",
-        &|p| Table::<Summary>::new(axes()).write_csv(p).unwrap(),
-        &["metric", "estimate", "ci_low", "ci_high", "runs"],
-        &[],
+    Table::<Summary>::new(axes())
+        .write_csv(&path("empty.csv"))
+        .unwrap();
+    assert_eq!(
+        bytes(&path("empty.csv")),
+        legacy_table(
+            &axes(),
+            &["metric", "estimate", "ci_low", "ci_high", "runs"],
+            &[]
+        )
     );
+}
 
-    // Read back: axis values as their text, the fixed part typed.
-    let back = Table::<Summary>::read_csv(&dir.path().join("summary.csv")).unwrap();
+#[test]
+fn aggregate_tables_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("summary.csv");
+    let summary = check_table(
+        &path,
+        &["metric", "estimate", "ci_low", "ci_high", "runs"],
+        |a, b, c, i| Summary {
+            metric: "iqm".into(),
+            estimate: a,
+            ci_low: b,
+            ci_high: c,
+            runs: i,
+        },
+        |a, b, c, i| vec!["iqm".into(), a, b, c, i.to_string()],
+    );
+    // Axis values come back as their text, the fixed part typed.
+    let back = Table::<Summary>::read_csv(&path).unwrap();
     assert_eq!(back.axes, axes());
     assert_eq!(back.rows[1].values[1], None);
     assert_eq!(
@@ -401,10 +400,23 @@ fn aggregate_tables_are_the_legacy_format() {
         Some(AxisValue::Str("100000000000000000000".into()))
     );
     assert_eq!(back.rows[3].row, summary.rows[3].row);
-    let back = Table::<CurvePoint>::read_csv(&dir.path().join("curves.csv")).unwrap();
-    assert_eq!(back.rows[2].row.env_steps, u64::MAX);
-    let err = Table::<CurvePoint>::read_csv(&dir.path().join("summary.csv")).unwrap_err();
+    let err = Table::<CurvePoint>::read_csv(&path).unwrap_err();
     assert!(err.to_string().contains("no `env_steps` column"), "{err}");
+
+    let path = dir.path().join("curves.csv");
+    check_table(
+        &path,
+        &["env_steps", "estimate", "ci_low", "ci_high"],
+        |a, b, c, i| CurvePoint {
+            env_steps: steps(i),
+            estimate: a,
+            ci_low: b,
+            ci_high: c,
+        },
+        |a, b, c, i| vec![steps(i).to_string(), a, b, c],
+    );
+    let back = Table::<CurvePoint>::read_csv(&path).unwrap();
+    assert_eq!(back.rows[2].row.env_steps, u64::MAX);
 }
 
 /// stages/stats' `summary.json` before prunus-results.
