@@ -6,12 +6,14 @@
 //!   where in training it was taken; what the probes read;
 //! - a [`Resume`] (in the stage's scratch directory): everything needed to continue training
 //!   bit for bit: both networks, Adam's state, the replay buffer, the loop's counters and
-//!   random stream, the episode in progress, the hooks' state and the outputs so far.
+//!   random stream, the episode in progress, the hooks' state and the outputs so far
+//!   ([`Progress`]).
 
 use std::io::Write;
 use std::path::Path;
 
 use burn::tensor::Device;
+use prunus_results::{CheckpointEntry, ReturnsRow, SparsityRow};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -53,17 +55,6 @@ impl Snapshot {
     }
 }
 
-/// One entry of `checkpoints.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CheckpointEntry {
-    pub index: usize,
-    pub fraction: f64,
-    pub file: String,
-    pub iteration: u64,
-    pub env_steps: u64,
-    pub grad_steps: u64,
-}
-
 /// Everything needed to continue a training run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Resume {
@@ -74,12 +65,40 @@ pub struct Resume {
     pub replay: Replay,
     pub state: LoopState,
     pub hooks: Vec<Vec<u8>>,
-    /// Rows of `returns.csv` so far.
+    /// The outputs so far (serialized inline: the same bytes as three fields of `Resume`).
+    pub progress: Progress,
+}
+
+/// Outputs accumulated during a run, kept in the resume checkpoint.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Progress {
+    /// Rows of `returns.csv` so far: each iteration's statistics and the network's sparsity.
+    /// (Kept as statistics: [`prunus_results::ReturnsRow`] writes a missing return as `NaN`,
+    /// which its serde form does for bincode too, so it cannot round-trip here.)
     pub rows: Vec<(IterationStats, f64)>,
-    /// Rows of `sparsity.csv` so far: (grad_steps, layer, sparsity).
-    pub sparsity_rows: Vec<(u64, String, f64)>,
+    /// Rows of `sparsity.csv` so far.
+    pub sparsity_rows: Vec<SparsityRow>,
     /// Intermediate snapshots taken so far, with their bytes.
     pub checkpoints: Vec<(CheckpointEntry, Snapshot)>,
+}
+
+impl Progress {
+    /// The rows of `returns.csv`.
+    pub fn returns_rows(&self) -> Vec<ReturnsRow> {
+        self.rows
+            .iter()
+            .map(|(s, sparsity)| ReturnsRow {
+                iteration: s.iteration,
+                env_steps: s.env_steps,
+                grad_steps: s.grad_steps,
+                train_return: s.train_return,
+                train_episodes: s.train_episodes,
+                eval_return: s.eval_return,
+                eval_episodes: s.eval_episodes,
+                sparsity: *sparsity,
+            })
+            .collect()
+    }
 }
 
 impl Resume {

@@ -10,21 +10,12 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use prunus_probes::{dormant, grad_cov, norms, q_variance, srank};
-use serde::{Deserialize, Serialize};
+use prunus_results::GradCov;
 
 use crate::checkpoint::{ProbeBatch, Snapshot};
 use crate::networks::QNetwork;
 use crate::objectives::{Objective, c51, td};
 use crate::tensor::to_vec;
-
-/// One matrix of `grad_cov.json`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct GradCov {
-    pub env_steps: u64,
-    pub samples: usize,
-    /// Row-major `samples × samples` cosine similarities.
-    pub matrix: Vec<Vec<f64>>,
-}
 
 fn states(values: &[f32], rows: usize, device: &Device) -> Tensor<2> {
     Tensor::from_data(

@@ -3,7 +3,7 @@
 mod common;
 
 use prunus_agents::agent::Agent;
-use prunus_agents::checkpoint::Resume;
+use prunus_agents::checkpoint::{Progress, Resume};
 use prunus_agents::train::Trainer;
 
 #[test]
@@ -22,9 +22,7 @@ fn restored_trainer_continues_bit_identically() {
         replay: first.replay.clone(),
         state: first.state.clone(),
         hooks: Vec::new(),
-        rows: Vec::new(),
-        sparsity_rows: Vec::new(),
-        checkpoints: Vec::new(),
+        progress: Progress::default(),
     }
     .write(&path)
     .unwrap();

@@ -1,12 +1,11 @@
 //! The `probe` stage kind: the paper's analysis probes (section 5) at every checkpoint of one
 //! training run, on the run's fixed probe batch ([`crate::probes`] runs the networks).
 
-use std::fmt::Write as _;
-
 use prunus_probes::dormant;
+use prunus_results::{CheckpointEntry, GradCov, ProbeRow, ResultFile};
 use prunus_stage::{Context, Input, ParamSpec, ParamType, Params, StageError, StageKind, Value};
 
-use crate::checkpoint::{CheckpointEntry, ProbeBatch, Snapshot};
+use crate::checkpoint::{ProbeBatch, Snapshot};
 use crate::probes::{gradient_covariance, probe};
 
 /// `probe`.
@@ -58,7 +57,7 @@ impl StageKind for ProbeKind {
     }
 
     fn outputs(&self, _params: &Params) -> Vec<String> {
-        vec!["probes.csv".into(), "grad_cov.json".into()]
+        vec![ProbeRow::NAME.into(), GradCov::NAME.into()]
     }
 
     fn run(&self, ctx: &Context) -> Result<(), StageError> {
@@ -83,17 +82,23 @@ impl StageKind for ProbeKind {
         let batch =
             ProbeBatch::read(input.output("probe_batch.bin")?).map_err(StageError::Failed)?;
         let entries: Vec<CheckpointEntry> =
-            serde_json::from_slice(&std::fs::read(input.output("checkpoints.json")?)?).map_err(
-                |e| StageError::Failed(format!("{}: bad checkpoints.json: {e}", input.instance)),
-            )?;
-        let mut csv = String::from("env_steps,probe,value\n");
+            prunus_results::read_json(input.output(CheckpointEntry::NAME)?).map_err(|e| {
+                StageError::Failed(format!(
+                    "{}: bad checkpoints.json: {}",
+                    input.instance,
+                    e.detail()
+                ))
+            })?;
+        let mut rows = Vec::new();
         let mut covs = Vec::new();
         for (done, entry) in entries.iter().enumerate() {
             let snap = read_snapshot(input, entry)?;
             let probes = probe(&snap, &batch, &taus, &device).map_err(StageError::Failed)?;
-            for (name, value) in probes {
-                writeln!(csv, "{},{name},{value}", snap.env_steps).expect("write to string");
-            }
+            rows.extend(probes.into_iter().map(|(probe, value)| ProbeRow {
+                env_steps: snap.env_steps,
+                probe,
+                value,
+            }));
             covs.push(
                 gradient_covariance(&snap, &batch, samples, &device).map_err(StageError::Failed)?,
             );
@@ -103,12 +108,9 @@ impl StageKind for ProbeKind {
             }
         }
         std::fs::create_dir_all(&ctx.out_dir)?;
-        std::fs::write(ctx.output("probes.csv"), csv)?;
-        std::fs::write(
-            ctx.output("grad_cov.json"),
-            serde_json::to_vec(&covs).map_err(StageError::failed)?,
-        )?;
-        Ok(())
+        let failed = |e: prunus_results::Error| StageError::Failed(e.to_string());
+        prunus_results::write_csv(&ctx.output(ProbeRow::NAME), &rows).map_err(failed)?;
+        prunus_results::write_json(&ctx.output(GradCov::NAME), &covs).map_err(failed)
     }
 }
 

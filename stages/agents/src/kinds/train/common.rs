@@ -1,8 +1,10 @@
-//! The parameters both training kinds take, in groups; [`super::dqn`] and [`super::rainbow`]
-//! add their objective's own. Numeric defaults of `0` mean "the environment family's default"
-//! ([`crate::presets`]), as each `doc` says.
+//! The parameters both training kinds take, in groups, and how to read them;
+//! [`super::dqn`] and [`super::rainbow`] add their objective's own. Numeric defaults of `0`
+//! mean "the environment family's default" ([`crate::presets`]), as each `doc` says.
 
-use prunus_stage::{ParamSpec, ParamType, Value};
+use prunus_stage::{ParamSpec, ParamType, Params, StageError, Value};
+
+use crate::kinds::param_err;
 
 /// The shared parameters whose defaults differ by kind: Dopamine's DQN uses 1-step returns
 /// and uniform replay, compact Rainbow 3-step returns and prioritized replay.
@@ -362,4 +364,36 @@ fn outputs() -> Vec<ParamSpec> {
             "cpu | cuda (needs a build with --features cuda)",
         ),
     ]
+}
+
+/// The `[start, end)` window of gradient steps of a periodic baseline (`reset` or `redo`);
+/// an end of 0 means none.
+pub(super) fn window(params: &Params, name: &str) -> Result<(u64, u64), StageError> {
+    let start = params.u64(&format!("{name}.start"))?;
+    let end = match params.u64(&format!("{name}.end"))? {
+        0 => u64::MAX,
+        end if end <= start => {
+            return Err(param_err(
+                &format!("{name}.end"),
+                format!("must be after {name}.start ({start}), got {end}; 0 means never"),
+            ));
+        }
+        end => end,
+    };
+    Ok((start, end))
+}
+
+/// The integer parameter `key`, or `default` when it is 0.
+pub(super) fn or_default(params: &Params, key: &str, default: u64) -> Result<u64, StageError> {
+    let v = params.u64(key)?;
+    Ok(if v == 0 { default } else { v })
+}
+
+/// The non-negative float parameter `key`, or `default` when it is 0.
+pub(super) fn or_default_f(params: &Params, key: &str, default: f64) -> Result<f64, StageError> {
+    let v = params.f64(key)?;
+    if v < 0.0 {
+        return Err(param_err(key, format!("must not be negative, got {v}")));
+    }
+    Ok(if v == 0.0 { default } else { v })
 }

@@ -4,8 +4,7 @@
 
 use prunus_stage::{ParamSpec, ParamType, Params, StageError, Value};
 
-use super::common::{Defaults, spec};
-use super::setup::or_default_f;
+use super::common::{Defaults, or_default_f, spec};
 use crate::kinds::param_err;
 use crate::objectives::{Categorical, Objective};
 use crate::presets::Preset;

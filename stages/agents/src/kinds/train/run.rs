@@ -2,9 +2,9 @@
 //! the scratch checkpoint), train iteration by iteration, checkpointing each, and write the
 //! outputs.
 
-use std::io::Write;
 use std::path::Path;
 
+use prunus_results::{CheckpointEntry, ResultFile, ReturnsRow, SparsityRow};
 use prunus_stage::{Context, StageError};
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
@@ -12,18 +12,11 @@ use rand_pcg::Pcg64;
 use super::setup::Setup;
 use crate::agent::Agent;
 use crate::baselines::{RedoHook, ResetHook};
-use crate::checkpoint::{CheckpointEntry, ProbeBatch, Resume, Snapshot};
+use crate::checkpoint::{ProbeBatch, Progress, Resume, Snapshot};
 use crate::hooks::UpdateHook;
 use crate::prune::GmpHook;
 use crate::replay::Replay;
-use crate::train::{IterationStats, Trainer};
-
-/// Outputs accumulated during the run (kept in the resume checkpoint).
-struct Progress {
-    rows: Vec<(IterationStats, f64)>,
-    sparsity_rows: Vec<(u64, String, f64)>,
-    checkpoints: Vec<(CheckpointEntry, Snapshot)>,
-}
+use crate::train::Trainer;
 
 fn build_trainer(setup: &Setup, resume: Option<&Resume>) -> Result<Trainer, String> {
     let env = (setup.env_factory)(&setup.env_name, &setup.env_options)?;
@@ -108,9 +101,7 @@ fn save_resume(
         replay: trainer.replay.clone(),
         state: trainer.state.clone(),
         hooks: trainer.hooks.iter().map(|h| h.save()).collect(),
-        rows: progress.rows.clone(),
-        sparsity_rows: progress.sparsity_rows.clone(),
-        checkpoints: progress.checkpoints.clone(),
+        progress: progress.clone(),
     };
     resume.write(path).map_err(StageError::Io)
 }
@@ -148,23 +139,28 @@ fn layer_sparsities(trainer: &Trainer) -> (Vec<(String, f64)>, f64) {
     (layers, 0.0)
 }
 
-/// The training run behind both kinds: resume if the scratch holds this run's checkpoint,
-/// train iteration by iteration (checkpointing each), write the outputs.
-pub fn run_training(setup: &Setup, ctx: &Context) -> Result<(), StageError> {
-    std::fs::create_dir_all(&ctx.scratch)?;
-    let resume_path = ctx.scratch.join("resume.ckpt");
-    let resume = match Resume::read(&resume_path) {
+/// The scratch checkpoint of this run, if the scratch holds one.
+fn read_resume(setup: &Setup, ctx: &Context, path: &Path) -> Option<Resume> {
+    match Resume::read(path) {
         Ok(r) if r.fingerprint == setup.fingerprint => Some(r),
         Ok(_) => {
             ctx.log("scratch checkpoint belongs to other parameters; starting afresh");
             None
         }
-        Err(_) if !resume_path.exists() => None,
+        Err(_) if !path.exists() => None,
         Err(e) => {
             ctx.log(format!("ignoring unreadable scratch checkpoint: {e}"));
             None
         }
-    };
+    }
+}
+
+/// The training run behind both kinds: resume if the scratch holds this run's checkpoint,
+/// train iteration by iteration (checkpointing each), write the outputs.
+pub fn run_training(setup: &Setup, ctx: &Context) -> Result<(), StageError> {
+    std::fs::create_dir_all(&ctx.scratch)?;
+    let resume_path = ctx.scratch.join("resume.ckpt");
+    let resume = read_resume(setup, ctx, &resume_path);
     let mut trainer = build_trainer(setup, resume.as_ref()).map_err(StageError::Failed)?;
     let mut progress = match resume {
         Some(r) => {
@@ -172,17 +168,9 @@ pub fn run_training(setup: &Setup, ctx: &Context) -> Result<(), StageError> {
                 "resuming at agent step {} (iteration {})",
                 r.state.env_steps, r.state.iteration
             ));
-            Progress {
-                rows: r.rows,
-                sparsity_rows: r.sparsity_rows,
-                checkpoints: r.checkpoints,
-            }
+            r.progress
         }
-        None => Progress {
-            rows: Vec::new(),
-            sparsity_rows: Vec::new(),
-            checkpoints: Vec::new(),
-        },
+        None => Progress::default(),
     };
     let c = &setup.loop_config;
     let total = c.iterations * c.training_steps;
@@ -191,40 +179,7 @@ pub fn run_training(setup: &Setup, ctx: &Context) -> Result<(), StageError> {
         trainer.train_steps(chunk).map_err(StageError::Failed)?;
         ctx.progress(trainer.state.env_steps, total, "steps");
         if trainer.training_phase_done() {
-            let stats = trainer.finish_iteration();
-            let (layers, sparsity) = layer_sparsities(&trainer);
-            for (name, s) in layers {
-                progress.sparsity_rows.push((stats.grad_steps, name, s));
-            }
-            ctx.log(format!(
-                "iteration {}: env steps {}, train return {}, eval return {}, sparsity {sparsity:.4}",
-                stats.iteration,
-                stats.env_steps,
-                fmt_opt(stats.train_return),
-                fmt_opt(stats.eval_return)
-            ));
-            for hook in &mut trainer.hooks {
-                if let Some(report) = hook.report() {
-                    ctx.log(format!("iteration {}: {report}", stats.iteration));
-                }
-            }
-            progress.rows.push((stats, sparsity));
-            let done_iters = trainer.state.iteration;
-            for (k, &f) in setup.checkpoints.iter().enumerate() {
-                let at = ((f * c.iterations as f64).ceil() as u64).max(1);
-                if at == done_iters && !progress.checkpoints.iter().any(|(e, _)| e.index == k) {
-                    let snap = snapshot(&trainer).map_err(StageError::Failed)?;
-                    let entry = CheckpointEntry {
-                        index: k,
-                        fraction: f,
-                        file: format!("ckpt-{k}.ckpt"),
-                        iteration: done_iters,
-                        env_steps: snap.env_steps,
-                        grad_steps: snap.grad_steps,
-                    };
-                    progress.checkpoints.push((entry, snap));
-                }
-            }
+            end_iteration(setup, ctx, &mut trainer, &mut progress)?;
             save_resume(&resume_path, setup, &trainer, &progress)?;
         }
         if ctx.cancelled() {
@@ -235,10 +190,62 @@ pub fn run_training(setup: &Setup, ctx: &Context) -> Result<(), StageError> {
     write_outputs(setup, ctx, &trainer, &progress)
 }
 
+/// Evaluates and records the iteration that just finished training: its row, its layers'
+/// sparsities, the hooks' reports, and the snapshots due at this point.
+fn end_iteration(
+    setup: &Setup,
+    ctx: &Context,
+    trainer: &mut Trainer,
+    progress: &mut Progress,
+) -> Result<(), StageError> {
+    let stats = trainer.finish_iteration();
+    let (layers, sparsity) = layer_sparsities(trainer);
+    for (layer, s) in layers {
+        progress.sparsity_rows.push(SparsityRow {
+            grad_steps: stats.grad_steps,
+            layer,
+            sparsity: s,
+        });
+    }
+    ctx.log(format!(
+        "iteration {}: env steps {}, train return {}, eval return {}, sparsity {sparsity:.4}",
+        stats.iteration,
+        stats.env_steps,
+        fmt_opt(stats.train_return),
+        fmt_opt(stats.eval_return)
+    ));
+    for hook in &mut trainer.hooks {
+        if let Some(report) = hook.report() {
+            ctx.log(format!("iteration {}: {report}", stats.iteration));
+        }
+    }
+    progress.rows.push((stats, sparsity));
+    let done_iters = trainer.state.iteration;
+    let iterations = setup.loop_config.iterations;
+    for (k, &f) in setup.checkpoints.iter().enumerate() {
+        let at = ((f * iterations as f64).ceil() as u64).max(1);
+        if at == done_iters && !progress.checkpoints.iter().any(|(e, _)| e.index == k) {
+            let snap = snapshot(trainer).map_err(StageError::Failed)?;
+            let entry = CheckpointEntry {
+                index: k,
+                fraction: f,
+                file: format!("ckpt-{k}.ckpt"),
+                iteration: done_iters,
+                env_steps: snap.env_steps,
+                grad_steps: snap.grad_steps,
+            };
+            progress.checkpoints.push((entry, snap));
+        }
+    }
+    Ok(())
+}
+
 fn fmt_opt(x: Option<f64>) -> String {
     x.map_or_else(|| "NaN".to_string(), |v| format!("{v}"))
 }
 
+/// The declared outputs: `returns.csv`, `sparsity.csv`, the snapshots and their index, the
+/// probe batch.
 fn write_outputs(
     setup: &Setup,
     ctx: &Context,
@@ -246,35 +253,35 @@ fn write_outputs(
     progress: &Progress,
 ) -> Result<(), StageError> {
     std::fs::create_dir_all(&ctx.out_dir)?;
-    let mut f = std::io::BufWriter::new(std::fs::File::create(ctx.output("returns.csv"))?);
-    writeln!(
-        f,
-        "iteration,env_steps,grad_steps,train_return,train_episodes,eval_return,eval_episodes,sparsity"
-    )?;
-    for (s, sparsity) in &progress.rows {
-        writeln!(
-            f,
-            "{},{},{},{},{},{},{},{}",
-            s.iteration,
-            s.env_steps,
-            s.grad_steps,
-            fmt_opt(s.train_return),
-            s.train_episodes,
-            fmt_opt(s.eval_return),
-            s.eval_episodes,
-            sparsity
-        )?;
-    }
-    f.flush()?;
-    let mut f = std::io::BufWriter::new(std::fs::File::create(ctx.output("sparsity.csv"))?);
-    writeln!(f, "grad_steps,layer,sparsity")?;
-    for (g, layer, s) in &progress.sparsity_rows {
-        writeln!(f, "{g},{layer},{s}")?;
-    }
-    f.flush()?;
+    prunus_results::write_csv(&ctx.output(ReturnsRow::NAME), &progress.returns_rows())
+        .map_err(results_err)?;
+    prunus_results::write_csv(&ctx.output(SparsityRow::NAME), &progress.sparsity_rows)
+        .map_err(results_err)?;
     snapshot(trainer)
         .map_err(StageError::Failed)?
         .write(&ctx.output("final.ckpt"))?;
+    write_checkpoints(setup, ctx, trainer, progress)?;
+    let mut rng = Pcg64::seed_from_u64(setup.loop_config.seed ^ 0x7072_6f62_6500_0000);
+    let batch = trainer
+        .replay
+        .sample(setup.probe_batch, &mut rng)
+        .ok_or_else(|| {
+            StageError::Failed(
+                "replay holds no complete transition to build the probe batch".into(),
+            )
+        })?;
+    ProbeBatch::from_batch(&batch, trainer.replay.state_len())
+        .write(&ctx.output("probe_batch.bin"))?;
+    Ok(())
+}
+
+/// `ckpt-<k>.ckpt` for every declared fraction, and `checkpoints.json` listing them.
+fn write_checkpoints(
+    setup: &Setup,
+    ctx: &Context,
+    trainer: &Trainer,
+    progress: &Progress,
+) -> Result<(), StageError> {
     let mut entries = Vec::new();
     for (entry, snap) in &progress.checkpoints {
         snap.write(&ctx.output(&entry.file))?;
@@ -297,20 +304,9 @@ fn write_outputs(
         }
     }
     entries.sort_by_key(|e| e.index);
-    std::fs::write(
-        ctx.output("checkpoints.json"),
-        serde_json::to_vec_pretty(&entries).map_err(StageError::failed)?,
-    )?;
-    let mut rng = Pcg64::seed_from_u64(setup.loop_config.seed ^ 0x7072_6f62_6500_0000);
-    let batch = trainer
-        .replay
-        .sample(setup.probe_batch, &mut rng)
-        .ok_or_else(|| {
-            StageError::Failed(
-                "replay holds no complete transition to build the probe batch".into(),
-            )
-        })?;
-    ProbeBatch::from_batch(&batch, trainer.replay.state_len())
-        .write(&ctx.output("probe_batch.bin"))?;
-    Ok(())
+    prunus_results::write_json(&ctx.output(CheckpointEntry::NAME), &entries).map_err(results_err)
+}
+
+fn results_err(e: prunus_results::Error) -> StageError {
+    StageError::Failed(e.to_string())
 }

@@ -6,6 +6,7 @@ use prunus_sparsity::{RedoConfig, ResetConfig};
 use prunus_stage::{Params, StageError};
 use serde::{Deserialize, Serialize};
 
+use super::common::{or_default, or_default_f, window};
 use super::{Algorithm, dqn, rainbow};
 use crate::agent::AgentConfig;
 use crate::envs::{EnvFactory, EnvSettings};
@@ -376,36 +377,4 @@ fn redo_settings(p: &Params) -> Result<Option<RedoSettings>, StageError> {
         },
         batch,
     }))
-}
-
-/// The `[start, end)` window of gradient steps of a periodic baseline (`reset` or `redo`);
-/// an end of 0 means none.
-fn window(params: &Params, name: &str) -> Result<(u64, u64), StageError> {
-    let start = params.u64(&format!("{name}.start"))?;
-    let end = match params.u64(&format!("{name}.end"))? {
-        0 => u64::MAX,
-        end if end <= start => {
-            return Err(param_err(
-                &format!("{name}.end"),
-                format!("must be after {name}.start ({start}), got {end}; 0 means never"),
-            ));
-        }
-        end => end,
-    };
-    Ok((start, end))
-}
-
-/// The integer parameter `key`, or `default` when it is 0.
-fn or_default(params: &Params, key: &str, default: u64) -> Result<u64, StageError> {
-    let v = params.u64(key)?;
-    Ok(if v == 0 { default } else { v })
-}
-
-/// The non-negative float parameter `key`, or `default` when it is 0.
-pub(super) fn or_default_f(params: &Params, key: &str, default: f64) -> Result<f64, StageError> {
-    let v = params.f64(key)?;
-    if v < 0.0 {
-        return Err(param_err(key, format!("must not be negative, got {v}")));
-    }
-    Ok(if v == 0.0 { default } else { v })
 }
