@@ -218,3 +218,25 @@ fn bad_parameters_are_explained() {
     );
     assert!(run(&[("prune", Value::Str("gmpp".into()))]).contains("use none or gmp"));
 }
+
+/// Each kind declares only the parameters it uses: the objective's own keys are not shared, so
+/// the engine reports `loss` on `train/rainbow` (or `atoms` on `train/dqn`) as an unknown key.
+#[test]
+fn each_kind_declares_only_its_own_objective_parameters() {
+    let keys = |algorithm| -> Vec<&'static str> {
+        kind(algorithm)
+            .params()
+            .into_iter()
+            .map(|p| p.key)
+            .collect()
+    };
+    let (dqn, rainbow) = (keys(Algorithm::Dqn), keys(Algorithm::Rainbow));
+    assert!(dqn.contains(&"loss") && !dqn.contains(&"atoms") && !dqn.contains(&"vmax"));
+    assert!(rainbow.contains(&"atoms") && rainbow.contains(&"vmax") && !rainbow.contains(&"loss"));
+    let shared = |keys: Vec<&'static str>| -> Vec<&'static str> {
+        keys.into_iter()
+            .filter(|k| !["loss", "atoms", "vmax"].contains(k))
+            .collect()
+    };
+    assert_eq!(shared(dqn), shared(rainbow));
+}

@@ -399,4 +399,24 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn action_spaces_check_kind_range_and_bounds() {
+        let discrete = ActionSpace::Discrete(3);
+        assert!(discrete.check(Action::Discrete(2)).is_ok());
+        assert!(discrete.check(Action::Discrete(3)).is_err());
+        let err = discrete.check(Action::Continuous(&[0.0])).unwrap_err();
+        assert!(err.to_string().contains("discrete action in 0..3"), "{err}");
+        let boxed = ActionSpace::Box {
+            low: vec![-1.0, 0.0],
+            high: vec![1.0, 2.0],
+        };
+        assert_eq!(boxed.discrete(), None);
+        assert!(boxed.check(Action::Continuous(&[0.5, 2.0])).is_ok());
+        assert!(boxed.check(Action::Continuous(&[0.5, 2.5])).is_err());
+        assert!(boxed.check(Action::Continuous(&[0.5])).is_err());
+        assert!(boxed.check(Action::Discrete(0)).is_err());
+        let env = make("cartpole", &EnvOptions::default()).unwrap();
+        assert_eq!(env.action_space(), &ActionSpace::Discrete(2));
+    }
 }

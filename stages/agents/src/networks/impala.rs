@@ -178,3 +178,28 @@ pub(super) fn torso(
         flat: cin * h * w,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Storage order: each stack's convolution, then its blocks' two convolutions.
+    #[test]
+    fn layout_numbers_convolutions_in_storage_order() {
+        let layout = ImpalaLayout::dopamine();
+        assert_eq!(layout.num_convs(), 15);
+        for (s, stack) in layout.stacks.iter().enumerate() {
+            assert_eq!(stack.conv, 5 * s);
+            for (b, block) in stack.blocks.iter().enumerate() {
+                assert_eq!(
+                    (block.conv1, block.conv2),
+                    (5 * s + 1 + 2 * b, 5 * s + 2 + 2 * b)
+                );
+            }
+        }
+        assert_eq!(layout.names()[7], "stack1/block0/conv2");
+        assert_eq!(layout.block_inputs(), [1, 3, 6, 8, 11, 13]);
+        assert_eq!(layout.init(5), Init::XavierUniform);
+        assert_eq!(layout.init(4), Init::LecunNormal);
+    }
+}

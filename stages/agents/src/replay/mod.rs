@@ -504,4 +504,31 @@ mod tests {
         );
         assert!(b.priorities.iter().all(|&p| p == 100.0 || p == 0.01));
     }
+
+    #[test]
+    fn continuous_actions_are_stored_and_sampled_with_their_transitions() {
+        let space = ActionSpace::Box {
+            low: vec![-1.0; 2],
+            high: vec![1.0; 2],
+        };
+        let mut r = Replay::for_actions(config(16, 1, 1, false), &space);
+        for t in 0..6 {
+            let a = [t as f32 / 10.0, -(t as f32) / 10.0];
+            r.push(
+                Observation::Float(&[t as f32, -(t as f32)]),
+                Action::Continuous(&a),
+                0.0,
+                false,
+            );
+        }
+        r.end_episode(Observation::Float(&[6.0, -6.0]));
+        let b = r.sample(8, &mut Pcg64::seed_from_u64(3)).expect("batch");
+        assert!(b.actions.is_empty());
+        assert_eq!(b.action_values.len(), 16);
+        for i in 0..8 {
+            let frame = b.states[i * 2];
+            assert_eq!(b.action_values[2 * i], frame / 10.0);
+            assert_eq!(b.action_values[2 * i + 1], -frame / 10.0);
+        }
+    }
 }
