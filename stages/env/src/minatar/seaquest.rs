@@ -141,6 +141,204 @@ impl Seaquest {
     fn bullet_at(&self, e: &Mover) -> Option<usize> {
         self.f_bullets.iter().position(|b| b.at(e.x, e.y))
     }
+
+    /// Enemies and divers due this step appear.
+    fn spawn(&mut self, rng: &mut NpRandom) {
+        if self.e_spawn_timer == 0 {
+            self.spawn_enemy(rng);
+            self.e_spawn_timer = self.e_spawn_speed;
+        }
+        if self.d_spawn_timer == 0 {
+            self.spawn_diver(rng);
+            self.d_spawn_timer = DIVER_SPAWN_SPEED;
+        }
+    }
+
+    /// The player's action: fire (when the gun has cooled down) or move.
+    fn control(&mut self, action: Action) {
+        if action == Action::Fire && self.shot_timer == 0 {
+            let bullet = mover(self.sub_x, self.sub_y, self.facing_right, 0);
+            self.f_bullets.push(bullet);
+            self.shot_timer = SHOT_COOL_DOWN;
+        } else {
+            match action {
+                Action::Left => {
+                    self.sub_x = (self.sub_x - 1).max(0);
+                    self.facing_right = false;
+                }
+                Action::Right => {
+                    self.sub_x = (self.sub_x + 1).min(9);
+                    self.facing_right = true;
+                }
+                Action::Up => self.sub_y = (self.sub_y - 1).max(0),
+                Action::Down => self.sub_y = (self.sub_y + 1).min(8),
+                _ => {}
+            }
+        }
+    }
+
+    /// Friendly bullets: fly, leave the grid, or destroy a fish (checked first) or a sub.
+    fn fly_friendly_bullets(&mut self) -> u32 {
+        let mut reward = 0;
+        for i in (0..self.f_bullets.len()).rev() {
+            self.f_bullets[i].advance();
+            let b = self.f_bullets[i];
+            if b.off_grid() {
+                self.f_bullets.remove(i);
+            } else if let Some(j) = self.e_fish.iter().position(|f| f.at(b.x, b.y)) {
+                self.e_fish.remove(j);
+                self.f_bullets.remove(i);
+                reward += 1;
+            } else if let Some(j) = self.e_subs.iter().position(|s| s.at(b.x, b.y)) {
+                self.e_subs.remove(j);
+                self.f_bullets.remove(i);
+                reward += 1;
+            }
+        }
+        reward
+    }
+
+    /// Divers: picked up where the sub is (room for six), otherwise drift every 5 steps.
+    fn move_divers(&mut self, sx: i32, sy: i32) {
+        for i in (0..self.divers.len()).rev() {
+            let mut d = self.divers[i];
+            if d.at(sx, sy) && self.diver_count < 6 {
+                self.divers.remove(i);
+                self.diver_count += 1;
+            } else if d.move_timer == 0 {
+                d.move_timer = DIVER_MOVE_INTERVAL;
+                d.advance();
+                if d.off_grid() {
+                    self.divers.remove(i);
+                } else if d.at(sx, sy) && self.diver_count < 6 {
+                    self.divers.remove(i);
+                    self.diver_count += 1;
+                } else {
+                    self.divers[i] = d;
+                }
+            } else {
+                d.move_timer -= 1;
+                self.divers[i] = d;
+            }
+        }
+    }
+
+    /// Enemy subs: ram the player, move, meet bullets, and fire every 10 steps.
+    fn move_enemy_subs(&mut self, sx: i32, sy: i32) -> (u32, bool) {
+        let (mut reward, mut terminal) = (0, false);
+        for i in (0..self.e_subs.len()).rev() {
+            let mut s = self.e_subs[i];
+            let mut removed = false;
+            if s.at(sx, sy) {
+                terminal = true;
+            }
+            if s.move_timer == 0 {
+                s.move_timer = self.move_speed;
+                s.advance();
+                if s.off_grid() {
+                    removed = true;
+                } else if s.at(sx, sy) {
+                    terminal = true;
+                } else if let Some(j) = self.bullet_at(&s) {
+                    removed = true;
+                    self.f_bullets.remove(j);
+                    reward += 1;
+                }
+            } else {
+                s.move_timer -= 1;
+            }
+            // The reference lets a sub that just left or was destroyed fire once more.
+            if s.shot_timer == 0 {
+                s.shot_timer = ENEMY_SHOT_INTERVAL;
+                self.e_bullets.push(mover(s.x, s.y, s.right, 0));
+            } else {
+                s.shot_timer -= 1;
+            }
+            if removed {
+                self.e_subs.remove(i);
+            } else {
+                self.e_subs[i] = s;
+            }
+        }
+        (reward, terminal)
+    }
+
+    /// Enemy bullets fly every step and end the episode on the player.
+    fn fly_enemy_bullets(&mut self, sx: i32, sy: i32) -> bool {
+        let mut terminal = false;
+        for i in (0..self.e_bullets.len()).rev() {
+            if self.e_bullets[i].at(sx, sy) {
+                terminal = true;
+            }
+            self.e_bullets[i].advance();
+            let b = self.e_bullets[i];
+            if b.off_grid() {
+                self.e_bullets.remove(i);
+            } else if b.at(sx, sy) {
+                terminal = true;
+            }
+        }
+        terminal
+    }
+
+    /// Fish: as enemy subs, without shooting.
+    fn move_fish(&mut self, sx: i32, sy: i32) -> (u32, bool) {
+        let (mut reward, mut terminal) = (0, false);
+        for i in (0..self.e_fish.len()).rev() {
+            let mut f = self.e_fish[i];
+            if f.at(sx, sy) {
+                terminal = true;
+            }
+            if f.move_timer == 0 {
+                f.move_timer = self.move_speed;
+                f.advance();
+                if f.off_grid() {
+                    self.e_fish.remove(i);
+                    continue;
+                } else if f.at(sx, sy) {
+                    terminal = true;
+                } else if let Some(j) = self.bullet_at(&f) {
+                    self.e_fish.remove(i);
+                    self.f_bullets.remove(j);
+                    reward += 1;
+                    continue;
+                }
+            } else {
+                f.move_timer -= 1;
+            }
+            self.e_fish[i] = f;
+        }
+        (reward, terminal)
+    }
+
+    /// Timers count down; oxygen runs out below the surface, and surfacing pays for divers
+    /// (or ends the episode without any).
+    fn tick(&mut self) -> (u32, bool) {
+        let (mut reward, mut terminal) = (0, false);
+        if self.e_spawn_timer > 0 {
+            self.e_spawn_timer -= 1;
+        }
+        if self.d_spawn_timer > 0 {
+            self.d_spawn_timer -= 1;
+        }
+        if self.shot_timer > 0 {
+            self.shot_timer -= 1;
+        }
+        if self.oxygen <= 0 {
+            terminal = true;
+        }
+        if self.sub_y > 0 {
+            self.oxygen -= 1;
+            self.surface = false;
+        } else if !self.surface {
+            if self.diver_count == 0 {
+                terminal = true;
+            } else {
+                reward += self.surface();
+            }
+        }
+        (reward, terminal)
+    }
 }
 
 impl Game for Seaquest {
@@ -177,175 +375,19 @@ impl Game for Seaquest {
     }
 
     fn act(&mut self, action: Action, rng: &mut NpRandom) -> (u32, bool) {
-        let (mut reward, mut terminal) = (0, false);
-        if self.e_spawn_timer == 0 {
-            self.spawn_enemy(rng);
-            self.e_spawn_timer = self.e_spawn_speed;
-        }
-        if self.d_spawn_timer == 0 {
-            self.spawn_diver(rng);
-            self.d_spawn_timer = DIVER_SPAWN_SPEED;
-        }
-        if action == Action::Fire && self.shot_timer == 0 {
-            let bullet = mover(self.sub_x, self.sub_y, self.facing_right, 0);
-            self.f_bullets.push(bullet);
-            self.shot_timer = SHOT_COOL_DOWN;
-        } else {
-            match action {
-                Action::Left => {
-                    self.sub_x = (self.sub_x - 1).max(0);
-                    self.facing_right = false;
-                }
-                Action::Right => {
-                    self.sub_x = (self.sub_x + 1).min(9);
-                    self.facing_right = true;
-                }
-                Action::Up => self.sub_y = (self.sub_y - 1).max(0),
-                Action::Down => self.sub_y = (self.sub_y + 1).min(8),
-                _ => {}
-            }
-        }
+        self.spawn(rng);
+        self.control(action);
         let (sx, sy) = (self.sub_x, self.sub_y);
-
-        // Friendly bullets: fly, leave the grid, or destroy a fish (checked first) or a sub.
-        for i in (0..self.f_bullets.len()).rev() {
-            self.f_bullets[i].advance();
-            let b = self.f_bullets[i];
-            if b.off_grid() {
-                self.f_bullets.remove(i);
-            } else if let Some(j) = self.e_fish.iter().position(|f| f.at(b.x, b.y)) {
-                self.e_fish.remove(j);
-                self.f_bullets.remove(i);
-                reward += 1;
-            } else if let Some(j) = self.e_subs.iter().position(|s| s.at(b.x, b.y)) {
-                self.e_subs.remove(j);
-                self.f_bullets.remove(i);
-                reward += 1;
-            }
-        }
-
-        // Divers: picked up where the sub is (room for six), otherwise drift every 5 steps.
-        for i in (0..self.divers.len()).rev() {
-            let mut d = self.divers[i];
-            if d.at(sx, sy) && self.diver_count < 6 {
-                self.divers.remove(i);
-                self.diver_count += 1;
-            } else if d.move_timer == 0 {
-                d.move_timer = DIVER_MOVE_INTERVAL;
-                d.advance();
-                if d.off_grid() {
-                    self.divers.remove(i);
-                } else if d.at(sx, sy) && self.diver_count < 6 {
-                    self.divers.remove(i);
-                    self.diver_count += 1;
-                } else {
-                    self.divers[i] = d;
-                }
-            } else {
-                d.move_timer -= 1;
-                self.divers[i] = d;
-            }
-        }
-
-        // Enemy subs: ram the player, move, meet bullets, and fire every 10 steps.
-        for i in (0..self.e_subs.len()).rev() {
-            let mut s = self.e_subs[i];
-            let mut removed = false;
-            if s.at(sx, sy) {
-                terminal = true;
-            }
-            if s.move_timer == 0 {
-                s.move_timer = self.move_speed;
-                s.advance();
-                if s.off_grid() {
-                    removed = true;
-                } else if s.at(sx, sy) {
-                    terminal = true;
-                } else if let Some(j) = self.bullet_at(&s) {
-                    removed = true;
-                    self.f_bullets.remove(j);
-                    reward += 1;
-                }
-            } else {
-                s.move_timer -= 1;
-            }
-            // The reference lets a sub that just left or was destroyed fire once more.
-            if s.shot_timer == 0 {
-                s.shot_timer = ENEMY_SHOT_INTERVAL;
-                self.e_bullets.push(mover(s.x, s.y, s.right, 0));
-            } else {
-                s.shot_timer -= 1;
-            }
-            if removed {
-                self.e_subs.remove(i);
-            } else {
-                self.e_subs[i] = s;
-            }
-        }
-
-        // Enemy bullets fly every step and end the episode on the player.
-        for i in (0..self.e_bullets.len()).rev() {
-            if self.e_bullets[i].at(sx, sy) {
-                terminal = true;
-            }
-            self.e_bullets[i].advance();
-            let b = self.e_bullets[i];
-            if b.off_grid() {
-                self.e_bullets.remove(i);
-            } else if b.at(sx, sy) {
-                terminal = true;
-            }
-        }
-
-        // Fish: as enemy subs, without shooting.
-        for i in (0..self.e_fish.len()).rev() {
-            let mut f = self.e_fish[i];
-            if f.at(sx, sy) {
-                terminal = true;
-            }
-            if f.move_timer == 0 {
-                f.move_timer = self.move_speed;
-                f.advance();
-                if f.off_grid() {
-                    self.e_fish.remove(i);
-                    continue;
-                } else if f.at(sx, sy) {
-                    terminal = true;
-                } else if let Some(j) = self.bullet_at(&f) {
-                    self.e_fish.remove(i);
-                    self.f_bullets.remove(j);
-                    reward += 1;
-                    continue;
-                }
-            } else {
-                f.move_timer -= 1;
-            }
-            self.e_fish[i] = f;
-        }
-
-        if self.e_spawn_timer > 0 {
-            self.e_spawn_timer -= 1;
-        }
-        if self.d_spawn_timer > 0 {
-            self.d_spawn_timer -= 1;
-        }
-        if self.shot_timer > 0 {
-            self.shot_timer -= 1;
-        }
-        if self.oxygen <= 0 {
-            terminal = true;
-        }
-        if self.sub_y > 0 {
-            self.oxygen -= 1;
-            self.surface = false;
-        } else if !self.surface {
-            if self.diver_count == 0 {
-                terminal = true;
-            } else {
-                reward += self.surface();
-            }
-        }
-        (reward, terminal)
+        let mut reward = self.fly_friendly_bullets();
+        self.move_divers(sx, sy);
+        let (r, mut terminal) = self.move_enemy_subs(sx, sy);
+        reward += r;
+        terminal |= self.fly_enemy_bullets(sx, sy);
+        let (r, t) = self.move_fish(sx, sy);
+        reward += r;
+        terminal |= t;
+        let (r, t) = self.tick();
+        (reward + r, terminal || t)
     }
 
     fn render(&self, obs: &mut Grid) {
