@@ -58,7 +58,8 @@ fn secs(f: impl FnOnce()) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
-fn run(case: &Case, device: &Device) {
+/// A fresh agent for `case` and a fixed batch of random frames (32 transitions).
+fn agent_and_batch(case: &Case, device: &Device) -> (Agent, Batch) {
     let byte = case.kind == ObsKind::Byte;
     let config = AgentConfig {
         network: NetworkConfig {
@@ -76,7 +77,7 @@ fn run(case: &Case, device: &Device) {
         weight_decay: 0.0,
     };
     let mut rng = Pcg64::seed_from_u64(0);
-    let mut agent = Agent::new(config, &mut rng, device);
+    let agent = Agent::new(config, &mut rng, device);
     let len: usize = case.input.iter().product();
     let mut frames = |n: usize| -> Vec<f32> {
         (0..n)
@@ -100,6 +101,11 @@ fn run(case: &Case, device: &Device) {
         priorities: vec![1.0; b],
         action_values: Vec::new(),
     };
+    (agent, batch)
+}
+
+fn run(case: &Case, device: &Device) {
+    let (mut agent, batch) = agent_and_batch(case, device);
     // The hook never samples; it only needs a replay to be handed.
     let replay = Replay::new(ReplayConfig {
         capacity: 16,
@@ -162,34 +168,46 @@ fn run(case: &Case, device: &Device) {
         100.0 * per_step / learn
     );
     if case.blocks > 0 {
-        let mut plain = Vec::new();
-        let mut pruned = Vec::new();
-        let mut step = mid + 1000;
-        for _ in 0..case.blocks {
-            plain.push(secs(|| {
-                for _ in 0..1000 {
-                    agent.learn(&batch, false);
-                }
-            }));
-            pruned.push(secs(|| {
-                for _ in 0..1000 {
-                    hook.before_update(step, &agent);
-                    agent.learn(&batch, false);
-                    hook.after_update(step, &mut agent, &replay);
-                    step += 1;
-                }
-            }));
-        }
-        let (p, q) = (median(plain), median(pruned));
-        println!(
-            "{:18} end to end: {:.3} ms/step plain, {:.3} ms/step with GMP (median of {} blocks of 1,000) -> overhead {:.2}%",
-            "",
-            p,
-            q,
-            case.blocks,
-            100.0 * (q - p) / p
-        );
+        end_to_end(case, &mut agent, &batch, &mut hook, &replay, mid);
     }
+}
+
+/// Blocks of 1,000 learning steps without and with the GMP hook around each.
+fn end_to_end(
+    case: &Case,
+    agent: &mut Agent,
+    batch: &Batch,
+    hook: &mut GmpHook,
+    replay: &Replay,
+    mid: u64,
+) {
+    let mut plain = Vec::new();
+    let mut pruned = Vec::new();
+    let mut step = mid + 1000;
+    for _ in 0..case.blocks {
+        plain.push(secs(|| {
+            for _ in 0..1000 {
+                agent.learn(batch, false);
+            }
+        }));
+        pruned.push(secs(|| {
+            for _ in 0..1000 {
+                hook.before_update(step, &*agent);
+                agent.learn(batch, false);
+                hook.after_update(step, &mut *agent, replay);
+                step += 1;
+            }
+        }));
+    }
+    let (p, q) = (median(plain), median(pruned));
+    println!(
+        "{:18} end to end: {:.3} ms/step plain, {:.3} ms/step with GMP (median of {} blocks of 1,000) -> overhead {:.2}%",
+        "",
+        p,
+        q,
+        case.blocks,
+        100.0 * (q - p) / p
+    );
 }
 
 fn main() {
