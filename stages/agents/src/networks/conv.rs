@@ -165,3 +165,53 @@ impl Im2col {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::init::xavier_uniform;
+    use super::*;
+    use burn::module::Param;
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::Conv2dConfig;
+    use rand::SeedableRng;
+    use rand_pcg::Pcg64;
+
+    #[test]
+    fn im2col_convolution_matches_burns_kernel() {
+        let device = crate::device("cpu").unwrap();
+        let mut rng = Pcg64::seed_from_u64(3);
+        for (cin, cout, k, stride, hw) in [
+            (4, 16, 3, 1, 10),
+            (4, 8, 8, 4, 84),
+            (8, 6, 4, 2, 21),
+            (3, 5, 3, 1, 11),
+        ] {
+            let mut conv = Conv2dConfig::new([cin, cout], [k, k])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Same)
+                .init(&device);
+            conv.bias = Some(Param::from_data(
+                TensorData::new(xavier_uniform(&mut rng, cout, 1, 1), [cout]),
+                &device,
+            ));
+            let n = 2 * cin * hw * hw;
+            let x = Tensor::<4>::from_data(
+                TensorData::new(xavier_uniform(&mut rng, n, 1, 1), [2, cin, hw, hw]),
+                &device,
+            );
+            let gathered = to_vec(conv_gathered(&conv, x.clone()));
+            let (a, b) = (
+                to_vec(conv.forward(x.clone())),
+                to_vec(conv_im2col(&conv, x)),
+            );
+            assert_eq!(b, gathered, "gathered patches differ from sliced ones");
+            assert_eq!(a.len(), b.len());
+            let err = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max);
+            assert!(err < 1e-5, "k={k} s={stride}: max error {err}");
+        }
+    }
+}

@@ -376,16 +376,12 @@ impl burn::module::ModuleMapper for SequentialIds {
 
 #[cfg(test)]
 mod tests {
-    use super::conv::{conv_gathered, conv_im2col};
     use super::*;
-    use burn::nn::PaddingConfig2d;
-    use burn::nn::conv::Conv2dConfig;
     use burn::tensor::TensorData;
-    use prunus_sparsity::redo::Fanout;
     use rand::SeedableRng;
     use rand_pcg::Pcg64;
 
-    fn build(architecture: Architecture, width: f64, input: Vec<usize>) -> QNetwork {
+    pub(super) fn build(architecture: Architecture, width: f64, input: Vec<usize>) -> QNetwork {
         let config = NetworkConfig {
             architecture,
             width,
@@ -470,126 +466,6 @@ mod tests {
         assert!(masked[0].iter().step_by(2).all(|&w| w == 0.0));
         assert_eq!(masked[0][1], before[0][1]);
         assert_eq!(masked[1], before[1]);
-    }
-
-    #[test]
-    fn im2col_convolution_matches_burns_kernel() {
-        let device = crate::device("cpu").unwrap();
-        let mut rng = Pcg64::seed_from_u64(3);
-        for (cin, cout, k, stride, hw) in [
-            (4, 16, 3, 1, 10),
-            (4, 8, 8, 4, 84),
-            (8, 6, 4, 2, 21),
-            (3, 5, 3, 1, 11),
-        ] {
-            let mut conv = Conv2dConfig::new([cin, cout], [k, k])
-                .with_stride([stride, stride])
-                .with_padding(PaddingConfig2d::Same)
-                .init(&device);
-            conv.bias = Some(Param::from_data(
-                TensorData::new(xavier_uniform(&mut rng, cout, 1, 1), [cout]),
-                &device,
-            ));
-            let n = 2 * cin * hw * hw;
-            let x = Tensor::<4>::from_data(
-                TensorData::new(xavier_uniform(&mut rng, n, 1, 1), [2, cin, hw, hw]),
-                &device,
-            );
-            let gathered = to_vec(conv_gathered(&conv, x.clone()));
-            let (a, b) = (
-                to_vec(conv.forward(x.clone())),
-                to_vec(conv_im2col(&conv, x)),
-            );
-            assert_eq!(b, gathered, "gathered patches differ from sliced ones");
-            assert_eq!(a.len(), b.len());
-            let err = a
-                .iter()
-                .zip(&b)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0.0f32, f32::max);
-            assert!(err < 1e-5, "k={k} s={stride}: max error {err}");
-        }
-    }
-
-    /// ReDo's sites match each architecture's wiring (every recycle index set fits the two
-    /// kernels it joins), and parameter `kernel_param(l)` / `+ 1` are layer `l`'s kernel / bias.
-    #[test]
-    fn recycle_sites_and_parameter_order_follow_the_wiring() {
-        use prunus_sparsity::redo::Recycle;
-        let cases = [
-            (Architecture::ImpalaResNet, vec![4, 84, 84]),
-            (Architecture::NatureCnn, vec![4, 84, 84]),
-            (Architecture::MinAtarCnn { hidden: vec![] }, vec![4, 10, 10]),
-            (Architecture::Mlp { hidden: vec![8, 8] }, vec![4]),
-        ];
-        let mut all = Vec::new();
-        for (architecture, input) in cases {
-            let net = build(architecture, 1.0, input);
-            let kernels = net.kernels();
-            let sites = net.recycle_sites();
-            for site in &sites {
-                Recycle::new(
-                    &[0],
-                    &kernels[site.layer].shape,
-                    site.out_axis,
-                    &kernels[site.next].shape,
-                    site.in_axis,
-                    site.fanout,
-                )
-                .unwrap_or_else(|e| panic!("{}: {e}", site.name));
-                assert_ne!(site.name, "head");
-            }
-            all.push(
-                sites
-                    .iter()
-                    .map(|s| (s.name.clone(), s.fanout))
-                    .collect::<Vec<_>>(),
-            );
-            // Parameter order: replace layer 0's kernel and the head's bias by index.
-            let last = net.num_layers() - 1;
-            let k0: Vec<f32> = (0..kernels[0].shape.iter().product::<usize>())
-                .map(|i| i as f32)
-                .collect();
-            let mut values = std::collections::BTreeMap::new();
-            values.insert(QNetwork::kernel_param(0), k0.clone());
-            values.insert(QNetwork::kernel_param(last) + 1, vec![7.0; 6]);
-            let net = net.with_parameters(&values);
-            assert_eq!(net.kernel_values()[0], k0);
-            assert_eq!(net.bias_values()[last], vec![7.0; 6]);
-        }
-        let names = |i: usize| all[i].iter().map(|s| s.0.as_str()).collect::<Vec<_>>();
-        assert_eq!(
-            names(0),
-            [
-                "stack0/block0/conv1",
-                "stack0/block1/conv1",
-                "stack1/block0/conv1",
-                "stack1/block1/conv1",
-                "stack2/block0/conv1",
-                "stack2/block1/conv1",
-                "dense1"
-            ]
-        );
-        assert!(all[0].iter().all(|s| s.1 == Fanout::Direct));
-        assert_eq!(names(1), ["conv1", "conv2", "conv3", "dense1"]);
-        assert_eq!(
-            all[1][2].1,
-            Fanout::Flatten {
-                spatial: 121,
-                channels_first: true
-            }
-        );
-        assert_eq!(
-            all[2],
-            [(
-                "conv1".to_string(),
-                Fanout::Flatten {
-                    spatial: 100,
-                    channels_first: true
-                }
-            )]
-        );
-        assert_eq!(names(3), ["dense1", "dense2"]);
     }
 
     #[test]

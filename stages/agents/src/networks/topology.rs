@@ -125,3 +125,91 @@ impl ParameterSet for QNetwork {
         self.forward_with_activations(states).1
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Architecture;
+    use super::super::tests::build;
+    use super::*;
+
+    /// ReDo's sites match each architecture's wiring (every recycle index set fits the two
+    /// kernels it joins), and parameter `kernel_param(l)` / `+ 1` are layer `l`'s kernel / bias.
+    #[test]
+    fn recycle_sites_and_parameter_order_follow_the_wiring() {
+        use prunus_sparsity::redo::Recycle;
+        let cases = [
+            (Architecture::ImpalaResNet, vec![4, 84, 84]),
+            (Architecture::NatureCnn, vec![4, 84, 84]),
+            (Architecture::MinAtarCnn { hidden: vec![] }, vec![4, 10, 10]),
+            (Architecture::Mlp { hidden: vec![8, 8] }, vec![4]),
+        ];
+        let mut all = Vec::new();
+        for (architecture, input) in cases {
+            let net = build(architecture, 1.0, input);
+            let kernels = net.kernels();
+            let sites = net.recycle_sites();
+            for site in &sites {
+                Recycle::new(
+                    &[0],
+                    &kernels[site.layer].shape,
+                    site.out_axis,
+                    &kernels[site.next].shape,
+                    site.in_axis,
+                    site.fanout,
+                )
+                .unwrap_or_else(|e| panic!("{}: {e}", site.name));
+                assert_ne!(site.name, "head");
+            }
+            all.push(
+                sites
+                    .iter()
+                    .map(|s| (s.name.clone(), s.fanout))
+                    .collect::<Vec<_>>(),
+            );
+            // Parameter order: replace layer 0's kernel and the head's bias by index.
+            let last = net.num_layers() - 1;
+            let k0: Vec<f32> = (0..kernels[0].shape.iter().product::<usize>())
+                .map(|i| i as f32)
+                .collect();
+            let mut values = std::collections::BTreeMap::new();
+            values.insert(QNetwork::kernel_param(0), k0.clone());
+            values.insert(QNetwork::kernel_param(last) + 1, vec![7.0; 6]);
+            let net = net.with_parameters(&values);
+            assert_eq!(net.kernel_values()[0], k0);
+            assert_eq!(net.bias_values()[last], vec![7.0; 6]);
+        }
+        let names = |i: usize| all[i].iter().map(|s| s.0.as_str()).collect::<Vec<_>>();
+        assert_eq!(
+            names(0),
+            [
+                "stack0/block0/conv1",
+                "stack0/block1/conv1",
+                "stack1/block0/conv1",
+                "stack1/block1/conv1",
+                "stack2/block0/conv1",
+                "stack2/block1/conv1",
+                "dense1"
+            ]
+        );
+        assert!(all[0].iter().all(|s| s.1 == Fanout::Direct));
+        assert_eq!(names(1), ["conv1", "conv2", "conv3", "dense1"]);
+        assert_eq!(
+            all[1][2].1,
+            Fanout::Flatten {
+                spatial: 121,
+                channels_first: true
+            }
+        );
+        assert_eq!(
+            all[2],
+            [(
+                "conv1".to_string(),
+                Fanout::Flatten {
+                    spatial: 100,
+                    channels_first: true
+                }
+            )]
+        );
+        assert_eq!(names(3), ["dense1", "dense2"]);
+    }
+}
