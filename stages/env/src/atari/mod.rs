@@ -1,4 +1,5 @@
-//! Atari 2600 games through ALE, with Dopamine's `AtariPreprocessing` (FACTS.md §1.3).
+//! Atari 2600 games through ALE, with Dopamine's `AtariPreprocessing`
+//! (`dopamine/discrete_domains/atari_lib.py` at google/dopamine@1093179).
 //!
 //! Why ALE 0.6 through `ale-sys`: the `ale` crate (ale-rs) builds here, but its safe wrapper
 //! cannot set sticky actions or the seed; its `ale-sys` layer can, and the ALE 0.6 it compiles
