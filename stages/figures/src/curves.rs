@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::FigureError;
+use crate::error::FigureError;
 use crate::plot::{Figure, Intervals, Line, LineChart, si};
 
 #[derive(Debug, Clone, PartialEq)]

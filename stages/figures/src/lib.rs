@@ -17,6 +17,7 @@
 //! draws every figure type from synthetic data.
 
 pub mod curves;
+mod error;
 pub mod heatmap;
 mod kinds;
 pub mod plot;
@@ -25,16 +26,8 @@ pub mod scaling;
 pub mod schedule;
 pub mod sweep;
 
+pub use error::FigureError;
 pub use plot::{Figure, Line, Point, save};
-
-/// Why a figure could not be drawn.
-#[derive(Debug, thiserror::Error)]
-pub enum FigureError {
-    #[error("drawing failed: {0}")]
-    Draw(String),
-    #[error("{0}")]
-    Data(String),
-}
 
 /// The stage kinds this crate contributes to the engine's registry.
 pub fn kinds() -> prunus_stage::Kinds {

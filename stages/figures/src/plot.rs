@@ -10,7 +10,7 @@ use plotters::coord::cartesian::Cartesian2d;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use crate::FigureError;
+use crate::error::FigureError;
 
 /// The font family every text uses: DejaVu Sans, embedded (see [`register_fonts`]).
 pub const FONT: &str = "sans-serif";

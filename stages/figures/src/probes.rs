@@ -5,7 +5,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::FigureError;
+use crate::error::FigureError;
 use crate::plot::{FONT, Figure, Intervals, Line, LineChart, TITLE, draw_error, si};
 
 #[derive(Debug, Clone, PartialEq)]

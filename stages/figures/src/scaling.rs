@@ -5,7 +5,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::FigureError;
+use crate::error::FigureError;
 use crate::plot::{AXIS, FONT, Figure, LEGEND, TICKS, TITLE, color, draw_error, pad, plain};
 
 /// One bar: the estimate and its interval.

@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use prunus_sparsity::gmp::GmpSchedule;
 
-use crate::FigureError;
+use crate::error::FigureError;
 use crate::plot::{Figure, Intervals, Line, LineChart, Point, plain};
 
 #[derive(Debug, Clone, PartialEq)]

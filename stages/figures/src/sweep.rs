@@ -5,7 +5,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::FigureError;
+use crate::error::FigureError;
 use crate::plot::{Figure, Intervals, Line, LineChart, Point, plain};
 
 #[derive(Debug, Clone, PartialEq)]

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{CsvRow, JsonRecord, JsonStyle, ResultFile};
+use crate::format::{CsvRow, JsonRecord, JsonStyle, ResultFile};
 
 /// One iteration of a training run: a row of `returns.csv`.
 ///

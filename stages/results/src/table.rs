@@ -6,7 +6,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CsvRow, Error, JsonStyle, ResultFile, cells};
+use crate::cells;
+use crate::error::Error;
+use crate::format::{CsvRow, JsonStyle, ResultFile, write_json_value};
 
 /// A run's value of one axis. In CSV it is text (its `Display`); in `summary.json` a number,
 /// boolean or string. A value read back from CSV is the `Str` of that text.
@@ -148,7 +150,7 @@ impl Table<Summary> {
             }
             records.push(serde_json::Value::Object(json));
         }
-        crate::write_json_value(path, &records, JsonStyle::PrettyLine)
+        write_json_value(path, &records, JsonStyle::PrettyLine)
     }
 }
 

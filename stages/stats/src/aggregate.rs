@@ -11,7 +11,8 @@
 //! drawn. This makes a replicate cost O(entries) with no copying or re-sorting: the pool is
 //! sorted once and each replicate walks it with its multiplicities.
 
-use crate::{Scores, StatsError};
+use crate::error::StatsError;
+use crate::scores::Scores;
 
 /// An aggregate metric over a score set.
 #[derive(Debug, Clone, Copy, PartialEq)]

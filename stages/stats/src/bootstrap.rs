@@ -20,8 +20,8 @@ use rand_chacha::rand_core::SeedableRng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::Scores;
 use crate::aggregate::{Metric, Pooled};
+use crate::scores::Scores;
 
 /// A point estimate with its confidence interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,8 @@
 //! independently (`StratifiedIndependentBootstrap`).
 
 use crate::bootstrap::{Bootstrap, Interval};
-use crate::{Scores, StatsError};
+use crate::error::StatsError;
+use crate::scores::Scores;
 
 /// P(X > Y) of `x` over `y` where entries count with the given multiplicities.
 pub fn weighted(x: &Scores, wx: &[u32], y: &Scores, wy: &[u32]) -> f64 {

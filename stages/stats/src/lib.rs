@@ -14,6 +14,7 @@
 
 pub mod aggregate;
 pub mod bootstrap;
+mod error;
 pub mod improvement;
 mod kinds;
 pub mod normalize;
@@ -22,23 +23,11 @@ mod scores;
 
 pub use aggregate::Metric;
 pub use bootstrap::{Bootstrap, Interval};
+pub use error::StatsError;
 pub use kinds::Aggregate;
 pub use normalize::Normalization;
 pub use profiles::Profile;
 pub use scores::Scores;
-
-/// Why a statistic could not be computed.
-#[derive(Debug, thiserror::Error)]
-pub enum StatsError {
-    #[error("empty score set: {0}")]
-    Empty(String),
-    #[error("scores must be finite numbers: {0}")]
-    NotFinite(String),
-    #[error("score sets do not match: {0}")]
-    Mismatch(String),
-    #[error("{0}")]
-    Unknown(String),
-}
 
 /// The stage kinds this crate contributes to the engine's registry.
 pub fn kinds() -> prunus_stage::Kinds {

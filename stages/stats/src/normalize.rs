@@ -21,7 +21,7 @@
 //!
 //! Game names match loosely: `atari/ms_pacman`, `MsPacman` and `ms-pacman` are one game.
 
-use crate::StatsError;
+use crate::error::StatsError;
 
 /// Which reference scores to normalize with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,9 +2,9 @@
 //! threshold tau, the fraction of scores strictly above tau, with stratified bootstrap
 //! intervals (rliable's default 2,000 repetitions; one replicate serves every tau).
 
-use crate::Scores;
 use crate::aggregate::task_mean;
 use crate::bootstrap::{Bootstrap, Interval};
+use crate::scores::Scores;
 
 /// Which scores a profile counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

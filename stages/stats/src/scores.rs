@@ -3,7 +3,7 @@
 //! different numbers of runs (a missing seed), which the stratified bootstrap handles
 //! naturally because it resamples runs within each task.
 
-use crate::StatsError;
+use crate::error::StatsError;
 
 /// Scores of runs grouped by task, stored task-major: entry `i` of task `t` lives at
 /// `offsets[t] + i` in [`Scores::values`].

@@ -2,7 +2,7 @@
 
 use prunus_stage::{Params, StageError};
 
-use crate::Metric;
+use crate::aggregate::Metric;
 use crate::normalize::Normalization;
 
 /// The checked parameters of an aggregate.

@@ -8,7 +8,9 @@ use prunus_stage::{Context, StageError, Value};
 use super::metrics::write_error;
 use super::progress;
 use super::runs::{Run, cell, groups, groups_of, tasks};
-use crate::{Bootstrap, Scores, improvement};
+use crate::bootstrap::Bootstrap;
+use crate::improvement;
+use crate::scores::Scores;
 
 /// P(X > Y) of every value of the `compare` axis over its `baseline` value, per group of the
 /// other group axes; the compared axis is the table's last axis.

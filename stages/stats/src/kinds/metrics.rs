@@ -9,7 +9,7 @@ use prunus_stage::{Context, StageError};
 use super::config::Config;
 use super::progress;
 use super::runs::{Run, axis_value, by_task, curve_points, groups};
-use crate::Bootstrap;
+use crate::bootstrap::Bootstrap;
 
 /// The message of a result file that cannot be written.
 pub(super) fn write_error(e: prunus_results::Error) -> StageError {

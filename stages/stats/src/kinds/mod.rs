@@ -28,7 +28,7 @@ use std::collections::BTreeSet;
 
 use prunus_stage::{Context, ParamSpec, ParamType, Params, StageError, StageKind, Value};
 
-use crate::Bootstrap;
+use crate::bootstrap::Bootstrap;
 use config::Config;
 use runs::Run;
 

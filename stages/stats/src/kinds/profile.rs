@@ -6,7 +6,8 @@ use prunus_stage::{Context, StageError};
 use super::metrics::write_error;
 use super::progress;
 use super::runs::{Run, by_task, groups};
-use crate::{Bootstrap, Profile};
+use crate::bootstrap::Bootstrap;
+use crate::profiles::Profile;
 
 /// Every group's profile at the `taus` thresholds (default: 51 from min(0, lowest score) to
 /// the highest score).

@@ -7,7 +7,7 @@ use prunus_results::{AxisValue, ReturnsRow, read_csv};
 use prunus_stage::{Input, StageError, Value};
 
 use super::config::Config;
-use crate::Scores;
+use crate::scores::Scores;
 
 /// Runs grouped by their values of `axes`, in key order.
 pub(super) fn groups<'a>(runs: &'a [Run], axes: &[String]) -> BTreeMap<Key, Vec<&'a Run>> {
