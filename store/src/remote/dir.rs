@@ -97,10 +97,10 @@ impl DirRemote {
         let mut out = Vec::new();
         for sub in fs::read_dir(&dir).map_err(|e| self.err("list", &what, e))? {
             let sub = sub.map_err(|e| self.err("list", &what, e))?;
-            let Ok(entries) = fs::read_dir(sub.path()) else {
+            if !sub.file_type().is_ok_and(|t| t.is_dir()) {
                 continue; // not a fan-out directory
-            };
-            for entry in entries {
+            }
+            for entry in fs::read_dir(sub.path()).map_err(|e| self.err("list", &what, e))? {
                 let entry = entry.map_err(|e| self.err("list", &what, e))?;
                 let name = entry.file_name();
                 let digest = name
@@ -114,6 +114,16 @@ impl DirRemote {
         Ok(out)
     }
 
+    /// Whether `path` is there; a failure to look (permissions, a stale NFS handle) is an
+    /// error, not an absence, so it is never taken for a cache miss.
+    fn exists(&self, path: &Path, object: impl std::fmt::Display) -> Result<bool, RemoteError> {
+        match fs::metadata(path) {
+            Ok(m) => Ok(m.is_file()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(self.err("look up", object, e)),
+        }
+    }
+
     /// Creates `dest` with what `write` writes, unless it exists: written to `tmp/`, fsynced,
     /// then hard-linked into place (which fails, atomically, if `dest` appeared meanwhile).
     fn create(
@@ -122,7 +132,7 @@ impl DirRemote {
         object: &str,
         write: impl FnOnce(&mut File) -> io::Result<()>,
     ) -> Result<Put, RemoteError> {
-        if dest.exists() {
+        if self.exists(dest, object)? {
             return Ok(Put::Existed); // spares the transfer; the link below decides races
         }
         let err = |op, e| self.err(op, object, e);
@@ -165,7 +175,7 @@ impl Remote for DirRemote {
     }
 
     fn has_blob(&self, digest: &Digest) -> Result<bool, RemoteError> {
-        Ok(self.blob_path(digest).is_file())
+        self.exists(&self.blob_path(digest), format_args!("blob {digest}"))
     }
 
     fn get_blob(&self, digest: &Digest) -> Result<Option<Box<dyn Read + Send>>, RemoteError> {
@@ -200,7 +210,7 @@ impl Remote for DirRemote {
     }
 
     fn has_action(&self, key: &Digest) -> Result<bool, RemoteError> {
-        Ok(self.action_path(key).is_file())
+        self.exists(&self.action_path(key), format_args!("action entry {key}"))
     }
 
     fn get_action(&self, key: &Digest) -> Result<Option<Vec<u8>>, RemoteError> {
