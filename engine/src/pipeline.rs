@@ -383,7 +383,45 @@ fn parse_sweep(node: &KdlNode, file: usize, problems: &mut Problems) -> Option<S
             }
         }
     }
+    check_size(&sweep, problems);
     Some(sweep)
+}
+
+/// The most instances a pipeline may expand to unless `PRUNUS_MAX_INSTANCES` says otherwise:
+/// far above the paper's ~7,500, far below what exhausts memory.
+pub const DEFAULT_MAX_INSTANCES: u64 = 1_000_000;
+
+/// The instance limit: `PRUNUS_MAX_INSTANCES`, else [`DEFAULT_MAX_INSTANCES`].
+pub fn max_instances() -> u64 {
+    std::env::var("PRUNUS_MAX_INSTANCES")
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(DEFAULT_MAX_INSTANCES)
+}
+
+/// A sweep's point count, computed without overflow, must stay under the limit: a 20-axis
+/// sweep is refused here instead of exhausting memory when it is expanded.
+fn check_size(sweep: &Sweep, problems: &mut Problems) {
+    let count = sweep
+        .axes
+        .iter()
+        .try_fold(1u64, |n, a| n.checked_mul(a.values.len() as u64));
+    let limit = max_instances();
+    if count.is_some_and(|n| n <= limit) {
+        return;
+    }
+    let count = count.map_or("more than 2^64".to_string(), |n| n.to_string());
+    problems.push(
+        Problem::new(
+            sweep.loc,
+            format!(
+                "sweep `{}` has {count} points, more than the limit of {limit}",
+                sweep.name
+            ),
+            "too many points",
+        )
+        .help("split it into smaller sweeps, leave points out with `exclude`, or raise the limit with PRUNUS_MAX_INSTANCES=N"),
+    );
 }
 
 /// The values of one sweep axis: listed (`seed 0 1 2`) or an integer range (`seed from=0

@@ -10,8 +10,13 @@ pub type Point = Vec<Value>;
 
 /// Every point of the sweep, in row-major order of its axes (the first axis varies slowest).
 pub fn expand(sweep: &Sweep) -> Vec<Point> {
-    let total: usize = sweep.axes.iter().map(|a| a.values.len()).product();
-    let mut points = Vec::with_capacity(total);
+    // Sizes are checked when the sweep is parsed; the capacity is only a hint.
+    let total = sweep
+        .axes
+        .iter()
+        .try_fold(1usize, |n, a| n.checked_mul(a.values.len()))
+        .unwrap_or(usize::MAX);
+    let mut points = Vec::with_capacity(total.min(1 << 20));
     let mut index = vec![0usize; sweep.axes.len()];
     if sweep.axes.is_empty() {
         return points;

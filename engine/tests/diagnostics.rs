@@ -323,3 +323,33 @@ fn the_unmutated_fuzz_seed_is_valid() {
     let graph = load_str("fuzz", SEED, &registry()).unwrap();
     assert_eq!(graph.instances.len(), 5 + 1 + 1);
 }
+
+/// Sweeps whose point count would overflow or exhaust memory are refused with a span and a
+/// hint, before anything is expanded (20 axes of 10 values once panicked on "capacity
+/// overflow"; 64 axes of 2 wrapped the count to zero).
+#[test]
+fn huge_sweeps_are_refused_before_expansion() {
+    for (axes, values, count) in [
+        (20, 10, "more than 2^64"),
+        (64, 2, "more than 2^64"),
+        (7, 10, "10000000"),
+    ] {
+        let lines: String = (0..axes)
+            .map(|a| {
+                let vals: Vec<String> = (0..values).map(|v| v.to_string()).collect();
+                format!("    a{a} {}\n", vals.join(" "))
+            })
+            .collect();
+        let text = format!(
+            "pipeline \"huge\"\nsweep \"s\" {{\n{lines}}}\nstage \"e\" {{\n    kind \"test/echo\"\n    over \"s\"\n    value \"x\"\n}}\n"
+        );
+        let (messages, rendered) = errors(&text);
+        assert!(
+            messages.iter().any(|m| m.contains(&format!(
+                "has {count} points, more than the limit of 1000000"
+            ))),
+            "{messages:#?}"
+        );
+        assert!(rendered.contains("PRUNUS_MAX_INSTANCES"), "{rendered}");
+    }
+}

@@ -65,6 +65,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(code) => code,
@@ -87,5 +88,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Exec(args) => commands::exec::run(store, args),
         Command::Store(cmd) => commands::store::run(store, cmd),
         Command::Roms(cmd) => commands::roms::run(cmd),
+    }
+}
+
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`prunus plan big.kdl | head -1`)
+/// would panic; restoring the default ends prunus quietly there, as Unix tools do.
+fn restore_sigpipe() {
+    // SAFETY: setting a signal's disposition to its default before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -24,8 +24,21 @@ pub(super) fn instances(
         instances: Vec::new(),
         stage_pos: vec![usize::MAX; st.decls.len()],
     };
+    let limit = crate::pipeline::max_instances() as usize;
     for &i in order {
         x.stage(st, i, problems);
+        if x.instances.len() > limit {
+            let d = &st.decls[i];
+            problems.push(
+                Problem::new(
+                    d.loc,
+                    format!("the pipeline has more than {limit} instances once stage `{}` is expanded", d.name),
+                    "too many instances",
+                )
+                .help("run fewer stages over the large sweeps, or raise the limit with PRUNUS_MAX_INSTANCES=N"),
+            );
+            break;
+        }
     }
     (x.stages, x.instances)
 }
