@@ -31,6 +31,12 @@ pub fn params() -> Vec<ParamSpec> {
     )]
 }
 
+/// The parameters `train/dqn` declared (and ignored) until it took only its own, with their
+/// defaults then (see [`Setup::previous_fingerprint`](super::Setup::previous_fingerprint)).
+pub fn dropped() -> Vec<(&'static str, Value)> {
+    vec![("atoms", Value::Int(51)), ("vmax", Value::Float(0.0))]
+}
+
 /// The TD objective with the loss `loss` names.
 pub fn objective(p: &Params) -> Result<Objective, StageError> {
     let loss = p.str("loss")?;

@@ -39,6 +39,12 @@ pub fn params() -> Vec<ParamSpec> {
     ]
 }
 
+/// The parameters `train/rainbow` declared (and ignored) until it took only its own, with their
+/// defaults then (see [`Setup::previous_fingerprint`](super::Setup::previous_fingerprint)).
+pub fn dropped() -> Vec<(&'static str, Value)> {
+    vec![("loss", Value::Str("mse".into()))]
+}
+
 /// The C51 objective on the support `[-vmax, vmax]` (`vmax` 0: the family's).
 pub fn objective(p: &Params, preset: &Preset) -> Result<Objective, StageError> {
     let atoms = p.u64("atoms")? as usize;

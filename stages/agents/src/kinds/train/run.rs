@@ -142,7 +142,9 @@ fn layer_sparsities(trainer: &Trainer) -> (Vec<(String, f64)>, f64) {
 /// The scratch checkpoint of this run, if the scratch holds one.
 fn read_resume(setup: &Setup, ctx: &Context, path: &Path) -> Option<Resume> {
     match Resume::read(path) {
-        Ok(r) if r.fingerprint == setup.fingerprint => Some(r),
+        Ok(r) if [&setup.fingerprint, &setup.previous_fingerprint].contains(&&r.fingerprint) => {
+            Some(r)
+        }
         Ok(_) => {
             ctx.log("scratch checkpoint belongs to other parameters; starting afresh");
             None

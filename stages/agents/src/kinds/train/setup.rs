@@ -43,6 +43,10 @@ pub struct Setup {
     pub device: burn::tensor::Device,
     /// The parameters as given (the scratch checkpoint must belong to the same run).
     pub fingerprint: String,
+    /// The fingerprint the same run had while both kinds still declared every objective's
+    /// parameters (`train/dqn` took `atoms` and `vmax`, `train/rainbow` took `loss`, and ignored
+    /// them): a run interrupted before that change still resumes.
+    pub previous_fingerprint: String,
     /// Resolved values, logged.
     pub resolved: serde_json::Value,
 }
@@ -84,6 +88,15 @@ impl Setup {
         }
         let device = crate::device(p.str("device")?).map_err(|e| param_err("device", e))?;
         let fingerprint = serde_json::to_string(&p.0).unwrap_or_default();
+        let mut previous = p.0.clone();
+        let dropped = match algorithm {
+            Algorithm::Dqn => dqn::dropped(),
+            Algorithm::Rainbow => rainbow::dropped(),
+        };
+        for (key, default) in dropped {
+            previous.entry(key.to_string()).or_insert(default);
+        }
+        let previous_fingerprint = serde_json::to_string(&previous).unwrap_or_default();
         let resolved = serde_json::json!({
             "agent": agent, "replay": replay, "loop": loop_config, "prune": prune,
             "reset": reset, "redo": redo,
@@ -102,6 +115,7 @@ impl Setup {
             probe_batch: p.u64("probe-batch")?.max(1) as usize,
             device,
             fingerprint,
+            previous_fingerprint,
             resolved,
         })
     }
