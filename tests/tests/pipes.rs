@@ -15,7 +15,7 @@ sweep "s" {
 stage "gen" {
     kind "test/echo"
     over "s"
-    value "{seed}"
+    value "seed {seed}"
 }
 "#;
 
