@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use prunus_stage::Value;
 use prunus_store::{ActionResult, Digest, Store};
 
 use crate::Error;
@@ -166,17 +165,11 @@ pub fn key_info(
     // Parameters at their kind's default stay out of the key: an explicit default keys like
     // an implicit one, and a new parameter whose default keeps the old behaviour leaves every
     // cached result valid (changing a default is a kind-version bump).
-    let defaults: HashMap<&str, Value> = stage
-        .kind
-        .params()
-        .into_iter()
-        .filter_map(|spec| Some((spec.key, spec.default?)))
-        .collect();
     let params = inst
         .params
         .0
         .iter()
-        .filter(|(k, v)| defaults.get(k.as_str()) != Some(*v))
+        .filter(|(k, v)| stage.defaults.get(k.as_str()) != Some(*v))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     Ok(Ok(KeyInfo {

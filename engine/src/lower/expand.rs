@@ -102,6 +102,10 @@ impl Expansion {
                 .filter(|s| s.ty == ParamType::Paths)
                 .map(|s| s.key.to_string())
                 .collect(),
+            defaults: st.specs[i]
+                .values()
+                .filter_map(|s| Some((s.key, s.default.clone()?)))
+                .collect(),
             kind,
             loc: d.loc,
             instances: start..self.instances.len(),

@@ -6,7 +6,7 @@ mod checks;
 mod expand;
 mod values;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,6 +39,8 @@ pub struct Stage {
     pub export: bool,
     /// Parameters whose files' contents go into the key ([`ParamType::Paths`]).
     pub path_params: Vec<String>,
+    /// Each parameter's default, by key (cache keys leave out parameters at their default).
+    pub defaults: HashMap<&'static str, Value>,
 }
 
 pub struct Instance {
