@@ -45,7 +45,7 @@ impl Actions {
         }
     }
 
-    /// Writes the placeholder action of an episode's final frame (which starts no transition).
+    /// Writes the stand-in action (0, or zeros) of an episode's final frame, which starts no transition.
     pub fn put_none(&mut self, slot: usize, append: bool) {
         match self {
             Actions::Discrete(_) => self.put(slot, append, Action::Discrete(0)),
