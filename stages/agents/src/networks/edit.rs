@@ -20,7 +20,7 @@ impl QNetwork {
 
     /// Multiplies every kernel element-wise by its mask (`masks[i]` flattened like
     /// [`kernel_values`](Self::kernel_values); `None` leaves the kernel dense). Biases are untouched.
-    pub fn apply_masks(self, masks: &[Option<Tensor<1>>]) -> Self {
+    pub fn apply_masks(mut self, masks: &[Option<Tensor<1>>]) -> Self {
         let mut masks = masks.iter();
         let mut apply4 = |mut c: Conv2d| {
             if let Some(Some(m)) = masks.next() {
@@ -28,41 +28,22 @@ impl QNetwork {
             }
             c
         };
-        let QNetwork {
-            convs,
-            dense,
-            head,
-            pool,
-            wiring,
-            im2col,
-            input_scale,
-            normalize,
-            in_c,
-            in_h,
-            in_w,
-        } = self;
-        let convs: Vec<Conv2d> = convs.into_iter().map(&mut apply4).collect();
+        self.convs = std::mem::take(&mut self.convs)
+            .into_iter()
+            .map(&mut apply4)
+            .collect();
         let mut apply2 = |mut d: Linear| {
             if let Some(Some(m)) = masks.next() {
                 d.weight = d.weight.map(|w| mask_param(w, m));
             }
             d
         };
-        let dense: Vec<Linear> = dense.into_iter().map(&mut apply2).collect();
-        let head = apply2(head);
-        QNetwork {
-            convs,
-            dense,
-            head,
-            pool,
-            wiring,
-            im2col,
-            input_scale,
-            normalize,
-            in_c,
-            in_h,
-            in_w,
-        }
+        self.dense = std::mem::take(&mut self.dense)
+            .into_iter()
+            .map(&mut apply2)
+            .collect();
+        self.head = apply2(self.head);
+        self
     }
 }
 
