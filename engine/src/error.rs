@@ -27,6 +27,23 @@ pub enum Error {
     #[error("{0} cannot run yet: {1}")]
     #[diagnostic(help("run its upstream first: `prunus run PIPELINE UPSTREAM-INSTANCE`"))]
     NotReady(String, String),
+    #[error(
+        "pipeline `{name}` in {this} has the same name as {other}, which {place} already records",
+        this = this.display(),
+        other = other.display()
+    )]
+    #[diagnostic(help(
+        "their refs and results would overwrite each other; give one of them its own name \
+         (`pipeline \"<name>\"` at the top of the file) or its own store and `results` folder. \
+         If this file replaces the other, delete or move the other file first: a name whose \
+         file no longer exists is taken over"
+    ))]
+    NameTaken {
+        name: String,
+        this: PathBuf,
+        other: PathBuf,
+        place: String,
+    },
     #[error("cannot export results to {0}: {1}")]
     #[diagnostic(help(
         "make the results directory writable, or set `results \"<dir>\"` in the pipeline"

@@ -26,6 +26,9 @@ pub fn results(
             else {
                 continue;
             };
+            if !any {
+                crate::identity::claim_results(graph, root)?;
+            }
             any = true;
             let dir = root.join(&graph.instances[i].name);
             let marker = dir.join(".prunus-key");
@@ -34,7 +37,7 @@ pub fn results(
             }
             std::fs::create_dir_all(&dir).map_err(|e| Error::Export(dir.clone(), e))?;
             for (name, blob) in &result.outputs {
-                store.get_to_file(&blob.digest, &dir.join(name))?;
+                store.export_output(&blob.digest, &dir, name)?;
             }
             std::fs::write(&marker, format!("{key}\n"))
                 .map_err(|e| Error::Export(marker.clone(), e))?;

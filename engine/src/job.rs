@@ -303,9 +303,8 @@ fn materialise_inputs(job: &Job, store: &Store, dir: &Path) -> Result<Vec<Input>
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let mut outputs = BTreeMap::new();
         for (name, blob) in &up.outputs {
-            let path = dir.join(name);
-            store
-                .get_to_file(&blob.digest, &path)
+            let path = store
+                .export_output(&blob.digest, &dir, name)
                 .map_err(|e| format!("reading input {name} of {}: {e}", up.instance))?;
             outputs.insert(name.clone(), path);
         }
@@ -353,12 +352,33 @@ fn store_outputs(
     }
     let mut outputs = BTreeMap::new();
     for name in declared {
+        let path = inside(out_dir, &name)?;
         let blob = store
-            .put_file(&out_dir.join(&name))
+            .put_file(&path)
             .map_err(|e| format!("storing output {name}: {e}"))?;
         outputs.insert(name, blob);
     }
     Ok(outputs)
+}
+
+/// The file output `name` resolves to, if it is a plain name whose file (symlinks followed)
+/// lies inside `out_dir`: a stage must not publish `/etc/hostname` or what a link points at.
+fn inside(out_dir: &Path, name: &str) -> Result<PathBuf, String> {
+    prunus_store::check_output_name(name)?;
+    let canonical = |p: &Path| {
+        p.canonicalize()
+            .map_err(|e| format!("output {name:?}: {e}"))
+    };
+    let (root, file) = (canonical(out_dir)?, canonical(&out_dir.join(name))?);
+    if file.starts_with(&root) {
+        Ok(file)
+    } else {
+        Err(format!(
+            "output {name:?} is a link to {}, outside the stage's output folder; \
+             nothing was published (write the file itself, not a link)",
+            file.display()
+        ))
+    }
 }
 
 thread_local! {

@@ -15,6 +15,7 @@ pub mod diagnostic;
 mod error;
 pub mod executor;
 pub mod export;
+pub mod identity;
 pub mod job;
 pub mod key;
 pub mod kinds;

@@ -51,6 +51,8 @@ use crate::diagnostic::{Loc, PipelineError, Problem, Problems, Sources, did_you_
 #[derive(Debug, Default)]
 pub struct Pipeline {
     pub name: String,
+    /// The main file, canonical: the name's owner in a store (see `identity`).
+    pub file: Option<PathBuf>,
     /// Directory of the main file: `include` and `command` paths are relative to it.
     pub base_dir: PathBuf,
     pub results: Option<(PathBuf, Loc)>,
@@ -137,8 +139,10 @@ pub fn load(path: &Path) -> Result<(Pipeline, Sources), PipelineError> {
         base_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         ..Pipeline::default()
     };
+    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    pipeline.file = Some(canonical.clone());
     let mut seen = HashSet::new();
-    seen.insert(path.canonicalize().unwrap_or_else(|_| path.to_path_buf()));
+    seen.insert(canonical);
     parse_file(
         path,
         text,
@@ -198,7 +202,11 @@ fn parse_file(
         let loc = at(node);
         match node.name().value() {
             "pipeline" if main => match single_string(node, file, problems) {
-                Some(name) => p.name = name,
+                Some(name) if is_folder_name(&name) => p.name = name,
+                Some(_) => problems.push(
+                    Problem::new(loc, "invalid pipeline name", "not a folder name")
+                        .help("the name names the results folder (results/<name>) and the refs: use letters, digits, `-`, `_` and `.`, without `/`"),
+                ),
                 None => continue,
             },
             "pipeline" => problems.push(
@@ -717,6 +725,11 @@ fn block_name(node: &KdlNode, file: usize, what: &str, problems: &mut Problems) 
             None
         }
     }
+}
+
+/// A single path component that stays where it is joined: not empty, `.` or `..`, no `/`.
+fn is_folder_name(s: &str) -> bool {
+    !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\', '\0'])
 }
 
 pub fn valid_name(s: &str) -> bool {

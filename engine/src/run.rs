@@ -232,8 +232,12 @@ pub fn run_with(
     executor: &mut dyn Executor,
     cancel: Arc<AtomicBool>,
 ) -> Result<Summary, Error> {
+    let taken_over = crate::identity::claim(graph, store, true)?;
     let mut sched = Schedule::new(graph, store, &opts.targets)?;
     let ui = Ui::new(sched.total(), opts.verbose, opts.quiet);
+    if let Some(note) = taken_over {
+        ui.println(note);
+    }
     let mut stopping = false;
     let mut running = 0usize;
     loop {

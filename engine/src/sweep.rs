@@ -95,9 +95,11 @@ pub fn segments(sweep: &Sweep) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Keeps names printable and path-safe.
+/// Keeps names printable and path-safe: instance names become folders under `results/`, so
+/// a segment is never empty, `.` or `..`.
 fn sanitize(s: &str) -> String {
-    s.chars()
+    let s: String = s
+        .chars()
         .map(|c| {
             if c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '+') {
                 c
@@ -105,13 +107,35 @@ fn sanitize(s: &str) -> String {
                 '_'
             }
         })
-        .collect()
+        .collect();
+    if s.is_empty() || s.chars().all(|c| c == '.') {
+        "_".repeat(s.len().max(1))
+    } else {
+        s
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::pipeline::parse_str;
+
+    #[test]
+    fn segments_never_leave_their_folder() {
+        for (value, segment) in [
+            ("..", "__"),
+            (".", "_"),
+            ("", "_"),
+            ("a/..", "__"),
+            ("../x", "x"),
+        ] {
+            assert_eq!(
+                sanitize(value.rsplit('/').next().unwrap()),
+                segment,
+                "{value:?}"
+            );
+        }
+    }
 
     #[test]
     fn product_minus_excludes_in_axis_order() {

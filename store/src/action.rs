@@ -76,6 +76,9 @@ impl Manifest {
         if m.key != *key {
             return Err(format!("it records key {}", m.key));
         }
+        for name in m.result.outputs.keys() {
+            crate::check_output_name(name)?;
+        }
         Ok(m.result)
     }
 }

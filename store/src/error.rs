@@ -71,6 +71,15 @@ pub enum StoreError {
         path: PathBuf,
         reason: String,
     },
+    /// A result whose output name could leave the folder it is written to.
+    #[error(
+        "refusing to publish action {key}: {reason}; a stage's outputs must be plain relative \
+         names inside its output folder, e.g. `returns.csv` or `checkpoints/final.bin`"
+    )]
+    BadOutputName { key: Digest, reason: String },
+    /// An output that would be written outside the folder it is exported to.
+    #[error("not exporting: {reason}")]
+    UnsafeExport { reason: String },
     /// A named ref that is empty or whose file does not hold a digest.
     #[error("ref {name:?} is invalid ({reason}); {fix}")]
     BadRef {

@@ -7,6 +7,7 @@
 //! blobs/ab/<digest>.zst  blobs, named by the blake3 of their uncompressed bytes (see `blob`)
 //! actions/ab/<key>.json  action cache: stage key -> outputs + run metadata
 //! refs/<name>            named refs (e.g. an instance's last key); pinned by `gc`
+//! pipelines/<name>       the pipeline file that owns a pipeline name (refs are named by it)
 //! scratch/<key>/         checkpoint scratch of a stage, outside its key, for resuming
 //! locks/<key>.lock       per-stage locks (`flock`, released when the process dies)
 //! tmp/                   files being written; renamed into place only once durable
@@ -54,6 +55,7 @@ mod blob;
 mod digest;
 mod error;
 mod maint;
+mod outputs;
 pub mod remote;
 mod transfer;
 
@@ -68,6 +70,7 @@ use blob::Sink;
 pub use digest::{BlobRef, Digest, ParseDigestError};
 pub use error::StoreError;
 pub use maint::{Dangling, DuReport, GcOptions, GcReport, Quarantined, VerifyReport};
+pub use outputs::{check_output_name, output_path};
 pub use remote::{DirRemote, EntrySignature, EntryTrust, Put, Remote, RemoteError, TrustWriters};
 
 use action::Manifest;
@@ -213,6 +216,14 @@ impl Store {
         Ok(out)
     }
 
+    /// Writes output `name` of a result into `dir`, at [`output_path`]: whatever a manifest
+    /// names or `dir` already holds, nothing is written outside `dir`. Returns the file's path.
+    pub fn export_output(&self, d: &Digest, dir: &Path, name: &str) -> Result<PathBuf, StoreError> {
+        let path = output_path(dir, name).map_err(|reason| StoreError::UnsafeExport { reason })?;
+        self.get_to_file(d, &path)?;
+        Ok(path)
+    }
+
     /// Writes a blob to `dest` (creating its directory), verified, atomically: `dest` appears
     /// only once its bytes hash to `d`, so a killed process never leaves a partial file there.
     /// Zero blocks become holes (sparse files stay sparse). `dest` is a copy of what the store
@@ -278,6 +289,13 @@ impl Store {
     pub fn publish(&self, key: &Digest, result: &ActionResult) -> Result<(), StoreError> {
         // Shared against `gc`, so no blob vanishes between the check and the rename.
         let _gc = self.gc_lock(false)?;
+        if let Some(reason) = result
+            .outputs
+            .keys()
+            .find_map(|n| check_output_name(n).err())
+        {
+            return Err(StoreError::BadOutputName { key: *key, reason });
+        }
         for (what, b) in result.blobs() {
             if !self.has(&b.digest) {
                 return Err(StoreError::MissingBlob {
@@ -445,6 +463,72 @@ impl Store {
         }
         out.sort();
         Ok(out)
+    }
+
+    // ----- pipeline names -----
+
+    /// Records `file` as the pipeline file that owns pipeline name `name` unless some file
+    /// already does (create-if-absent, so two first runs cannot both win); returns the owner
+    /// it found. Refs and results are named by pipeline name, so one name is one file.
+    pub fn claim_pipeline_name(
+        &self,
+        name: &str,
+        file: &Path,
+    ) -> Result<Option<PathBuf>, StoreError> {
+        if let Some(owner) = self.pipeline_file(name)? {
+            return Ok(Some(owner));
+        }
+        match self.write_pipeline_file(name, file, false) {
+            Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists => {
+                self.pipeline_file(name)
+            }
+            other => other.map(|()| None),
+        }
+    }
+
+    /// The pipeline file recorded as owning pipeline name `name`, if any.
+    pub fn pipeline_file(&self, name: &str) -> Result<Option<PathBuf>, StoreError> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = self.root.join("pipelines").join(encode_ref_name(name));
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Some(PathBuf::from(std::ffi::OsStr::from_bytes(
+                bytes.strip_suffix(b"\n").unwrap_or(&bytes),
+            )))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io("read pipeline owner", &path, e)),
+        }
+    }
+
+    /// Makes `file` the owner of pipeline name `name`, replacing any owner (a moved file).
+    pub fn set_pipeline_file(&self, name: &str, file: &Path) -> Result<(), StoreError> {
+        self.write_pipeline_file(name, file, true)
+    }
+
+    fn write_pipeline_file(
+        &self,
+        name: &str,
+        file: &Path,
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = self.root.join("pipelines");
+        fs::create_dir_all(&dir).ctx("create directory", &dir)?;
+        let path = dir.join(encode_ref_name(name));
+        let tmp_dir = self.root.join("tmp");
+        let tmp = tempfile::Builder::new()
+            .prefix("pipeline-")
+            .tempfile_in(&tmp_dir)
+            .ctx("create a temp file in", &tmp_dir)?;
+        let mut bytes = file.as_os_str().as_bytes().to_vec();
+        bytes.push(b'\n');
+        fs::write(tmp.path(), bytes).ctx("write", tmp.path())?;
+        let tmp = tmp.into_temp_path();
+        let persisted = if replace {
+            tmp.persist(&path)
+        } else {
+            tmp.persist_noclobber(&path)
+        };
+        persisted.map_err(|e| StoreError::io("move into place", &path, e.error))
     }
 
     fn ref_path(&self, name: &str) -> Result<PathBuf, StoreError> {

@@ -400,7 +400,12 @@ fn untrusted_and_malformed_entries_are_refused() {
     wrong_format["format"] = 7.into();
     // (what, the entry, the key it is put under, what the error says)
     let cases: [(&str, Vec<u8>, Digest, &str); 6] = [
-        ("escaping output name", escape, key, "plain relative"),
+        (
+            "escaping output name",
+            escape,
+            key,
+            "could leave its folder",
+        ),
         ("manifest of another key", other_key, key, "records key"),
         ("bad digest", bad_digest, key, "blake3 digest"),
         (

@@ -60,8 +60,12 @@ impl Expansion {
         let stage = StageParams::new(st, i, problems);
         let mut seen_names = HashMap::new();
         let mut stage_resources = None;
+        let mut bad_outputs = false;
         for (axes, name) in points {
             let params = stage.params(&axes, kind.as_ref(), problems);
+            if !bad_outputs {
+                bad_outputs = !outputs_are_plain(kind.as_ref(), d, &params, problems);
+            }
             // Kinds rarely size resources by parameters; compute once when they do not.
             let resources = if stage.uniform() {
                 *stage_resources.get_or_insert_with(|| resources(kind.as_ref(), d, &params))
@@ -299,6 +303,34 @@ impl<'a> StageParams<'a> {
 }
 
 /// The kind's resources for these parameters, overridden by the stage's `resources`.
+/// Whether every output the kind declares for these parameters is a plain relative name
+/// (a `command` stage's `outputs "/etc/x"` must fail here, not write there); else a problem
+/// at the `outputs` setting, or at the stage when the kind chose the names.
+fn outputs_are_plain(
+    kind: &dyn StageKind,
+    d: &StageDecl,
+    params: &Params,
+    problems: &mut Problems,
+) -> bool {
+    let Some(reason) = kind
+        .outputs(params)
+        .iter()
+        .find_map(|name| prunus_store::check_output_name(name).err())
+    else {
+        return true;
+    };
+    let loc = d
+        .params
+        .iter()
+        .find(|s| s.key == "outputs")
+        .map_or(d.loc, |s| s.loc);
+    problems.push(
+        Problem::new(loc, format!("stage `{}`: {reason}", d.name), "not a plain relative name")
+            .help("name outputs relative to the stage's output folder, e.g. `returns.csv` or `plots/curve.svg`"),
+    );
+    false
+}
+
 fn resources(kind: &dyn StageKind, d: &StageDecl, params: &Params) -> Resources {
     let mut r = kind.resources(params);
     for (k, v, _) in &d.resources {

@@ -22,6 +22,8 @@ pub use values::{coerce, parse_memory};
 /// A pipeline ready to plan and run: stages in dependency order, and their instances.
 pub struct Graph {
     pub name: String,
+    /// The main pipeline file (canonical), when it was loaded from one.
+    pub file: Option<PathBuf>,
     pub base_dir: PathBuf,
     /// Where `prunus run` exports the outputs of the final stages.
     pub results: PathBuf,
@@ -83,6 +85,7 @@ pub fn lower(p: &Pipeline, sources: &Sources, registry: &Registry) -> Result<Gra
     };
     Ok(Graph {
         name: p.name.clone(),
+        file: p.file.clone(),
         base_dir: p.base_dir.clone(),
         results,
         stages,

@@ -113,6 +113,9 @@ fn execute(store: &Store, job: &Job) -> Result<ExitCode> {
 /// Plans `pipeline` and saves the job of `instance` into the store.
 fn save_job(store: &Store, pipeline: &Path, instance: &str) -> Result<Digest> {
     let graph = registry::load(pipeline)?;
+    if let Some(note) = prunus_engine::identity::claim(&graph, store, true)? {
+        eprintln!("{note}");
+    }
     let job = Job::plan(&graph, store, instance)?;
     job.save(store).map_err(|e| miette!("{e}"))
 }

@@ -23,6 +23,7 @@ pub struct Args {
 pub fn run(store: &Path, args: Args) -> Result<ExitCode> {
     let graph = registry::load(&args.pipeline)?;
     let store = super::open(store)?;
+    prunus_engine::identity::claim(&graph, &store, false)?;
     let entries = plan::plan(&graph, &store)?;
     if args.json {
         print_json(&graph, &entries)?;

@@ -35,7 +35,7 @@ pub fn run(store: &Path, args: Args) -> Result<ExitCode> {
         std::fs::create_dir_all(&dir).into_diagnostic()?;
         for (name, blob) in &result.outputs {
             store
-                .get_to_file(&blob.digest, &dir.join(name))
+                .export_output(&blob.digest, &dir, name)
                 .into_diagnostic()?;
         }
         println!("outputs copied to {}", dir.display());
