@@ -157,6 +157,30 @@ fn cancelling_ends_a_stage_whose_processes_ignore_sigterm() {
 }
 
 #[test]
+fn a_cancelled_program_may_print_while_it_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    // On SIGTERM it prints far more than a pipe holds, then saves its checkpoint.
+    let script = "trap 'seq 200000; echo saved > ckpt; exit 0' TERM\necho $$ > sh.pid\n\
+                  while :; do sleep 0.05; done\n";
+    let cancel = no_cancel();
+    let flag = cancel.clone();
+    let path = dir.path().to_path_buf();
+    std::thread::spawn(move || {
+        pid_in(&path, "sh.pid", Duration::from_secs(10));
+        flag.store(true, Ordering::SeqCst);
+    });
+    let (summary, ..) = run(dir.path(), script, cancel);
+    assert!(summary.cancelled, "{summary:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("ckpt"))
+            .ok()
+            .as_deref(),
+        Some("saved\n"),
+        "the program was killed before it saved its checkpoint"
+    );
+}
+
+#[test]
 fn cancelling_stops_a_run_waiting_for_another_process_running_the_stage() {
     let dir = tempfile::tempdir().unwrap();
     let script = "echo ran\n";

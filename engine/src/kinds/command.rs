@@ -172,13 +172,17 @@ impl StageKind for Command {
                 break status;
             }
             if ctx.cancelled() {
-                group.end(CHECKPOINT_GRACE);
+                group.end(CHECKPOINT_GRACE, || {
+                    let _ = output.pump(POLL, &mut line);
+                });
                 output.drain(DRAIN_GRACE, &mut line);
                 return Err(StageError::Cancelled);
             }
         };
         // The stage ends with its program: what it left running is stopped.
-        group.end(LEFTOVER_GRACE);
+        group.end(LEFTOVER_GRACE, || {
+            let _ = output.pump(POLL, &mut line);
+        });
         output.drain(DRAIN_GRACE, &mut line);
         if status.success() {
             Ok(())

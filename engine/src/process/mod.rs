@@ -69,8 +69,10 @@ impl Group {
     }
 
     /// Ends whatever is left of the group (and, on Linux, of the stage's escaped
-    /// descendants): SIGTERM, up to `grace` for all of it to exit, then SIGKILL.
-    pub fn end(&mut self, grace: Duration) {
+    /// descendants): SIGTERM, up to `grace` for all of it to exit, then SIGKILL. `wait`
+    /// passes some of that time (reading the program's output, so that it cannot block on a
+    /// full pipe while it checkpoints).
+    pub fn end(&mut self, grace: Duration, mut wait: impl FnMut()) {
         if self.lifeline.is_none() {
             return;
         }
@@ -81,7 +83,7 @@ impl Group {
             if exited && !self.anything_left() {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            wait();
         }
         self.signal(libc::SIGKILL);
         if self.status.is_none() {
@@ -112,7 +114,7 @@ impl Group {
 impl Drop for Group {
     /// A group dropped early (an error, a panic) is killed at once.
     fn drop(&mut self) {
-        self.end(Duration::ZERO);
+        self.end(Duration::ZERO, || {});
     }
 }
 
