@@ -21,7 +21,7 @@
 //! The stage ends when the program exits: whatever it left running (`server &`, a daemon)
 //! gets SIGTERM, then SIGKILL a second later. On Ctrl-C the program gets SIGTERM and 3 s to
 //! checkpoint before SIGKILL. If prunus dies, even of SIGKILL, the program's process group
-//! is killed with it (see [`crate::process`]).
+//! is killed with it (the engine's `process` module says how, and what is out of reach).
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -67,7 +67,9 @@ impl StageKind for Command {
         "Runs an external program (`run` is its argv) in the pipeline's directory. It writes \
          the declared `outputs` into $PRUNUS_OUT, reads upstream outputs listed in the JSON \
          file $PRUNUS_INPUTS, and may keep checkpoints in $PRUNUS_SCRATCH. Files named in \
-         `deps` (e.g. the script) are hashed into the cache key, so editing them reruns it."
+         `deps` (e.g. the script) are hashed into the cache key, so editing them reruns it. \
+         The stage ends when the program exits: what it left running is stopped. On Ctrl-C \
+         it gets SIGTERM and 3 s to checkpoint, then SIGKILL."
     }
 
     /// An arbitrary program may be nondeterministic; downstream keys use this stage's key.

@@ -1,8 +1,9 @@
 //! A watcher process that SIGKILLs a stage's process group when prunus dies, even of SIGKILL,
-//! which no handler in prunus can catch. prunus holds the write end of a pipe to it; the
+//! which no handler in prunus can catch. prunus holds one end of a socket pair to it; the
 //! kernel closes that end whatever way prunus ends, and the watcher, reading the other,
-//! wakes. When the stage ends normally prunus first writes a byte: the watcher leaves the
-//! group alone (its id might be reused by then) and exits.
+//! wakes. When the stage ends normally prunus first sends a byte: the watcher leaves the
+//! group alone (its id might be reused by then) and exits. (A socket, not a pipe: sending
+//! to a watcher that was killed must fail, not raise SIGPIPE in prunus.)
 //!
 //! The watcher is forked, not executed, so in it only async-signal-safe calls are made (this
 //! process has other threads). It closes every other descriptor first, so it holds no other
@@ -10,17 +11,19 @@
 //! take it down with prunus.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 
 pub(super) struct Lifeline {
-    write: Option<OwnedFd>,
+    write: Option<UnixStream>,
     pid: libc::pid_t,
 }
 
 impl Lifeline {
     /// Forks the watcher; [`Lifeline::arm`] tells it the group to guard.
     pub fn start() -> io::Result<Lifeline> {
-        let (read, write) = pipe()?;
+        // Close-on-exec from the start: no stage program started meanwhile inherits them.
+        let (read, write) = UnixStream::pair()?;
         let max_fd = open_max();
         // SAFETY: the child runs only `watch`, which makes async-signal-safe calls and exits.
         match unsafe { libc::fork() } {
@@ -45,9 +48,12 @@ impl Lifeline {
 
     fn send(&self, bytes: &[u8]) -> io::Result<()> {
         let fd = self.write.as_ref().expect("open until dropped").as_raw_fd();
-        // SAFETY: writing a live buffer to our own pipe; a pipe takes up to PIPE_BUF bytes
-        // at once.
-        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+        let flags = libc::MSG_NOSIGNAL;
+        #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+        let flags = 0;
+        // SAFETY: sending a few bytes of a live buffer on our own socket (they fit its buffer).
+        let n = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), flags) };
         if n == bytes.len() as isize {
             Ok(())
         } else {
@@ -57,10 +63,10 @@ impl Lifeline {
 }
 
 impl Drop for Lifeline {
-    /// Closes the pipe (an armed watcher then kills the group) and reaps the watcher.
+    /// Closes the socket (an armed watcher then kills the group) and reaps the watcher.
     fn drop(&mut self) {
         drop(self.write.take());
-        // SAFETY: waiting for our own child, which exits as soon as its pipe is closed.
+        // SAFETY: waiting for our own child, which exits as soon as its socket is closed.
         unsafe {
             while libc::waitpid(self.pid, std::ptr::null_mut(), 0) == -1
                 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
@@ -70,10 +76,10 @@ impl Drop for Lifeline {
 }
 
 /// The watcher: waits for the group id, then for a byte (the stage ended: exit) or the end of
-/// the pipe (prunus died: kill the group).
+/// the socket (prunus died: kill the group).
 ///
 /// # Safety
-/// Only in the child of `fork`, with `fd` the pipe's read end.
+/// Only in the child of `fork`, with `fd` its end of the socket pair.
 unsafe fn watch(fd: libc::c_int, max_fd: libc::c_int) -> ! {
     unsafe {
         libc::setpgid(0, 0);
@@ -127,26 +133,4 @@ fn open_max() -> libc::c_int {
     // SAFETY: sysconf has no preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
     n.clamp(256, 65_536) as libc::c_int
-}
-
-/// A pipe whose ends are closed on exec (no stage program inherits them).
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe(2) fills `fds` with two new descriptors that we then own. On Linux they
-    // are close-on-exec from the start, so a program another thread starts meanwhile cannot
-    // inherit them.
-    unsafe {
-        #[cfg(target_os = "linux")]
-        let r = libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC);
-        #[cfg(not(target_os = "linux"))]
-        let r = libc::pipe(fds.as_mut_ptr());
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        #[cfg(not(target_os = "linux"))]
-        for fd in fds {
-            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        }
-        Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
-    }
 }
