@@ -33,10 +33,12 @@ impl Output {
         }
     }
 
-    /// Waits up to `timeout` for output and passes each complete line to `line`.
+    /// Waits up to `timeout` for output and passes each complete line to `line`. With both
+    /// streams closed (the program is exiting, as a rule) it naps briefly instead, so that
+    /// the caller sees the exit soon.
     pub fn pump(&mut self, timeout: Duration, line: &mut dyn FnMut(&str)) -> io::Result<()> {
         if self.streams.is_empty() {
-            std::thread::sleep(timeout);
+            std::thread::sleep(timeout.min(Duration::from_millis(2)));
             return Ok(());
         }
         let mut fds: Vec<libc::pollfd> = self
