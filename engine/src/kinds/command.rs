@@ -22,6 +22,7 @@
 //! gets SIGTERM, then SIGKILL a second later. On Ctrl-C the program gets SIGTERM and 3 s to
 //! checkpoint before SIGKILL. If prunus dies, even of SIGKILL, the program's process group
 //! is killed with it (the engine's `process` module says how, and what is out of reach).
+//! `PRUNUS_STAGE_TOKEN` marks the stage's processes; a descendant keeps it to be ended too.
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
