@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prunus_stage::{Context, Input, Params, Reporter, Resources, StageError, StageKind, Value};
-use prunus_store::{ActionResult, BlobRef, Digest, RunMeta, Store};
+use prunus_store::{ActionResult, BlobRef, Digest, RunMeta, StageLock, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -195,15 +195,9 @@ pub fn execute(
     cancel: Arc<AtomicBool>,
 ) -> Outcome {
     let fail = |e: String| Outcome::Failed(e, reporter.tail(20));
-    let _lock = match store.try_lock_stage(&job.key) {
+    let _lock = match lock_stage(store, job, reporter, &cancel) {
         Ok(Some(lock)) => lock,
-        Ok(None) => {
-            reporter.log("another prunus process is running this stage; waiting for it");
-            match store.lock_stage(&job.key) {
-                Ok(lock) => lock,
-                Err(e) => return fail(e.to_string()),
-            }
-        }
+        Ok(None) => return Outcome::Cancelled,
         Err(e) => return fail(e.to_string()),
     };
     // Another process may have published it since we planned, with or without a wait.
@@ -214,6 +208,30 @@ pub fn execute(
         Ok(Some(result)) => Outcome::Published(result),
         Ok(None) => Outcome::Cancelled,
         Err(e) => fail(e),
+    }
+}
+
+/// Takes the stage's lock, waiting while another process holds it; `None` if cancelled
+/// meanwhile (so Ctrl-C stops a run that waits for another one).
+fn lock_stage(
+    store: &Store,
+    job: &Job,
+    reporter: &StageReporter,
+    cancel: &AtomicBool,
+) -> Result<Option<StageLock>, StoreError> {
+    let mut said = false;
+    loop {
+        if let Some(lock) = store.try_lock_stage(&job.key)? {
+            return Ok(Some(lock));
+        }
+        if !said {
+            reporter.log("another prunus process is running this stage; waiting for it");
+            said = true;
+        }
+        if cancel.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

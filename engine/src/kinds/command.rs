@@ -14,17 +14,34 @@
 //! The program runs in the pipeline file's directory with `PRUNUS_OUT` (write outputs
 //! there), `PRUNUS_SCRATCH` (checkpoints that survive a kill), `PRUNUS_INPUTS` (a JSON file
 //! listing upstream instances: stage, instance, axes, outputs -> path), `PRUNUS_AXES` (JSON)
-//! and `PRUNUS_AXIS_<NAME>` per axis. Its stdout and stderr become the stage log; a line
-//! `##prunus progress DONE TOTAL` drives the progress bar. Exit status 0 means success.
+//! and `PRUNUS_AXIS_<NAME>` per axis. Its stdout and stderr become the stage log (bytes that
+//! are not UTF-8 are shown as U+FFFD); a line `##prunus progress DONE TOTAL` drives the
+//! progress bar. Exit status 0 means success.
+//!
+//! The stage ends when the program exits: whatever it left running (`server &`, a daemon)
+//! gets SIGTERM, then SIGKILL a second later. On Ctrl-C the program gets SIGTERM and 3 s to
+//! checkpoint before SIGKILL. If prunus dies, even of SIGKILL, the program's process group
+//! is killed with it (the engine's `process` module says how, and what is out of reach).
+//! `PRUNUS_STAGE_TOKEN` marks the stage's processes; a descendant keeps it to be ended too.
 
-use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::CommandExt;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::sync::Arc;
+use std::process::Stdio;
 use std::time::Duration;
 
 use prunus_stage::{Context, ParamSpec, ParamType, Params, Reporter, StageError, StageKind, Value};
+
+use crate::process::Group;
+use crate::process::output::Output;
+
+/// How often a running program's exit and the cancel flag are checked.
+const POLL: Duration = Duration::from_millis(20);
+/// A cancelled program's time to checkpoint between SIGTERM and SIGKILL.
+const CHECKPOINT_GRACE: Duration = Duration::from_secs(3);
+/// What a finished program left running gets between SIGTERM and SIGKILL.
+const LEFTOVER_GRACE: Duration = Duration::from_secs(1);
+/// How long output still in the pipes is read once the program's processes are gone.
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
 
 pub struct Command {
     base_dir: PathBuf,
@@ -51,7 +68,9 @@ impl StageKind for Command {
         "Runs an external program (`run` is its argv) in the pipeline's directory. It writes \
          the declared `outputs` into $PRUNUS_OUT, reads upstream outputs listed in the JSON \
          file $PRUNUS_INPUTS, and may keep checkpoints in $PRUNUS_SCRATCH. Files named in \
-         `deps` (e.g. the script) are hashed into the cache key, so editing them reruns it."
+         `deps` (e.g. the script) are hashed into the cache key, so editing them reruns it. \
+         The stage ends when the program exits: what it left running is stopped. On Ctrl-C \
+         it gets SIGTERM and 3 s to checkpoint, then SIGKILL."
     }
 
     /// An arbitrary program may be nondeterministic; downstream keys use this stage's key.
@@ -129,50 +148,45 @@ impl StageKind for Command {
             )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own process group: Ctrl-C reaches prunus, which stops the whole group.
-            .process_group(0);
+            .stderr(Stdio::piped());
         for (k, v) in &ctx.axes {
             cmd.env(
                 format!("PRUNUS_AXIS_{}", k.to_uppercase().replace('-', "_")),
                 v.to_string(),
             );
         }
-        let mut child = cmd.spawn().map_err(|e| {
+        let mut group = Group::spawn(&mut cmd).map_err(|e| {
             StageError::Failed(format!(
                 "cannot start `{}`: {e} (is it installed and on PATH, or a path relative to the pipeline file?)",
                 program.display()
             ))
         })?;
-        let readers = [
-            forward(
-                child
-                    .stdout
-                    .take()
-                    .map(|s| Box::new(s) as Box<dyn Read + Send>),
-                ctx.reporter.clone(),
-            ),
-            forward(
-                child
-                    .stderr
-                    .take()
-                    .map(|s| Box::new(s) as Box<dyn Read + Send>),
-                ctx.reporter.clone(),
-            ),
+        let child = group.child();
+        let streams = [
+            child.stdout.take().map(OwnedFd::from),
+            child.stderr.take().map(OwnedFd::from),
         ];
+        let mut output = Output::new(streams.into_iter().flatten());
+        let reporter = ctx.reporter.clone();
+        let mut line = |line: &str| forward(line, reporter.as_ref());
         let status = loop {
-            if let Some(status) = child.try_wait()? {
+            output.pump(POLL, &mut line)?;
+            if let Some(status) = group.try_wait()? {
                 break status;
             }
             if ctx.cancelled() {
-                kill_group(&mut child);
+                group.end(CHECKPOINT_GRACE, || {
+                    let _ = output.pump(POLL, &mut line);
+                });
+                output.drain(DRAIN_GRACE, &mut line);
                 return Err(StageError::Cancelled);
             }
-            std::thread::sleep(Duration::from_millis(20));
         };
-        for r in readers.into_iter().flatten() {
-            let _ = r.join();
-        }
+        // The stage ends with its program: what it left running is stopped.
+        group.end(LEFTOVER_GRACE, || {
+            let _ = output.pump(POLL, &mut line);
+        });
+        output.drain(DRAIN_GRACE, &mut line);
         if status.success() {
             Ok(())
         } else {
@@ -184,38 +198,17 @@ impl StageKind for Command {
     }
 }
 
-/// Forwards a child's output lines to the stage log; `##prunus progress D T` lines to progress.
-fn forward(
-    stream: Option<Box<dyn Read + Send>>,
-    reporter: Arc<dyn Reporter>,
-) -> Option<std::thread::JoinHandle<()>> {
-    let stream = stream?;
-    Some(std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            let progress = line.strip_prefix("##prunus progress ").and_then(|rest| {
-                let mut it = rest.split_whitespace().map(|x| x.parse::<u64>());
-                match (it.next(), it.next()) {
-                    (Some(Ok(d)), Some(Ok(t))) => Some((d, t)),
-                    _ => None,
-                }
-            });
-            match progress {
-                Some((done, total)) => reporter.progress(done, total, "steps"),
-                None => reporter.log(&line),
-            }
+/// A program's output line goes to the stage log; `##prunus progress D T` lines to progress.
+fn forward(line: &str, reporter: &dyn Reporter) {
+    let progress = line.strip_prefix("##prunus progress ").and_then(|rest| {
+        let mut it = rest.split_whitespace().map(|x| x.parse::<u64>());
+        match (it.next(), it.next()) {
+            (Some(Ok(d)), Some(Ok(t))) => Some((d, t)),
+            _ => None,
         }
-    }))
-}
-
-fn kill_group(child: &mut Child) {
-    // SAFETY: kill(2) with a negative pid signals the process group the child leads.
-    unsafe {
-        libc::kill(-(child.id() as i32), libc::SIGTERM);
+    });
+    match progress {
+        Some((done, total)) => reporter.progress(done, total, "steps"),
+        None => reporter.log(line),
     }
-    std::thread::sleep(Duration::from_millis(200));
-    unsafe {
-        libc::kill(-(child.id() as i32), libc::SIGKILL);
-    }
-    let _ = child.wait();
 }
