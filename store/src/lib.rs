@@ -71,7 +71,10 @@ pub use digest::{BlobRef, Digest, ParseDigestError};
 pub use error::StoreError;
 pub use maint::{Dangling, DuReport, GcOptions, GcReport, Quarantined, VerifyReport};
 pub use outputs::{check_output_name, output_path};
-pub use remote::{DirRemote, EntrySignature, EntryTrust, Put, Remote, RemoteError, TrustWriters};
+pub use remote::{
+    DirRemote, EntrySignature, EntryTrust, Put, Remote, RemoteError, S3Config, S3Remote,
+    TrustWriters,
+};
 
 use action::Manifest;
 use error::IoContext;
