@@ -12,6 +12,7 @@
 //! locks/<key>.lock       per-stage locks (`flock`, released when the process dies)
 //! tmp/                   files being written; renamed into place only once durable
 //! quarantine/            what `verify` found corrupt, kept for inspection
+//! keys/ed25519.pk8       the store's key for signing the action entries it pushes (0600)
 //! ```
 //!
 //! Crash safety: every file is written to `tmp/`, fsynced, renamed into place and its directory
@@ -58,6 +59,7 @@ mod maint;
 mod outputs;
 pub mod remote;
 mod transfer;
+mod trust;
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, Read, Write};
@@ -75,6 +77,7 @@ pub use remote::{
     DirRemote, EntrySignature, EntryTrust, Put, Remote, RemoteError, S3Config, S3Remote,
     TrustWriters,
 };
+pub use trust::{Signed, SigningKey};
 
 use action::Manifest;
 use error::IoContext;

@@ -81,7 +81,7 @@ impl Store {
                     StoreError::CorruptBlob { reason, .. } => StoreError::RemoteCorrupt {
                         remote: remote.name().into(),
                         object: object.clone(),
-                        reason: format!("it {reason}"),
+                        reason,
                     },
                     other => other,
                 }

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use prunus_store::remote::{Put, Remote};
-use prunus_store::{Digest, S3Config, S3Remote, Store, StoreError, TrustWriters};
+use prunus_store::{ActionResult, Digest, RunMeta, S3Config, S3Remote, Signed, Store, StoreError};
 
 mod common;
 use common::noise;
@@ -21,8 +21,13 @@ fn endpoint() -> Option<String> {
     e
 }
 
-/// A new bucket on the server (moto accepts unsigned requests), and a remote in it.
+/// A new bucket on the server (moto accepts unsigned requests), and a remote in it. Names
+/// are unique per run: the server may outlive a run.
 fn bucket(endpoint: &str, name: &str) -> S3Remote {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let name = &format!("{name}-{}-{}", std::process::id(), nanos.subsec_nanos());
     let host = endpoint.trim_start_matches("http://");
     let mut s = TcpStream::connect(host).unwrap();
     write!(
@@ -118,13 +123,10 @@ fn a_corrupted_object_is_rejected_and_nothing_is_kept() {
     let remote = bucket(&ep, "corrupt");
     let (_dir, a, b) = stores();
     let good = a.put_bytes(&noise(100_000)).unwrap();
-    let other = a.put_bytes(&noise(100_001)).unwrap();
-    // Behind prunus's back: the object of `good` gets another blob's file.
-    let mut file = Vec::new();
-    std::fs::File::open(blob_file(&a, &other.digest))
-        .unwrap()
-        .read_to_end(&mut file)
-        .unwrap();
+    // Behind prunus's back: one bit of the object flips.
+    let mut file = std::fs::read(blob_file(&a, &good.digest)).unwrap();
+    let mid = file.len() / 2;
+    file[mid] ^= 1;
     assert_eq!(
         remote
             .put_blob(&good.digest, file.len() as u64, &mut file.as_slice())
@@ -132,14 +134,13 @@ fn a_corrupted_object_is_rejected_and_nothing_is_kept() {
         Put::Created
     );
     let err = b.fetch_blob(&remote, &good).unwrap_err();
-    assert!(matches!(err, StoreError::RemoteCorrupt { .. }), "{err}");
+    assert!(matches!(err, StoreError::RemoteCorrupt { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(
-        msg.contains("s3://corrupt/cache") && msg.contains(&good.digest.to_string()),
+        msg.contains(remote.name()) && msg.contains(&good.digest.to_string()),
         "{msg}"
     );
     assert!(!b.has(&good.digest));
-    let _ = TrustWriters;
 }
 
 #[test]
@@ -167,4 +168,82 @@ fn blob_file(store: &Store, d: &Digest) -> std::path::PathBuf {
         .join("blobs")
         .join(&hex[..2])
         .join(format!("{hex}.zst"))
+}
+
+fn published(store: &Store, key: &Digest) {
+    let blob = store.put_bytes(b"returns").unwrap();
+    let result = ActionResult {
+        outputs: [("returns.csv".to_string(), blob)].into(),
+        meta: RunMeta {
+            started_unix_ms: 1,
+            ended_unix_ms: 2,
+            duration_s: 0.001,
+            host: "node1".into(),
+            prunus_version: "0".into(),
+            exit_status: "ok".into(),
+            log: None,
+        },
+        key_info: serde_json::json!({"kind": "train/dqn"}),
+    };
+    store.publish(key, &result).unwrap();
+}
+
+#[test]
+fn signed_entries_are_believed_only_from_trusted_intact_signers() {
+    let Some(ep) = endpoint() else { return };
+    let remote = bucket(&ep, "signed");
+    let (_dir, a, b) = stores();
+    let alice = Signed::new(a.signing_key("alice").unwrap(), &[]).unwrap();
+    let alice_public = a.signing_key("alice").unwrap().public().to_string();
+    let (key, tampered) = (Digest::of(b"stage"), Digest::of(b"tampered"));
+    published(&a, &key);
+    published(&a, &tampered);
+    for k in [&key, &tampered] {
+        for (_, blob) in a.lookup(k).unwrap().unwrap().outputs {
+            a.push_blob(&remote, &blob.digest).unwrap();
+        }
+        assert_eq!(a.push_action(&remote, k, &alice).unwrap(), Put::Created);
+    }
+    // Bob does not trust Alice yet: refused, nothing kept.
+    let bob = Signed::new(b.signing_key("bob").unwrap(), &[]).unwrap();
+    let err = b.fetch_action(&remote, &key, &bob).unwrap_err().to_string();
+    assert!(
+        err.contains("alice:") && err.contains("does not trust"),
+        "{err}"
+    );
+    assert!(b.lookup(&key).unwrap().is_none());
+    // Trusting her key, he gets the result.
+    let bob = Signed::new(b.signing_key("bob").unwrap(), &[alice_public]).unwrap();
+    assert!(b.fetch_action(&remote, &key, &bob).unwrap().is_some());
+    // An entry whose manifest was changed after signing is refused. Replace the object the
+    // way someone with write access to the bucket could: through an unconditional put.
+    let entry = remote.get_action(&tampered).unwrap().unwrap();
+    let text = String::from_utf8(entry).unwrap().replace("node1", "node2");
+    let raw = object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(&ep)
+        .with_allow_http(true)
+        .with_bucket_name(
+            remote
+                .name()
+                .trim_start_matches("s3://")
+                .split('/')
+                .next()
+                .unwrap(),
+        )
+        .with_region("us-east-1")
+        .with_access_key_id("testing")
+        .with_secret_access_key("testing")
+        .build()
+        .unwrap();
+    let path = object_store::path::Path::from(format!("cache/actions/{tampered}.entry"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    use object_store::ObjectStoreExt;
+    rt.block_on(raw.put(&path, text.into_bytes().into()))
+        .unwrap();
+    let err = b
+        .fetch_action(&remote, &tampered, &bob)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not match"), "{err}");
+    assert!(b.lookup(&tampered).unwrap().is_none());
 }
