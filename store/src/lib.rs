@@ -58,6 +58,7 @@ mod error;
 mod maint;
 mod outputs;
 pub mod remote;
+mod sync;
 mod transfer;
 mod trust;
 
@@ -77,6 +78,7 @@ pub use remote::{
     DirRemote, EntrySignature, EntryTrust, Put, Remote, RemoteError, S3Config, S3Remote,
     TrustWriters,
 };
+pub use sync::{SyncProgress, SyncReport};
 pub use trust::{Signed, SigningKey};
 
 use action::Manifest;

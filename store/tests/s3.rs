@@ -247,3 +247,49 @@ fn signed_entries_are_believed_only_from_trusted_intact_signers() {
     assert!(err.contains("does not match"), "{err}");
     assert!(b.lookup(&tampered).unwrap().is_none());
 }
+
+#[test]
+fn a_whole_store_pushes_and_pulls_and_a_second_push_moves_nothing() {
+    let Some(ep) = endpoint() else { return };
+    let remote = bucket(&ep, "sync");
+    let (_dir, a, b) = stores();
+    let keys: Vec<Digest> = (0..20u32).map(|i| Digest::of(&i.to_le_bytes())).collect();
+    for k in &keys {
+        published(&a, k);
+    }
+    let big = a.put_bytes(&noise(20_000_000)).unwrap();
+    let alice = Signed::new(a.signing_key("alice").unwrap(), &[]).unwrap();
+    let pushed = a.push_all(&remote, &alice, 8, &|_| {}).unwrap();
+    assert!(pushed.failed.is_empty(), "{:?}", pushed.failed);
+    assert_eq!(pushed.actions, 20);
+    assert_eq!(
+        pushed.blobs, 1,
+        "the 20 results share one blob; unreferenced blobs stay"
+    );
+    let again = a.push_all(&remote, &alice, 8, &|_| {}).unwrap();
+    assert_eq!((again.actions, again.blobs), (0, 0));
+    let bob = Signed::new(
+        b.signing_key("bob").unwrap(),
+        &[a.signing_key("alice").unwrap().public().to_string()],
+    )
+    .unwrap();
+    let seen = std::sync::atomic::AtomicU64::new(0);
+    let pulled = b
+        .pull_all(&remote, &bob, 8, &|p| {
+            seen.fetch_max(p.objects, std::sync::atomic::Ordering::Relaxed);
+        })
+        .unwrap();
+    assert!(pulled.failed.is_empty(), "{:?}", pulled.failed);
+    assert_eq!(pulled.actions, 20);
+    assert_eq!(seen.into_inner(), 20);
+    for k in &keys {
+        assert_eq!(b.lookup(k).unwrap(), a.lookup(k).unwrap());
+    }
+    assert!(!b.has(&big.digest));
+    // An untrusting store takes nothing and says why, per result.
+    let (_dir2, c, _) = stores();
+    let carol = Signed::new(c.signing_key("carol").unwrap(), &[]).unwrap();
+    let refused = c.pull_all(&remote, &carol, 4, &|_| {}).unwrap();
+    assert_eq!((refused.actions, refused.failed.len()), (0, 20));
+    assert!(refused.failed[0].1.to_string().contains("does not trust"));
+}
