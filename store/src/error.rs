@@ -80,6 +80,9 @@ pub enum StoreError {
     /// An output that would be written outside the folder it is exported to.
     #[error("not exporting: {reason}")]
     UnsafeExport { reason: String },
+    /// The store's signing key cannot be read or made.
+    #[error("the signing key {path} is unusable ({reason}); move it aside and a new one is made")]
+    BadKey { path: PathBuf, reason: String },
     /// A named ref that is empty or whose file does not hold a digest.
     #[error("ref {name:?} is invalid ({reason}); {fix}")]
     BadRef {

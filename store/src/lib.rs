@@ -12,6 +12,7 @@
 //! locks/<key>.lock       per-stage locks (`flock`, released when the process dies)
 //! tmp/                   files being written; renamed into place only once durable
 //! quarantine/            what `verify` found corrupt, kept for inspection
+//! keys/ed25519.pk8       the store's key for signing the action entries it pushes (0600)
 //! ```
 //!
 //! Crash safety: every file is written to `tmp/`, fsynced, renamed into place and its directory
@@ -57,7 +58,9 @@ mod error;
 mod maint;
 mod outputs;
 pub mod remote;
+mod sync;
 mod transfer;
+mod trust;
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, Read, Write};
@@ -71,7 +74,12 @@ pub use digest::{BlobRef, Digest, ParseDigestError};
 pub use error::StoreError;
 pub use maint::{Dangling, DuReport, GcOptions, GcReport, Quarantined, VerifyReport};
 pub use outputs::{check_output_name, output_path};
-pub use remote::{DirRemote, EntrySignature, EntryTrust, Put, Remote, RemoteError, TrustWriters};
+pub use remote::{
+    DirRemote, EntrySignature, EntryTrust, Put, Remote, RemoteError, S3Config, S3Remote,
+    TrustWriters,
+};
+pub use sync::{SyncProgress, SyncReport};
+pub use trust::{Signed, SigningKey};
 
 use action::Manifest;
 use error::IoContext;

@@ -30,8 +30,10 @@ use serde::{Deserialize, Serialize};
 use crate::Digest;
 
 mod dir;
+mod s3;
 
 pub use dir::DirRemote;
+pub use s3::{S3Config, S3Remote};
 
 /// The largest action entry a store accepts from a remote. An entry is a few KiB (the outputs'
 /// names and digests, the run's metadata); the limit keeps a hostile remote from making the

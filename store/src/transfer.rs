@@ -81,7 +81,7 @@ impl Store {
                     StoreError::CorruptBlob { reason, .. } => StoreError::RemoteCorrupt {
                         remote: remote.name().into(),
                         object: object.clone(),
-                        reason: format!("it {reason}"),
+                        reason,
                     },
                     other => other,
                 }
@@ -173,7 +173,18 @@ impl Store {
         for (_, blob) in result.blobs() {
             self.push_blob(remote, &blob.digest)?;
         }
-        let entry = seal_entry(key, &result, trust)?;
+        self.push_entry(remote, key, &result, trust)
+    }
+
+    /// Puts the signed entry of `result` (whose blobs are on the remote) unless one exists.
+    pub(crate) fn push_entry(
+        &self,
+        remote: &dyn Remote,
+        key: &Digest,
+        result: &ActionResult,
+        trust: &dyn EntryTrust,
+    ) -> Result<Put, StoreError> {
+        let entry = seal_entry(key, result, trust)?;
         Ok(remote.put_action(key, &entry)?)
     }
 }

@@ -1,0 +1,381 @@
+//! A remote in an S3-compatible bucket (AWS S3, MinIO, Ceph, R2, ...), through the
+//! `object_store` crate, which signs requests, retries with backoff and uploads in parts.
+//!
+//! Layout under `s3://<bucket>/<prefix>/`:
+//!
+//! ```text
+//! blobs/<digest>.zst     blob files, as the store keeps them (see `blob`)
+//! actions/<key>.entry    action entries: signed envelopes (see `transfer`)
+//! ```
+//!
+//! Create-if-absent: small objects (action entries, blobs up to one part) are put with
+//! `If-None-Match: *` (`PutMode::Create`), which the server applies atomically. A large blob
+//! goes up as a multipart upload after a `HEAD` finds it absent; it becomes visible only when
+//! the upload completes, and two stores racing to upload one blob both write a valid file
+//! of the same blob (blobs are immutable and verified on the way in), so the race is harmless.
+//!
+//! Streaming: a download is read as the server sends it; an upload holds at most
+//! [`UPLOAD_CONCURRENCY`] parts of [`PART_BYTES`] in memory.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3Builder, S3ConditionalPut};
+use object_store::path::Path;
+use object_store::{
+    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    RetryConfig, WriteMultipart,
+};
+
+use super::{MAX_ENTRY_BYTES, Put, Remote, RemoteError};
+use crate::Digest;
+
+/// Size of one part of a multipart upload (S3's minimum is 5 MiB), and the largest object
+/// put in one request.
+pub const PART_BYTES: usize = 16 << 20;
+/// Parts of one upload in flight at once.
+pub const UPLOAD_CONCURRENCY: usize = 4;
+
+/// Where and how to reach a bucket. Credentials are not here: they come from the usual AWS
+/// environment variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
+/// `AWS_REGION`/`AWS_DEFAULT_REGION`, ...), so they never reach a log or the store.
+#[derive(Debug, Clone, Default)]
+pub struct S3Config {
+    /// `s3://bucket/prefix` (the prefix may be empty).
+    pub url: String,
+    /// A custom endpoint for S3-compatible servers (`http://127.0.0.1:9000`); `http://`
+    /// endpoints are allowed only when given here (or by `AWS_ALLOW_HTTP`).
+    pub endpoint: Option<String>,
+    /// The region; defaults to the environment's, then `us-east-1`.
+    pub region: Option<String>,
+    /// Retries of a failed request, with exponential backoff (default 5).
+    pub retries: Option<usize>,
+}
+
+/// A [`Remote`] in an S3-compatible bucket (see the module's documentation for its layout).
+#[derive(Debug)]
+pub struct S3Remote {
+    name: String,
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl S3Remote {
+    /// Connects to the bucket of `config.url` (nothing is sent until the first call).
+    pub fn open(config: &S3Config) -> Result<S3Remote, RemoteError> {
+        let name = config.url.trim_end_matches('/').to_string();
+        let err = |e: String| RemoteError::new(&name, "open", "the bucket", e);
+        let (bucket, prefix) = parse_url(&config.url).map_err(err)?;
+        // reqwest's rustls needs a process-wide crypto provider; a second install is a no-op.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_conditional_put(S3ConditionalPut::ETagMatch)
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig::default(),
+                max_retries: config.retries.unwrap_or(5),
+                retry_timeout: Duration::from_secs(120),
+            })
+            .with_client_options(
+                ClientOptions::new().with_connect_timeout(Duration::from_secs(10)),
+            );
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"));
+        }
+        if let Some(region) = &config.region {
+            builder = builder.with_region(region);
+        } else if std::env::var_os("AWS_REGION").is_none()
+            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+        {
+            builder = builder.with_region("us-east-1");
+        }
+        let store = builder.build().map_err(|e| err(e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("prunus-s3")
+            .enable_all()
+            .build()
+            .map_err(|e| err(e.to_string()))?;
+        Ok(S3Remote {
+            name,
+            store: Arc::new(store),
+            prefix: Path::from(prefix),
+            runtime,
+        })
+    }
+
+    fn blob_path(&self, d: &Digest) -> Path {
+        self.prefix.clone().join("blobs").join(format!("{d}.zst"))
+    }
+
+    fn action_path(&self, key: &Digest) -> Path {
+        self.prefix
+            .clone()
+            .join("actions")
+            .join(format!("{key}.entry"))
+    }
+
+    fn err(
+        &self,
+        op: &'static str,
+        object: impl std::fmt::Display,
+        e: object_store::Error,
+    ) -> RemoteError {
+        RemoteError::new(&self.name, op, object, e)
+    }
+
+    /// The digests named by objects `<prefix>/<top>/<digest>.<ext>`.
+    fn list(&self, top: &str, ext: &str) -> Result<Vec<Digest>, RemoteError> {
+        let dir = self.prefix.clone().join(top);
+        let objects: Vec<_> = self
+            .runtime
+            .block_on(self.store.list(Some(&dir)).try_collect())
+            .map_err(|e| self.err("list", format!("the {top}"), e))?;
+        Ok(objects
+            .iter()
+            .filter_map(|o| o.location.filename()?.strip_suffix(ext)?.parse().ok())
+            .collect())
+    }
+
+    /// Whether the object is there; a failure to ask is an error, never an absence.
+    fn exists(&self, path: &Path, object: impl std::fmt::Display) -> Result<bool, RemoteError> {
+        match self.runtime.block_on(self.store.head(path)) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.err("look up", object, e)),
+        }
+    }
+
+    /// Puts `bytes` unless an object of that name exists (atomically, on the server).
+    fn create(
+        &self,
+        path: &Path,
+        bytes: Bytes,
+        object: impl std::fmt::Display,
+    ) -> Result<Put, RemoteError> {
+        let opts = PutOptions::from(PutMode::Create);
+        match self
+            .runtime
+            .block_on(self.store.put_opts(path, PutPayload::from(bytes), opts))
+        {
+            Ok(_) => Ok(Put::Created),
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => Ok(Put::Existed),
+            Err(e) => Err(self.err("put", object, e)),
+        }
+    }
+
+    /// A multipart upload of what `data` yields, at most [`UPLOAD_CONCURRENCY`] parts in
+    /// flight; aborted (nothing visible) if reading or any part fails.
+    fn upload(
+        &self,
+        path: &Path,
+        data: &mut (dyn Read + Send),
+        object: &str,
+    ) -> Result<(), RemoteError> {
+        let upload = self
+            .runtime
+            .block_on(self.store.put_multipart(path))
+            .map_err(|e| self.err("start uploading", object, e))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        let mut part = vec![0u8; PART_BYTES];
+        let failed = loop {
+            let n = match read_full(data, &mut part) {
+                Ok(0) => break None,
+                Ok(n) => n,
+                Err(e) => {
+                    break Some(RemoteError::new(
+                        &self.name,
+                        "read what to upload as",
+                        object,
+                        e,
+                    ));
+                }
+            };
+            if let Err(e) = self
+                .runtime
+                .block_on(writer.wait_for_capacity(UPLOAD_CONCURRENCY))
+            {
+                break Some(self.err("upload a part of", object, e));
+            }
+            let _inside = self.runtime.enter(); // `put` spawns the part's upload
+            writer.put(Bytes::copy_from_slice(&part[..n]));
+        };
+        match failed {
+            None => self
+                .runtime
+                .block_on(writer.finish())
+                .map(|_| ())
+                .map_err(|e| self.err("finish uploading", object, e)),
+            Some(e) => {
+                let _ = self.runtime.block_on(writer.abort());
+                Err(e)
+            }
+        }
+    }
+
+    /// The object as a blocking reader, or `None` if it is absent.
+    fn get(
+        &self,
+        path: &Path,
+        object: impl std::fmt::Display,
+    ) -> Result<Option<StreamReader>, RemoteError> {
+        match self.runtime.block_on(self.store.get(path)) {
+            Ok(got) => Ok(Some(StreamReader {
+                runtime: self.runtime.handle().clone(),
+                stream: got.into_stream(),
+                chunk: Bytes::new(),
+            })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err("get", object, e)),
+        }
+    }
+}
+
+impl Remote for S3Remote {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn list_blobs(&self) -> Result<Vec<Digest>, RemoteError> {
+        self.list("blobs", ".zst")
+    }
+
+    fn has_blob(&self, digest: &Digest) -> Result<bool, RemoteError> {
+        self.exists(&self.blob_path(digest), format!("blob {digest}"))
+    }
+
+    fn get_blob(&self, digest: &Digest) -> Result<Option<Box<dyn Read + Send>>, RemoteError> {
+        let reader = self.get(&self.blob_path(digest), format!("blob {digest}"))?;
+        Ok(reader.map(|r| Box::new(r) as Box<dyn Read + Send>))
+    }
+
+    fn put_blob(
+        &self,
+        digest: &Digest,
+        len: u64,
+        data: &mut (dyn Read + Send),
+    ) -> Result<Put, RemoteError> {
+        let (path, object) = (self.blob_path(digest), format!("blob {digest}"));
+        if len <= PART_BYTES as u64 {
+            let mut bytes = Vec::with_capacity(len as usize);
+            data.take(len)
+                .read_to_end(&mut bytes)
+                .map_err(|e| RemoteError::new(&self.name, "read what to upload as", &object, e))?;
+            return self.create(&path, bytes.into(), object);
+        }
+        if self.exists(&path, &object)? {
+            return Ok(Put::Existed);
+        }
+        self.upload(&path, &mut data.take(len), &object)?;
+        Ok(Put::Created)
+    }
+
+    fn list_actions(&self) -> Result<Vec<Digest>, RemoteError> {
+        self.list("actions", ".entry")
+    }
+
+    fn has_action(&self, key: &Digest) -> Result<bool, RemoteError> {
+        self.exists(&self.action_path(key), format!("action entry {key}"))
+    }
+
+    fn get_action(&self, key: &Digest) -> Result<Option<Vec<u8>>, RemoteError> {
+        let object = format!("action entry {key}");
+        let Some(reader) = self.get(&self.action_path(key), &object)? else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::new();
+        reader
+            .take(MAX_ENTRY_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| RemoteError::new(&self.name, "get", &object, e))?;
+        if bytes.len() as u64 > MAX_ENTRY_BYTES {
+            let e = format!("it is larger than {MAX_ENTRY_BYTES} bytes, which no entry is");
+            return Err(RemoteError::new(&self.name, "get", &object, e));
+        }
+        Ok(Some(bytes))
+    }
+
+    fn put_action(&self, key: &Digest, entry: &[u8]) -> Result<Put, RemoteError> {
+        let object = format!("action entry {key}");
+        self.create(
+            &self.action_path(key),
+            Bytes::copy_from_slice(entry),
+            object,
+        )
+    }
+}
+
+/// Bucket and prefix of `s3://bucket/prefix`.
+fn parse_url(url: &str) -> Result<(String, String), String> {
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| format!("{url:?} is not an s3:// URL (s3://bucket/prefix)"))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(format!("{url:?} names no bucket (s3://bucket/prefix)"));
+    }
+    Ok((bucket.to_string(), prefix.trim_matches('/').to_string()))
+}
+
+/// Fills `buf` as far as `r` goes; fewer bytes only at the end of the stream.
+fn read_full(r: &mut (dyn Read + Send), buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// A download as a blocking [`Read`]: each chunk is awaited on the remote's runtime as the
+/// reader asks for it, so nothing is buffered beyond the chunk in hand.
+struct StreamReader {
+    runtime: tokio::runtime::Handle,
+    stream: BoxStream<'static, object_store::Result<Bytes>>,
+    chunk: Bytes,
+}
+
+impl Read for StreamReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.runtime.block_on(self.stream.next()) {
+                None => return Ok(0),
+                Some(Ok(chunk)) => self.chunk = chunk,
+                Some(Err(e)) => return Err(io::Error::other(e)),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk[..n]);
+        self.chunk.advance(n);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_url;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            parse_url("s3://b/p/q/").unwrap(),
+            ("b".into(), "p/q".into())
+        );
+        assert_eq!(parse_url("s3://b").unwrap(), ("b".into(), String::new()));
+        assert!(parse_url("s3:///p").is_err());
+        assert!(parse_url("file:///x").is_err());
+    }
+}
