@@ -15,7 +15,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use prunus_stage::{Context, Input, Params, Reporter, Resources, StageError, StageKind, Value};
-use prunus_store::{ActionResult, BlobRef, Digest, RunMeta, Store};
+use prunus_store::{ActionResult, BlobRef, Digest, RunMeta, StageLock, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -195,7 +195,7 @@ pub fn execute(
     cancel: Arc<AtomicBool>,
 ) -> Outcome {
     let fail = |e: String| Outcome::Failed(e, reporter.tail(20));
-    let _lock = match store.try_lock_stage(&job.key) {
+    let lock = match store.try_lock_stage(&job.key) {
         Ok(Some(lock)) => lock,
         Ok(None) => {
             reporter.log("another prunus process is running this stage; waiting for it");
@@ -210,7 +210,7 @@ pub fn execute(
     if let Ok(Some(result)) = store.lookup(&job.key) {
         return Outcome::Cached(result);
     }
-    match run_and_publish(job, kind, store, reporter, cancel) {
+    match run_and_publish(job, kind, store, &lock, reporter, cancel) {
         Ok(Some(result)) => Outcome::Published(result),
         Ok(None) => Outcome::Cancelled,
         Err(e) => fail(e),
@@ -221,16 +221,12 @@ fn run_and_publish(
     job: &Job,
     kind: &dyn StageKind,
     store: &Store,
+    lock: &StageLock,
     reporter: &Arc<StageReporter>,
     cancel: Arc<AtomicBool>,
 ) -> Result<Option<ActionResult>, String> {
-    let work_root = store.root().join("work");
-    std::fs::create_dir_all(&work_root)
-        .map_err(|e| format!("create {}: {e}", work_root.display()))?;
-    let work = tempfile::Builder::new()
-        .prefix(&format!("{}-", &job.key.to_string()[..16]))
-        .tempdir_in(&work_root)
-        .map_err(|e| format!("create a work directory in {}: {e}", work_root.display()))?;
+    // Made under the stage's lock, so `prunus store gc` removes it if this process dies.
+    let work = store.work_dir(lock).map_err(|e| e.to_string())?;
     let out_dir = work.path().join("out");
     std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
     let ctx = Context {
