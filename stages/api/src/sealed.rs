@@ -61,7 +61,7 @@ fn disk_full_hint(e: &io::Error) -> &'static str {
     }
 }
 
-fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SealError + '_ {
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SealError + 'a {
     move |source| SealError::Io {
         op,
         path: path.to_path_buf(),
