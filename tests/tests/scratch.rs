@@ -56,10 +56,10 @@ fn a_damaged_scratch_checkpoint_is_reported_and_never_resumed_from() {
     assert_eq!(verify.code, 1, "{}\n{}", verify.stdout, verify.stderr);
     let rel = ckpt.strip_prefix(p.path().join(".prunus")).unwrap();
     assert!(
-        verify.stdout.contains(&format!(
-            "corrupt scratch checkpoint {}",
-            rel.display()
-        )) && verify.stdout.contains("starts afresh"),
+        verify
+            .stdout
+            .contains(&format!("corrupt scratch checkpoint {}", rel.display()))
+            && verify.stdout.contains("starts afresh"),
         "{}",
         verify.stdout
     );
@@ -77,5 +77,8 @@ fn a_damaged_scratch_checkpoint_is_reported_and_never_resumed_from() {
         "{log}"
     );
     let rerun = std::fs::read(p.path().join("results/t/train/final.ckpt")).unwrap();
-    assert!(rerun == uninterrupted, "the rerun published another network");
+    assert!(
+        rerun == uninterrupted,
+        "the rerun published another network"
+    );
 }

@@ -247,7 +247,10 @@ fn a_damaged_scratch_checkpoint_is_set_aside_and_training_restarts() {
             && said.contains("starting afresh"),
         "{said}"
     );
-    assert!(!lines.iter().any(|l| l.starts_with("resuming")), "{lines:#?}");
+    assert!(
+        !lines.iter().any(|l| l.starts_with("resuming")),
+        "{lines:#?}"
+    );
     // Set aside under a name nothing reads, the damaged bytes kept for inspection.
     let aside: Vec<_> = std::fs::read_dir(&scratch)
         .unwrap()
@@ -255,7 +258,12 @@ fn a_damaged_scratch_checkpoint_is_set_aside_and_training_restarts() {
         .map(|e| e.path())
         .filter(|p| p.to_string_lossy().contains("resume.ckpt.corrupt-"))
         .collect();
-    assert_eq!(aside.len(), 1, "{:?}", std::fs::read_dir(&scratch).unwrap().collect::<Vec<_>>());
+    assert_eq!(
+        aside.len(),
+        1,
+        "{:?}",
+        std::fs::read_dir(&scratch).unwrap().collect::<Vec<_>>()
+    );
     assert_eq!(std::fs::read(&aside[0]).unwrap(), bytes);
     assert!(said.contains(&aside[0].display().to_string()), "{said}");
     // What it published is what an uninterrupted run publishes.

@@ -101,24 +101,23 @@ pub fn write(
 }
 
 /// The payload of the sealed file at `path`, after checking its length and digest.
+/// (A resume checkpoint holds a replay buffer, gigabytes on Atari: it is read once, into a
+/// buffer of its size.)
 pub fn read(path: &Path) -> Result<Vec<u8>, SealError> {
-    let bytes = std::fs::read(path).map_err(|e| missing_or(path, "read", e))?;
-    let (len, digest) = parse_header(path, &bytes)?;
-    let payload = &bytes[HEADER_LEN..];
+    let (mut file, len, digest) = open(path)?;
+    let on_disk = file.metadata().map_err(io_err("stat", path))?.len();
+    check_len(path, len, on_disk.saturating_sub(HEADER_LEN as u64))?;
+    let mut payload = Vec::with_capacity(len as usize);
+    file.read_to_end(&mut payload)
+        .map_err(io_err("read", path))?;
     check_len(path, len, payload.len() as u64)?;
-    check_digest(path, &digest, &blake3::hash(payload))?;
-    Ok(payload.to_vec())
+    check_digest(path, &digest, &blake3::hash(&payload))?;
+    Ok(payload)
 }
 
 /// Checks the sealed file at `path` without holding it in memory; returns its payload length.
 pub fn check(path: &Path) -> Result<u64, SealError> {
-    let mut file = File::open(path).map_err(|e| missing_or(path, "open", e))?;
-    let mut head = Vec::with_capacity(HEADER_LEN);
-    (&mut file)
-        .take(HEADER_LEN as u64)
-        .read_to_end(&mut head)
-        .map_err(io_err("read", path))?;
-    let (len, digest) = parse_header(path, &head)?;
+    let (mut file, len, digest) = open(path)?;
     let mut hasher = blake3::Hasher::new();
     let got = io::copy(&mut file, &mut hasher).map_err(io_err("read", path))?;
     check_len(path, len, got)?;
@@ -145,6 +144,18 @@ pub fn set_aside(path: &Path) -> Result<PathBuf, SealError> {
 pub fn is_leftover(path: &Path) -> bool {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     name.ends_with(PARTIAL) || name.contains(SET_ASIDE)
+}
+
+/// The file, positioned after its header, with the payload length and digest it records.
+fn open(path: &Path) -> Result<(File, u64, blake3::Hash), SealError> {
+    let mut file = File::open(path).map_err(|e| missing_or(path, "open", e))?;
+    let mut head = Vec::with_capacity(HEADER_LEN);
+    (&mut file)
+        .take(HEADER_LEN as u64)
+        .read_to_end(&mut head)
+        .map_err(io_err("read", path))?;
+    let (len, digest) = parse_header(path, &head)?;
+    Ok((file, len, digest))
 }
 
 fn partial_path(path: &Path) -> PathBuf {

@@ -146,7 +146,9 @@ fn layer_sparsities(trainer: &Trainer) -> (Vec<(String, f64)>, f64) {
 /// afresh: its result is then that of an uninterrupted run.
 fn read_resume(setup: &Setup, ctx: &Context, path: &Path) -> Option<Resume> {
     match Resume::read(path) {
-        Ok(Some(r)) if [&setup.fingerprint, &setup.previous_fingerprint].contains(&&r.fingerprint) => {
+        Ok(Some(r))
+            if [&setup.fingerprint, &setup.previous_fingerprint].contains(&&r.fingerprint) =>
+        {
             Some(r)
         }
         Ok(Some(_)) => {
