@@ -195,7 +195,7 @@ pub fn execute(
     cancel: Arc<AtomicBool>,
 ) -> Outcome {
     let fail = |e: String| Outcome::Failed(e, reporter.tail(20));
-    let _lock = match lock_stage(store, job, reporter, &cancel) {
+    let lock = match lock_stage(store, job, reporter, &cancel) {
         Ok(Some(lock)) => lock,
         Ok(None) => return Outcome::Cancelled,
         Err(e) => return fail(e.to_string()),
@@ -204,7 +204,7 @@ pub fn execute(
     if let Ok(Some(result)) = store.lookup(&job.key) {
         return Outcome::Cached(result);
     }
-    match run_and_publish(job, kind, store, reporter, cancel) {
+    match run_and_publish(job, kind, store, &lock, reporter, cancel) {
         Ok(Some(result)) => Outcome::Published(result),
         Ok(None) => Outcome::Cancelled,
         Err(e) => fail(e),
@@ -239,16 +239,12 @@ fn run_and_publish(
     job: &Job,
     kind: &dyn StageKind,
     store: &Store,
+    lock: &StageLock,
     reporter: &Arc<StageReporter>,
     cancel: Arc<AtomicBool>,
 ) -> Result<Option<ActionResult>, String> {
-    let work_root = store.root().join("work");
-    std::fs::create_dir_all(&work_root)
-        .map_err(|e| format!("create {}: {e}", work_root.display()))?;
-    let work = tempfile::Builder::new()
-        .prefix(&format!("{}-", &job.key.to_string()[..16]))
-        .tempdir_in(&work_root)
-        .map_err(|e| format!("create a work directory in {}: {e}", work_root.display()))?;
+    // Made under the stage's lock, so `prunus store gc` removes it if this process dies.
+    let work = store.work_dir(lock).map_err(|e| e.to_string())?;
     let out_dir = work.path().join("out");
     std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
     let ctx = Context {

@@ -20,8 +20,10 @@ pub enum StoreError {
     },
     /// The file system holding the store is full. Partial writes were discarded.
     #[error(
-        "no space left on the device to {op} {path}: {source}; free space (e.g. `prunus store gc`) \
-         or move the store to a larger file system; nothing already stored was changed"
+        "no space left on the device to {op} {path}: {source}; free space (`prunus store gc` \
+         removes what no result needs and what killed runs left, `prunus store du` shows what \
+         takes the space) or move the store to a larger file system; nothing already stored \
+         was changed"
     )]
     DiskFull {
         op: &'static str,
@@ -157,5 +159,32 @@ pub(crate) trait IoContext<T> {
 impl<T> IoContext<T> for io::Result<T> {
     fn ctx(self, op: &'static str, path: impl AsRef<Path>) -> Result<T, StoreError> {
         self.map_err(|e| StoreError::io(op, path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_full_disk_names_the_path_and_how_to_free_space() {
+        // /dev/full fails every write with ENOSPC, as a full file system does.
+        let Ok(mut full) = std::fs::File::options().write(true).open("/dev/full") else {
+            return;
+        };
+        let source = full.write_all(&[0; 4096]).and_then(|()| full.flush());
+        let source = source.expect_err("/dev/full accepted a write");
+        let e = StoreError::io("write temp blob", "/data/store/tmp/blob-x1", source);
+        assert!(matches!(e, StoreError::DiskFull { .. }), "{e:?}");
+        let msg = e.to_string();
+        for part in [
+            "/data/store/tmp/blob-x1",
+            "no space left",
+            "`prunus store gc`",
+            "`prunus store du`",
+        ] {
+            assert!(msg.contains(part), "{part:?} missing in: {msg}");
+        }
     }
 }

@@ -10,10 +10,16 @@
 //! pipelines/<name>       the pipeline file that owns a pipeline name (refs are named by it)
 //! scratch/<key>/         checkpoint scratch of a stage, outside its key, for resuming
 //! locks/<key>.lock       per-stage locks (`flock`, released when the process dies)
-//! tmp/                   files being written; renamed into place only once durable
+//! work/<key>-<random>/   a running stage's inputs and outputs (made under its stage lock)
+//! tmp/                   files being written (each `flock`ed by its writer); renamed into
+//!                        place only once durable
 //! quarantine/            what `verify` found corrupt, kept for inspection
 //! keys/ed25519.pk8       the store's key for signing the action entries it pushes (0600)
 //! ```
+//!
+//! Leftovers: a process killed mid-stage leaves its `work/` directory and temp files behind.
+//! Each is tied to a lock that dies with its owner (the stage lock, the temp file's own
+//! `flock`), so `gc` tells a dead process's leftovers from a live one's whatever their age.
 //!
 //! Crash safety: every file is written to `tmp/`, fsynced, renamed into place and its directory
 //! fsynced, so a process killed at any instant leaves either the old or the new file, never a
@@ -55,6 +61,7 @@ mod action;
 mod blob;
 mod digest;
 mod error;
+mod leftovers;
 mod maint;
 mod outputs;
 pub mod remote;
@@ -72,7 +79,8 @@ pub use blob::BlobReader;
 use blob::Sink;
 pub use digest::{BlobRef, Digest, ParseDigestError};
 pub use error::StoreError;
-pub use maint::{Dangling, DuReport, GcOptions, GcReport, Quarantined, VerifyReport};
+pub use leftovers::Kept;
+pub use maint::{Dangling, DuReport, GcOptions, GcReport, Quarantined, ScratchCheck, VerifyReport};
 pub use outputs::{check_output_name, output_path};
 pub use remote::{
     DirRemote, EntrySignature, EntryTrust, Put, Remote, RemoteError, S3Config, S3Remote,
@@ -86,12 +94,13 @@ use error::IoContext;
 
 const MARKER: &str = "STORE";
 const MARKER_TEXT: &str = "prunus-store 1\n";
-const SUBDIRS: [&str; 7] = [
+const SUBDIRS: [&str; 8] = [
     "blobs",
     "actions",
     "refs",
     "scratch",
     "locks",
+    "work",
     "tmp",
     "quarantine",
 ];
@@ -175,12 +184,7 @@ impl Store {
     }
 
     fn put_stream(&self, r: &mut dyn Read) -> Result<BlobRef, StoreError> {
-        let tmp_dir = self.root.join("tmp");
-        let (file, tmp) = tempfile::Builder::new()
-            .prefix("blob-")
-            .tempfile_in(&tmp_dir)
-            .ctx("create a temp file in", &tmp_dir)?
-            .into_parts();
+        let (file, tmp) = self.temp_file("blob-")?;
         let (digest, size) = blob::write_blob(r, file, &tmp)?;
         let dest = self.blob_path(&digest);
         set_readonly(&tmp)?;
@@ -413,14 +417,10 @@ impl Store {
         // A ref is a hint (which key an instance had last, for `explain` and as a gc root):
         // replaced atomically but not fsynced, so recording it costs no disk flush. A power
         // cut may lose the newest ref; never a result, which `publish` makes durable.
-        let tmp_dir = self.root.join("tmp");
-        let tmp = tempfile::Builder::new()
-            .prefix("ref-")
-            .tempfile_in(&tmp_dir)
-            .ctx("create a temp file in", &tmp_dir)?;
-        fs::write(tmp.path(), format!("{key}\n")).ctx("write", tmp.path())?;
-        tmp.into_temp_path()
-            .persist(&path)
+        let (mut file, tmp) = self.temp_file("ref-")?;
+        file.write_all(format!("{key}\n").as_bytes())
+            .ctx("write", &tmp)?;
+        tmp.persist(&path)
             .map_err(|e| StoreError::io("move into place", &path, e.error))
     }
 
@@ -608,17 +608,43 @@ impl Store {
 
     /// Writes `bytes` to `dest` so that a crash leaves either the old file or the new one.
     pub(crate) fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-        let tmp_dir = self.root.join("tmp");
-        let (mut file, tmp) = tempfile::Builder::new()
-            .prefix("file-")
-            .tempfile_in(&tmp_dir)
-            .ctx("create a temp file in", &tmp_dir)?
-            .into_parts();
+        let (mut file, tmp) = self.temp_file("file-")?;
         file.write_all(bytes).ctx("write", &tmp)?;
         file.sync_all().ctx("fsync", &tmp)?;
         drop(file);
         set_readonly(&tmp)?;
         self.install(tmp, dest)
+    }
+
+    /// A new file in `tmp/`, `flock`ed for as long as it is open, so that `gc` knows it is
+    /// being written: an unlocked temp file's writer is dead. (`gc` removes a temp file only
+    /// while holding its lock, so a file it got to between our creating and locking it is
+    /// unlinked by the time we hold the lock; we then make another.)
+    pub(crate) fn temp_file(&self, prefix: &str) -> Result<(File, tempfile::TempPath), StoreError> {
+        let tmp_dir = self.root.join("tmp");
+        loop {
+            let (file, path) = tempfile::Builder::new()
+                .prefix(prefix)
+                .tempfile_in(&tmp_dir)
+                .ctx("create a temp file in", &tmp_dir)?
+                .into_parts();
+            file.lock().ctx("lock", &path)?;
+            if still_linked(&file).ctx("stat", &path)? {
+                return Ok((file, path));
+            }
+        }
+    }
+
+    /// A fresh work directory for the stage whose lock is `lock` (`work/<key>-<random>/`,
+    /// removed on drop). Made under the stage lock, so `gc` knows it is in use while that
+    /// lock is held, and a leftover once it is not.
+    pub fn work_dir(&self, lock: &StageLock) -> Result<tempfile::TempDir, StoreError> {
+        let work = self.root.join("work");
+        fs::create_dir_all(&work).ctx("create the work directory", &work)?;
+        tempfile::Builder::new()
+            .prefix(&format!("{}-", lock.key))
+            .tempdir_in(&work)
+            .ctx("create a work directory in", &work)
     }
 
     /// Renames a durable temp file to `dest`, creating (durably) its fan-out directory.
@@ -645,6 +671,20 @@ fn set_readonly(path: &Path) -> Result<(), StoreError> {
         fs::set_permissions(path, fs::Permissions::from_mode(0o444)).ctx("chmod", path)?;
     }
     Ok(())
+}
+
+/// Whether an open file still has a name (`gc` may have removed it before we locked it).
+fn still_linked(file: &File) -> io::Result<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Ok(file.metadata()?.nlink() > 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        Ok(true)
+    }
 }
 
 /// Makes a rename or creation in `dir` durable.

@@ -56,12 +56,7 @@ impl Store {
                 object,
             });
         };
-        let tmp_dir = self.root.join("tmp");
-        let (file, tmp) = tempfile::Builder::new()
-            .prefix("fetch-")
-            .tempfile_in(&tmp_dir)
-            .ctx("create a temp file in", &tmp_dir)?
-            .into_parts();
+        let (file, tmp) = self.temp_file("fetch-")?;
         let state = Arc::new(Mutex::new(TeeState::default()));
         let tee = Tee {
             stream,

@@ -7,13 +7,15 @@
 //! - a [`Resume`] (in the stage's scratch directory): everything needed to continue training
 //!   bit for bit: both networks, Adam's state, the replay buffer, the loop's counters and
 //!   random stream, the episode in progress, the hooks' state and the outputs so far
-//!   ([`Progress`]).
+//!   ([`Progress`]). It is a [`sealed`] file: the scratch lives outside the store's digests,
+//!   and resuming from a damaged one would publish wrong results under a correct key.
 
 use std::io::Write;
 use std::path::Path;
 
 use burn::tensor::Device;
 use prunus_results::{CheckpointEntry, ReturnsRow, SparsityRow};
+use prunus_stage::sealed::{self, SealError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -102,12 +104,23 @@ impl Progress {
 }
 
 impl Resume {
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        write_atomic(path, RESUME_MAGIC, self)
+    /// Writes the checkpoint as a sealed file (atomically, with its digest).
+    pub fn write(&self, path: &Path) -> Result<(), SealError> {
+        sealed::write(path, |w| {
+            w.write_all(RESUME_MAGIC)?;
+            bincode::serialize_into(w, self).map_err(std::io::Error::other)
+        })
     }
 
-    pub fn read(path: &Path) -> Result<Self, String> {
-        read_checked(path, RESUME_MAGIC)
+    /// The checkpoint at `path`, `None` if there is none. An error means the file is there
+    /// but unusable (damaged, unsealed, or of another format), and says why, naming it.
+    pub fn read(path: &Path) -> Result<Option<Self>, String> {
+        let bytes = match sealed::read(path) {
+            Ok(b) => b,
+            Err(SealError::Missing { .. }) => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+        };
+        decode(path, &bytes, RESUME_MAGIC).map(Some)
     }
 }
 
@@ -124,6 +137,10 @@ fn write_atomic<T: Serialize>(path: &Path, magic: &[u8], value: &T) -> std::io::
 
 fn read_checked<T: DeserializeOwned>(path: &Path, magic: &[u8]) -> Result<T, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    decode(path, &bytes, magic)
+}
+
+fn decode<T: DeserializeOwned>(path: &Path, bytes: &[u8], magic: &[u8]) -> Result<T, String> {
     let body = bytes.strip_prefix(magic).ok_or_else(|| {
         format!(
             "{} is not a {} (wrong header); was it written by another version of prunus-agents?",

@@ -199,6 +199,83 @@ fn cancelled_run_resumes_bit_identically() {
     }
 }
 
+/// Keeps every log line.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<String>>);
+
+impl Reporter for Recorder {
+    fn progress(&self, _: u64, _: u64, _: &str) {}
+    fn log(&self, line: &str) {
+        self.0.lock().unwrap().push(line.to_string());
+    }
+}
+
+#[test]
+fn a_damaged_scratch_checkpoint_is_set_aside_and_training_restarts() {
+    let kind = kind(Algorithm::Dqn);
+    let p = small_run(&kind);
+    let dir = tempfile::tempdir().unwrap();
+    let straight = dir.path().join("straight");
+    kind.run(&context(p.clone(), &straight, &dir.path().join("s1")))
+        .unwrap();
+
+    // Interrupted after its first iteration, as a killed run is.
+    let (out, scratch) = (dir.path().join("resumed"), dir.path().join("s2"));
+    let mut ctx = context(p.clone(), &out, &scratch);
+    let flag = ctx.cancel.clone();
+    ctx.reporter = Arc::new(CancelAt { at: 2_500, flag });
+    assert!(matches!(kind.run(&ctx), Err(StageError::Cancelled)));
+    // One bit of its replay buffer, networks or counters flipped on disk.
+    let ckpt = scratch.join("resume.ckpt");
+    let mut bytes = std::fs::read(&ckpt).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x10;
+    std::fs::write(&ckpt, &bytes).unwrap();
+
+    let log = Arc::new(Recorder::default());
+    let mut ctx = context(p.clone(), &out, &scratch);
+    ctx.reporter = log.clone();
+    kind.run(&ctx).unwrap();
+    let lines = log.0.lock().unwrap().clone();
+    let said = lines
+        .iter()
+        .find(|l| l.contains("cannot resume"))
+        .unwrap_or_else(|| panic!("no word of the damaged checkpoint in {lines:#?}"));
+    assert!(
+        said.contains(&ckpt.display().to_string())
+            && said.contains("corrupt")
+            && said.contains("starting afresh"),
+        "{said}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("resuming")),
+        "{lines:#?}"
+    );
+    // Set aside under a name nothing reads, the damaged bytes kept for inspection.
+    let aside: Vec<_> = std::fs::read_dir(&scratch)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("resume.ckpt.corrupt-"))
+        .collect();
+    assert_eq!(
+        aside.len(),
+        1,
+        "{:?}",
+        std::fs::read_dir(&scratch).unwrap().collect::<Vec<_>>()
+    );
+    assert_eq!(std::fs::read(&aside[0]).unwrap(), bytes);
+    assert!(said.contains(&aside[0].display().to_string()), "{said}");
+    // What it published is what an uninterrupted run publishes.
+    for name in kind.outputs(&p) {
+        assert_eq!(
+            std::fs::read(straight.join(&name)).unwrap(),
+            std::fs::read(out.join(&name)).unwrap(),
+            "{name} differs from the uninterrupted run's"
+        );
+    }
+}
+
 #[test]
 fn bad_parameters_are_explained() {
     let kind = kind(Algorithm::Dqn);

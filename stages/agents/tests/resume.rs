@@ -28,7 +28,9 @@ fn restored_trainer_continues_bit_identically() {
     .unwrap();
     drop(first);
 
-    let saved = Resume::read(&path).unwrap();
+    let saved = Resume::read(&path)
+        .unwrap()
+        .expect("the checkpoint was written");
     let (agent_config, _, loop_config) = common::cartpole_parts(7, 1, 3_000);
     let agent = Agent::load(agent_config, &saved.agent, &common::cpu()).unwrap();
     let mut resumed = Trainer::restore(

@@ -11,6 +11,11 @@
 //! Outputs are files: the kind writes each declared output to [`Context::output`] and the
 //! engine stores them (content-addressed) only after `run` returns `Ok`, so a failed or
 //! interrupted stage publishes nothing.
+//!
+//! What a long stage keeps in its [`Context::scratch`] to resume from is written as a
+//! [`sealed`] file, so that a damaged checkpoint is refused rather than resumed from.
+
+pub mod sealed;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -254,7 +259,8 @@ pub struct Context {
     pub inputs: Vec<Input>,
     /// Directory where declared outputs are written; the engine stores what is there.
     pub out_dir: PathBuf,
-    /// Checkpoint scratch keyed by the stage key: survives a kill, so a rerun resumes.
+    /// Checkpoint scratch keyed by the stage key: survives a kill, so a rerun resumes. Write
+    /// what you resume from as [`sealed`] files (`prunus store verify` checks them).
     pub scratch: PathBuf,
     pub reporter: Arc<dyn Reporter>,
     /// Set on Ctrl-C: long stages checkpoint and return [`StageError::Cancelled`].

@@ -6,20 +6,23 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use miette::{IntoDiagnostic, Result, miette};
 use prunus_engine::run::human_secs;
-use prunus_store::{Digest, GcOptions};
+use prunus_stage::sealed::{self, SealError};
+use prunus_store::{Digest, GcOptions, ScratchCheck};
 
 use crate::format::unix_ms;
 
 #[derive(Subcommand)]
 pub enum StoreCommand {
-    /// Re-hash every blob; quarantine corrupt ones; report dangling results.
+    /// Re-hash every blob and check every scratch checkpoint; quarantine corrupt ones;
+    /// report dangling results.
     Verify,
-    /// Delete what no recorded instance references; keep the newest N checkpoint scratches.
+    /// Delete what no recorded instance references and what killed runs left behind; keep
+    /// the newest N checkpoint scratches of unfinished stages.
     Gc {
         #[arg(long, default_value_t = 1)]
         keep_checkpoints: usize,
     },
-    /// Sizes, counts and compression ratio.
+    /// Sizes, counts and compression ratio of everything under the store.
     Du,
     /// Every stored result (stage key, kind, when, outputs).
     Ls,
@@ -31,7 +34,7 @@ pub fn run(root: &Path, cmd: StoreCommand) -> Result<ExitCode> {
     let store = super::open(root)?;
     match cmd {
         StoreCommand::Verify => {
-            let r = store.verify().into_diagnostic()?;
+            let r = store.verify_with(&check_scratch).into_diagnostic()?;
             println!("{r}");
             Ok(if r.is_clean() {
                 ExitCode::SUCCESS
@@ -90,5 +93,18 @@ pub fn run(root: &Path, cmd: StoreCommand) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&r).into_diagnostic()?);
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Checks a scratch file as the stages write what they resume from: sealed (see
+/// `prunus_stage::sealed`). Other files (a `command` stage's own) are not checked.
+fn check_scratch(path: &Path) -> ScratchCheck {
+    if sealed::is_leftover(path) {
+        return ScratchCheck::Unchecked;
+    }
+    match sealed::check(path) {
+        Ok(_) => ScratchCheck::Sound,
+        Err(SealError::NotSealed { .. } | SealError::Missing { .. }) => ScratchCheck::Unchecked,
+        Err(e) => ScratchCheck::Corrupt(e.to_string()),
     }
 }

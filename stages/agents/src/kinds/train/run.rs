@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use prunus_results::{CheckpointEntry, ResultFile, ReturnsRow, SparsityRow};
-use prunus_stage::{Context, StageError};
+use prunus_stage::{Context, StageError, sealed};
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
@@ -103,7 +103,9 @@ fn save_resume(
         hooks: trainer.hooks.iter().map(|h| h.save()).collect(),
         progress: progress.clone(),
     };
-    resume.write(path).map_err(StageError::Io)
+    resume
+        .write(path)
+        .map_err(|e| StageError::Failed(format!("saving the scratch checkpoint: {e}")))
 }
 
 /// Per-layer sparsity of the online network (exact zeros), with the overall sparsity of the
@@ -139,19 +141,29 @@ fn layer_sparsities(trainer: &Trainer) -> (Vec<(String, f64)>, f64) {
     (layers, 0.0)
 }
 
-/// The scratch checkpoint of this run, if the scratch holds one.
+/// The scratch checkpoint of this run, if the scratch holds a sound one. One that cannot be
+/// used (damaged, unsealed) is set aside, so it is never read again, and the run starts
+/// afresh: its result is then that of an uninterrupted run.
 fn read_resume(setup: &Setup, ctx: &Context, path: &Path) -> Option<Resume> {
     match Resume::read(path) {
-        Ok(r) if [&setup.fingerprint, &setup.previous_fingerprint].contains(&&r.fingerprint) => {
+        Ok(Some(r))
+            if [&setup.fingerprint, &setup.previous_fingerprint].contains(&&r.fingerprint) =>
+        {
             Some(r)
         }
-        Ok(_) => {
+        Ok(Some(_)) => {
             ctx.log("scratch checkpoint belongs to other parameters; starting afresh");
             None
         }
-        Err(_) if !path.exists() => None,
+        Ok(None) => None,
         Err(e) => {
-            ctx.log(format!("ignoring unreadable scratch checkpoint: {e}"));
+            let kept = match sealed::set_aside(path) {
+                Ok(aside) => format!("moved it to {}", aside.display()),
+                Err(e) => format!("could not move it aside ({e})"),
+            };
+            ctx.log(format!(
+                "cannot resume from the scratch checkpoint: {e}; {kept}; starting afresh"
+            ));
             None
         }
     }
