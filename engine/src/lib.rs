@@ -21,6 +21,7 @@ pub mod kinds;
 pub mod lower;
 pub mod pipeline;
 pub mod plan;
+mod prescan;
 pub mod progress;
 pub mod registry;
 pub mod run;
