@@ -52,13 +52,19 @@ fn logs_get_a_progress_line_per_running_instance() {
             .lines()
             .filter(|l| l.starts_with(&format!("  {instance}: ")))
             .collect();
-        assert!(lines.len() >= 2, "few progress lines for {instance}:\n{stderr}");
+        assert!(
+            lines.len() >= 2,
+            "few progress lines for {instance}:\n{stderr}"
+        );
         for line in lines.iter().filter(|l| !l.contains("running for")) {
             // `  slow/seed0: 42/150 ticks (28.0%), 99.87/s, ETA 1.1 s`
             let fields: Vec<&str> = line.split_whitespace().collect();
             assert!(fields[1].ends_with("/150"), "{line}");
             assert_eq!(fields[2], "ticks", "{line}");
-            assert!(fields[3].starts_with('(') && fields[3].ends_with("%),"), "{line}");
+            assert!(
+                fields[3].starts_with('(') && fields[3].ends_with("%),"),
+                "{line}"
+            );
             let rate = fields[4].strip_suffix("/s,").expect("a rate");
             let decimals = rate.split_once('.').map(|(_, d)| d.len());
             assert_eq!(decimals, Some(2), "rate {rate} in {line}");
@@ -75,7 +81,11 @@ fn an_interval_of_zero_turns_the_lines_off() {
         return run_slow_stages(dir.path());
     }
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "an_interval_of_zero_turns_the_lines_off", "--nocapture"])
+        .args([
+            "--exact",
+            "an_interval_of_zero_turns_the_lines_off",
+            "--nocapture",
+        ])
         .env(CHILD, "1")
         .env("PRUNUS_PROGRESS_INTERVAL", "0")
         .output()

@@ -130,7 +130,10 @@ impl Ticker {
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
                 let now = Instant::now();
                 let mut list = list.lock().expect("progress lock");
-                list.retain(|l| l.upgrade().is_some_and(|l| !l.finished.load(Ordering::Relaxed)));
+                list.retain(|l| {
+                    l.upgrade()
+                        .is_some_and(|l| !l.finished.load(Ordering::Relaxed))
+                });
                 for live in list.iter().filter_map(Weak::upgrade) {
                     eprintln!("{}", live.line(now));
                 }
@@ -147,7 +150,6 @@ impl Ticker {
         let mut list = self.running.lock().expect("progress lock");
         list.push(Arc::downgrade(live));
     }
-
 }
 
 impl Drop for Ticker {
@@ -180,6 +182,9 @@ mod tests {
         live.state.lock().unwrap().first = Some((t0, 0));
         live.report(200, 1000, "steps");
         let line = live.line(t0 + Duration::from_secs(2));
-        assert_eq!(line, "  train/x: 200/1000 steps (20.0%), 100.00/s, ETA 8.0 s");
+        assert_eq!(
+            line,
+            "  train/x: 200/1000 steps (20.0%), 100.00/s, ETA 8.0 s"
+        );
     }
 }
