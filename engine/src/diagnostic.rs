@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode, SourceSpan};
 
+use crate::prescan::OffsetMap;
+
 /// The pipeline's source files (the main file and its includes), indexed by [`Loc::file`].
 #[derive(Debug, Clone, Default)]
 pub struct Sources(Vec<SourceFile>);
@@ -16,13 +18,28 @@ pub struct Sources(Vec<SourceFile>);
 pub struct SourceFile {
     pub path: PathBuf,
     pub text: Arc<String>,
+    /// From spans in the text the parser saw (comments cut out) to spans in `text`.
+    map: OffsetMap,
+}
+
+impl SourceFile {
+    /// A span of a [`Loc`] in this file, as a span of its text.
+    pub fn span(&self, loc: Loc) -> SourceSpan {
+        self.map.original(loc.span)
+    }
 }
 
 impl Sources {
     pub fn add(&mut self, path: &Path, text: String) -> usize {
+        self.add_mapped(path, text, OffsetMap::default())
+    }
+
+    /// A file whose locations are in a text cut from it (see [`crate::prescan`]).
+    pub(crate) fn add_mapped(&mut self, path: &Path, text: String, map: OffsetMap) -> usize {
         self.0.push(SourceFile {
             path: path.to_path_buf(),
             text: Arc::new(text),
+            map,
         });
         self.0.len() - 1
     }
@@ -37,13 +54,15 @@ impl Sources {
 
     /// 1-based line of a location, for plain-text messages.
     pub fn line(&self, loc: Loc) -> usize {
-        let text = &self.0[loc.file].text;
-        let end = loc.span.offset().min(text.len());
+        let file = &self.0[loc.file];
+        let text = &file.text;
+        let end = file.span(loc).offset().min(text.len());
         text[..end].bytes().filter(|&b| b == b'\n').count() + 1
     }
 }
 
-/// A place in a source file.
+/// A place in a source file: `span` is in the text the parser saw, which
+/// [`SourceFile::span`] maps back to the file's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Loc {
     pub file: usize,
@@ -111,12 +130,12 @@ impl Problems {
         }
     }
 
-    /// Records the `kdl` crate's syntax errors with its labels and hints, located in `file`.
-    pub fn syntax(&mut self, file: usize, e: kdl::KdlError) {
+    /// Records the `kdl` crate's syntax errors with its labels and hints, located by `at`.
+    pub fn syntax(&mut self, at: impl Fn(SourceSpan) -> Loc, e: kdl::KdlError) {
         for d in e.diagnostics {
             let message = d.message.unwrap_or_else(|| "not valid KDL 2.0".into());
             let mut p = Problem::new(
-                Loc::new(file, d.span),
+                at(d.span),
                 format!("KDL syntax error: {message}"),
                 d.label.unwrap_or_else(|| "here".into()),
             );
@@ -145,8 +164,14 @@ impl Problems {
         let mut related: Vec<Box<dyn Diagnostic + Send + Sync>> = Vec::new();
         let mut list = self.list;
         list.sort_by_key(|p| (p.loc.file, p.loc.span.offset()));
-        for p in list {
+        for mut p in list {
             let file = sources.get(p.loc.file);
+            p.loc.span = file.span(p.loc);
+            if let Some((loc, _)) = &mut p.also
+                && loc.file == p.loc.file
+            {
+                loc.span = file.span(*loc);
+            }
             related.push(Box::new(Located {
                 src: NamedSource::new(file.path.display().to_string(), file.text.clone()),
                 problem: p,

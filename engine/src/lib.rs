@@ -22,6 +22,7 @@ pub mod kinds;
 pub mod lower;
 pub mod pipeline;
 pub mod plan;
+mod prescan;
 mod process;
 pub mod progress;
 pub mod registry;

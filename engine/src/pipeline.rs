@@ -43,9 +43,11 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
+use miette::SourceSpan;
 use prunus_stage::Value;
 
 use crate::diagnostic::{Loc, PipelineError, Problem, Problems, Sources, did_you_mean};
+use crate::prescan;
 
 /// A parsed pipeline with all includes merged; nothing is resolved against stage kinds yet.
 #[derive(Debug, Default)]
@@ -188,26 +190,67 @@ fn parse_file(
     problems: &mut Problems,
     seen: &mut HashSet<PathBuf>,
 ) {
-    let doc = match KdlDocument::parse(&text) {
-        Ok(doc) => doc,
-        Err(e) => {
-            let file = sources.add(path, text);
-            problems.syntax(file, e);
-            return;
+    let pre = prescan::prescan(&text);
+    let file = sources.add_mapped(path, text, pre.map);
+    let mut syntax_ok = true;
+    for range in pre.chunks {
+        let at = At {
+            file,
+            base: range.start,
+        };
+        match KdlDocument::parse(&pre.text[range]) {
+            Ok(doc) if syntax_ok => {
+                for node in doc.nodes() {
+                    top_level(node, at, path, main, p, sources, problems, seen);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                problems.syntax(|span| at.loc(span), e);
+                syntax_ok = false;
+            }
         }
-    };
-    let file = sources.add(path, text);
-    let at = |n: &KdlNode| Loc::new(file, n.span());
-    for node in doc.nodes() {
-        let loc = at(node);
+    }
+}
+
+/// Where the nodes of one chunk of a file are: spans the parser gives are relative to it.
+#[derive(Clone, Copy)]
+struct At {
+    file: usize,
+    base: usize,
+}
+
+impl At {
+    fn loc(self, span: SourceSpan) -> Loc {
+        Loc::new(
+            self.file,
+            SourceSpan::new((self.base + span.offset()).into(), span.len()),
+        )
+    }
+}
+
+/// One top-level node: the pipeline's name, an include (parsed here), a sweep, ...
+#[allow(clippy::too_many_arguments)]
+fn top_level(
+    node: &KdlNode,
+    at: At,
+    path: &Path,
+    main: bool,
+    p: &mut Pipeline,
+    sources: &mut Sources,
+    problems: &mut Problems,
+    seen: &mut HashSet<PathBuf>,
+) {
+    {
+        let loc = at.loc(node.span());
         match node.name().value() {
-            "pipeline" if main => match single_string(node, file, problems) {
+            "pipeline" if main => match single_string(node, at, problems) {
                 Some(name) if is_folder_name(&name) => p.name = name,
                 Some(_) => problems.push(
                     Problem::new(loc, "invalid pipeline name", "not a folder name")
                         .help("the name names the results folder (results/<name>) and the refs: use letters, digits, `-`, `_` and `.`, without `/`"),
                 ),
-                None => continue,
+                None => {}
             },
             "pipeline" => problems.push(
                 Problem::new(
@@ -218,13 +261,13 @@ fn parse_file(
                 .help("remove this line from the included file"),
             ),
             "results" => {
-                if let Some(dir) = single_string(node, file, problems) {
+                if let Some(dir) = single_string(node, at, problems) {
                     p.results = Some((PathBuf::from(dir), loc));
                 }
             }
             "include" => {
-                let Some(rel) = single_string(node, file, problems) else {
-                    continue;
+                let Some(rel) = single_string(node, at, problems) else {
+                    return;
                 };
                 let dir = path.parent().unwrap_or(Path::new(""));
                 let inc = dir.join(&rel);
@@ -238,7 +281,7 @@ fn parse_file(
                         )
                         .help("include each file once"),
                     );
-                    continue;
+                    return;
                 }
                 match std::fs::read_to_string(&inc) {
                     Ok(text) => parse_file(&inc, text, false, p, sources, problems, seen),
@@ -253,17 +296,17 @@ fn parse_file(
                 }
             }
             "sweep" => {
-                if let Some(s) = parse_sweep(node, file, problems) {
+                if let Some(s) = parse_sweep(node, at, problems) {
                     p.sweeps.push(s);
                 }
             }
             "template" => {
-                if let Some(s) = parse_stage(node, file, problems) {
+                if let Some(s) = parse_stage(node, at, problems) {
                     p.templates.push(s);
                 }
             }
             "stage" => {
-                if let Some(s) = parse_stage(node, file, problems) {
+                if let Some(s) = parse_stage(node, at, problems) {
                     p.stages.push(s);
                 }
             }
@@ -320,11 +363,11 @@ fn check_names(p: &Pipeline, problems: &mut Problems) {
     );
 }
 
-fn parse_sweep(node: &KdlNode, file: usize, problems: &mut Problems) -> Option<Sweep> {
-    let name = block_name(node, file, "sweep", problems)?;
+fn parse_sweep(node: &KdlNode, at: At, problems: &mut Problems) -> Option<Sweep> {
+    let name = block_name(node, at, "sweep", problems)?;
     let mut sweep = Sweep {
         name,
-        loc: Loc::new(file, node.span()),
+        loc: at.loc(node.span()),
         axes: Vec::new(),
         excludes: Vec::new(),
     };
@@ -340,10 +383,10 @@ fn parse_sweep(node: &KdlNode, file: usize, problems: &mut Problems) -> Option<S
         return None;
     };
     for child in children.nodes() {
-        let loc = Loc::new(file, child.span());
+        let loc = at.loc(child.span());
         let name = child.name().value();
         if name == "exclude" {
-            let conds = conds(child, file, problems);
+            let conds = conds(child, at, problems);
             if conds.is_empty() {
                 problems.push(
                     Problem::new(loc, "`exclude` without conditions", "excludes nothing")
@@ -364,7 +407,7 @@ fn parse_sweep(node: &KdlNode, file: usize, problems: &mut Problems) -> Option<S
             );
             continue;
         }
-        if let Some(values) = axis_values(child, name, file, problems) {
+        if let Some(values) = axis_values(child, name, at, problems) {
             sweep.axes.push(Axis {
                 name: name.to_string(),
                 loc,
@@ -434,25 +477,20 @@ fn check_size(sweep: &Sweep, problems: &mut Problems) {
 
 /// The values of one sweep axis: listed (`seed 0 1 2`) or an integer range (`seed from=0
 /// to=9`), of one type (integers mixed with floats become floats), each once.
-fn axis_values(
-    child: &KdlNode,
-    name: &str,
-    file: usize,
-    problems: &mut Problems,
-) -> Option<Vec<Value>> {
-    let loc = Loc::new(file, child.span());
+fn axis_values(child: &KdlNode, name: &str, at: At, problems: &mut Problems) -> Option<Vec<Value>> {
+    let loc = at.loc(child.span());
     let mut values = Vec::new();
     let (mut from, mut to) = (None, None);
     for e in child.entries() {
-        let eloc = Loc::new(file, e.span());
+        let eloc = at.loc(e.span());
         match e.name().map(|n| n.value()) {
             None => {
-                if let Some(v) = value(e, file, problems) {
+                if let Some(v) = value(e, at, problems) {
                     values.push(v);
                 }
             }
-            Some("from") => from = int_entry(e, file, problems),
-            Some("to") => to = int_entry(e, file, problems),
+            Some("from") => from = int_entry(e, at, problems),
+            Some("to") => to = int_entry(e, at, problems),
             Some(other) => problems.push(
                 Problem::new(
                     eloc,
@@ -514,9 +552,9 @@ fn axis_values(
             }
         }
     }
-    let mut distinct = Vec::new();
+    let mut distinct = HashSet::with_capacity(values.len());
     for v in &values {
-        if distinct.contains(&v) {
+        if !distinct.insert(ValueId::of(v)) {
             problems.push(
                 Problem::new(
                     loc,
@@ -526,17 +564,39 @@ fn axis_values(
                 .help("each value may appear once"),
             );
         }
-        distinct.push(v);
     }
     Some(values)
 }
 
-fn parse_stage(node: &KdlNode, file: usize, problems: &mut Problems) -> Option<StageDecl> {
+/// An axis value as a hash key that is equal exactly when the values are (`-0.0` is `0.0`),
+/// so a range of a million seeds is checked for duplicates in one pass.
+#[derive(PartialEq, Eq, Hash)]
+enum ValueId<'a> {
+    Bool(bool),
+    Int(i64),
+    Float(u64),
+    Str(&'a str),
+    List(String),
+}
+
+impl<'a> ValueId<'a> {
+    fn of(v: &'a Value) -> Self {
+        match v {
+            Value::Bool(b) => ValueId::Bool(*b),
+            Value::Int(i) => ValueId::Int(*i),
+            Value::Float(x) => ValueId::Float((x + 0.0).to_bits()),
+            Value::Str(s) => ValueId::Str(s),
+            Value::List(_) => ValueId::List(v.to_string()),
+        }
+    }
+}
+
+fn parse_stage(node: &KdlNode, at: At, problems: &mut Problems) -> Option<StageDecl> {
     let what = node.name().value();
-    let name = block_name(node, file, what, problems)?;
+    let name = block_name(node, at, what, problems)?;
     let mut s = StageDecl {
         name,
-        loc: Loc::new(file, node.span()),
+        loc: at.loc(node.span()),
         kind: None,
         from: None,
         over: None,
@@ -555,11 +615,11 @@ fn parse_stage(node: &KdlNode, file: usize, problems: &mut Problems) -> Option<S
         return None;
     };
     for child in children.nodes() {
-        let loc = Loc::new(file, child.span());
+        let loc = at.loc(child.span());
         match child.name().value() {
-            "kind" => s.kind = single_string(child, file, problems).map(|k| (k, loc)),
-            "from" => s.from = single_string(child, file, problems).map(|k| (k, loc)),
-            "over" => s.over = single_string(child, file, problems).map(|k| (k, loc)),
+            "kind" => s.kind = single_string(child, at, problems).map(|k| (k, loc)),
+            "from" => s.from = single_string(child, at, problems).map(|k| (k, loc)),
+            "over" => s.over = single_string(child, at, problems).map(|k| (k, loc)),
             "export" => match child.entries() {
                 [e] if e.name().is_none() && e.value().as_bool().is_some() => {
                     s.export = e.value().as_bool();
@@ -575,7 +635,7 @@ fn parse_stage(node: &KdlNode, file: usize, problems: &mut Problems) -> Option<S
                     .iter()
                     .filter(|e| e.name().is_none())
                     .collect();
-                let filters = conds(child, file, problems);
+                let filters = conds(child, at, problems);
                 match args.as_slice() {
                     [e] => match e.value() {
                         KdlValue::String(stage) => s.needs.push(Need {
@@ -585,7 +645,7 @@ fn parse_stage(node: &KdlNode, file: usize, problems: &mut Problems) -> Option<S
                         }),
                         _ => problems.push(
                             Problem::new(
-                                Loc::new(file, e.span()),
+                                at.loc(e.span()),
                                 "`needs` takes a stage name",
                                 "not a name",
                             )
@@ -600,8 +660,8 @@ fn parse_stage(node: &KdlNode, file: usize, problems: &mut Problems) -> Option<S
             }
             "resources" => {
                 for e in child.entries() {
-                    let eloc = Loc::new(file, e.span());
-                    match (e.name().map(|n| n.value()), value(e, file, problems)) {
+                    let eloc = at.loc(e.span());
+                    match (e.name().map(|n| n.value()), value(e, at, problems)) {
                         (Some(k), Some(v)) => s.resources.push((k.to_string(), v, eloc)),
                         (None, _) => problems.push(
                             Problem::new(eloc, "resources are named", "which resource?")
@@ -611,7 +671,7 @@ fn parse_stage(node: &KdlNode, file: usize, problems: &mut Problems) -> Option<S
                     }
                 }
             }
-            _ => param_sets(child, "", file, problems, &mut s.params),
+            _ => param_sets(child, "", at, problems, &mut s.params),
         }
     }
     Some(s)
@@ -621,29 +681,29 @@ fn parse_stage(node: &KdlNode, file: usize, problems: &mut Problems) -> Option<S
 fn param_sets(
     node: &KdlNode,
     prefix: &str,
-    file: usize,
+    at: At,
     problems: &mut Problems,
     out: &mut Vec<ParamSet>,
 ) {
     let key = format!("{prefix}{}", node.name().value());
-    let loc = Loc::new(file, node.span());
+    let loc = at.loc(node.span());
     let mut args = Vec::new();
     let mut arg_loc = loc;
     for e in node.entries() {
-        let Some(v) = value(e, file, problems) else {
+        let Some(v) = value(e, at, problems) else {
             continue;
         };
         match e.name() {
             None => {
                 if args.is_empty() {
-                    arg_loc = Loc::new(file, e.span());
+                    arg_loc = at.loc(e.span());
                 }
                 args.push(v);
             }
             Some(prop) => out.push(ParamSet {
                 key: format!("{key}.{}", prop.value()),
                 value: v,
-                loc: Loc::new(file, e.span()),
+                loc: at.loc(e.span()),
             }),
         }
     }
@@ -671,7 +731,7 @@ fn param_sets(
             if STAGE_KEYWORDS.contains(&child.name().value()) {
                 problems.push(
                     Problem::new(
-                        Loc::new(file, child.span()),
+                        at.loc(child.span()),
                         format!("`{}` inside a parameter block", child.name().value()),
                         "belongs to the stage",
                     )
@@ -679,36 +739,36 @@ fn param_sets(
                 );
                 continue;
             }
-            param_sets(child, &format!("{key}."), file, problems, out);
+            param_sets(child, &format!("{key}."), at, problems, out);
         }
     }
 }
 
-fn conds(node: &KdlNode, file: usize, problems: &mut Problems) -> Vec<Cond> {
+fn conds(node: &KdlNode, at: At, problems: &mut Problems) -> Vec<Cond> {
     node.entries()
         .iter()
         .filter_map(|e| {
             let axis = e.name()?.value().to_string();
-            let value = value(e, file, problems)?;
+            let value = value(e, at, problems)?;
             Some(Cond {
                 axis,
                 value,
-                loc: Loc::new(file, e.span()),
+                loc: at.loc(e.span()),
             })
         })
         .collect()
 }
 
 /// `sweep NAME { ... }`: the single argument naming a block.
-fn block_name(node: &KdlNode, file: usize, what: &str, problems: &mut Problems) -> Option<String> {
-    let loc = Loc::new(file, node.span());
+fn block_name(node: &KdlNode, at: At, what: &str, problems: &mut Problems) -> Option<String> {
+    let loc = at.loc(node.span());
     match node.entries() {
         [e] if e.name().is_none() => match e.value() {
             KdlValue::String(s) if !s.is_empty() && valid_name(s) => Some(s.clone()),
             _ => {
                 problems.push(
                     Problem::new(
-                        Loc::new(file, e.span()),
+                        at.loc(e.span()),
                         format!("invalid {what} name"),
                         "not a name",
                     )
@@ -737,7 +797,7 @@ pub fn valid_name(s: &str) -> bool {
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-fn single_string(node: &KdlNode, file: usize, problems: &mut Problems) -> Option<String> {
+fn single_string(node: &KdlNode, at: At, problems: &mut Problems) -> Option<String> {
     match node.entries() {
         [e] if e.name().is_none() => {
             if let KdlValue::String(s) = e.value() {
@@ -749,7 +809,7 @@ fn single_string(node: &KdlNode, file: usize, problems: &mut Problems) -> Option
     let name = node.name().value();
     problems.push(
         Problem::new(
-            Loc::new(file, node.span()),
+            at.loc(node.span()),
             format!("`{name}` takes one string"),
             "expected one string",
         )
@@ -758,12 +818,12 @@ fn single_string(node: &KdlNode, file: usize, problems: &mut Problems) -> Option
     None
 }
 
-fn int_entry(e: &KdlEntry, file: usize, problems: &mut Problems) -> Option<i64> {
-    match value(e, file, problems)? {
+fn int_entry(e: &KdlEntry, at: At, problems: &mut Problems) -> Option<i64> {
+    match value(e, at, problems)? {
         Value::Int(i) => Some(i),
         _ => {
             problems.push(Problem::new(
-                Loc::new(file, e.span()),
+                at.loc(e.span()),
                 "expected an integer",
                 "not an integer",
             ));
@@ -773,8 +833,8 @@ fn int_entry(e: &KdlEntry, file: usize, problems: &mut Problems) -> Option<i64> 
 }
 
 /// A KDL value as a parameter value (`#null` has no meaning in a pipeline).
-fn value(e: &KdlEntry, file: usize, problems: &mut Problems) -> Option<Value> {
-    let loc = Loc::new(file, e.span());
+fn value(e: &KdlEntry, at: At, problems: &mut Problems) -> Option<Value> {
+    let loc = at.loc(e.span());
     Some(match e.value() {
         KdlValue::String(s) => Value::Str(s.clone()),
         KdlValue::Integer(i) => match i64::try_from(*i) {

@@ -1,12 +1,17 @@
 //! Live progress on the terminal: an overall bar and one bar per running stage instance
-//! (steps/s and ETA); plain lines when stderr is not a terminal (CI logs, Slurm).
+//! (steps/s and ETA); plain lines when stderr is not a terminal (CI logs, Slurm), with a
+//! periodic line per running instance ([`plain`]).
+
+mod plain;
 
 use std::io::IsTerminal;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use prunus_stage::Reporter;
+
+pub use plain::format_rate;
 
 /// The terminal side of a run.
 pub struct Ui {
@@ -16,11 +21,18 @@ pub struct Ui {
     pub verbose: bool,
     /// Only failures and the summary (`-q`).
     quiet: bool,
+    /// Prints the running instances' progress now and then when there are no bars.
+    ticker: Mutex<Option<plain::Ticker>>,
 }
 
 impl Ui {
     pub fn new(total: u64, verbose: bool, quiet: bool) -> Ui {
-        let target = if quiet || !std::io::stderr().is_terminal() {
+        let tty = std::io::stderr().is_terminal();
+        let ticker = (!quiet && !tty)
+            .then(plain::interval)
+            .flatten()
+            .map(plain::Ticker::start);
+        let target = if quiet || !tty {
             ProgressDrawTarget::hidden()
         } else {
             ProgressDrawTarget::stderr_with_hz(8)
@@ -39,6 +51,7 @@ impl Ui {
             overall,
             verbose,
             quiet,
+            ticker: Mutex::new(ticker),
         }
     }
 
@@ -68,14 +81,23 @@ impl Ui {
         let bar = self.multi.insert_before(&self.overall, ProgressBar::new(0));
         bar.set_style(
             ProgressStyle::with_template(
-                "  {prefix:40!} [{bar:25}] {human_pos}/{human_len} {msg} {per_sec:>12} ETA {eta:>4}",
+                "  {prefix:40!} [{bar:25}] {human_pos}/{human_len} {msg} {rate:>10} ETA {eta:>4}",
             )
             .expect("valid template")
+            .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&format_rate(s.per_sec()));
+            })
             .progress_chars("=> "),
         );
         bar.set_prefix(instance.to_string());
+        let live = self.ticker.lock().expect("ticker lock").as_ref().map(|t| {
+            let live = plain::Live::new(instance);
+            t.track(&live);
+            live
+        });
         StageReporter {
             bar,
+            live,
             lines: Mutex::new(Vec::new()),
             verbose: self
                 .verbose
@@ -85,12 +107,15 @@ impl Ui {
 
     pub fn finish(&self) {
         self.overall.finish_and_clear();
+        drop(self.ticker.lock().expect("ticker lock").take());
     }
 }
 
 /// Collects a stage's log (stored with its result) and drives its bar.
 pub struct StageReporter {
     bar: ProgressBar,
+    /// Its periodic line when there are no bars.
+    live: Option<Arc<plain::Live>>,
     lines: Mutex<Vec<String>>,
     verbose: Option<(MultiProgress, String)>,
 }
@@ -114,6 +139,9 @@ impl StageReporter {
 
     pub fn done(&self) {
         self.bar.finish_and_clear();
+        if let Some(live) = &self.live {
+            live.finish();
+        }
     }
 }
 
@@ -124,6 +152,9 @@ impl Reporter for StageReporter {
             self.bar.set_message(unit.to_string());
         }
         self.bar.set_position(done);
+        if let Some(live) = &self.live {
+            live.report(done, total, unit);
+        }
     }
 
     fn log(&self, line: &str) {

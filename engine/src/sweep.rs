@@ -10,6 +10,19 @@ pub type Point = Vec<Value>;
 
 /// Every point of the sweep, in row-major order of its axes (the first axis varies slowest).
 pub fn expand(sweep: &Sweep) -> Vec<Point> {
+    expand_indices(sweep)
+        .into_iter()
+        .map(|ix| {
+            ix.iter()
+                .zip(&sweep.axes)
+                .map(|(&k, a)| a.values[k].clone())
+                .collect()
+        })
+        .collect()
+}
+
+/// [`expand`] as indices into each axis's values: no value is cloned or searched for.
+pub fn expand_indices(sweep: &Sweep) -> Vec<Vec<usize>> {
     // Sizes are checked when the sweep is parsed; the capacity is only a hint.
     let total = sweep
         .axes
@@ -17,18 +30,14 @@ pub fn expand(sweep: &Sweep) -> Vec<Point> {
         .try_fold(1usize, |n, a| n.checked_mul(a.values.len()))
         .unwrap_or(usize::MAX);
     let mut points = Vec::with_capacity(total.min(1 << 20));
-    let mut index = vec![0usize; sweep.axes.len()];
     if sweep.axes.is_empty() {
         return points;
     }
+    let excludes = Excludes::new(sweep);
+    let mut index = vec![0usize; sweep.axes.len()];
     'outer: loop {
-        let point: Point = index
-            .iter()
-            .zip(&sweep.axes)
-            .map(|(&i, a)| a.values[i].clone())
-            .collect();
-        if !excluded(sweep, &point) {
-            points.push(point);
+        if !excludes.matches(&index) {
+            points.push(index.clone());
         }
         for d in (0..index.len()).rev() {
             index[d] += 1;
@@ -42,17 +51,46 @@ pub fn expand(sweep: &Sweep) -> Vec<Point> {
     points
 }
 
-fn excluded(sweep: &Sweep, point: &Point) -> bool {
-    sweep.excludes.iter().any(|conds| {
-        !conds.is_empty()
-            && conds.iter().all(|c| {
-                sweep
-                    .axes
-                    .iter()
-                    .position(|a| a.name == c.axis)
-                    .is_some_and(|i| same(&point[i], &c.value))
-            })
-    })
+/// Each `exclude` as, per condition, its axis and which of that axis's values it matches,
+/// so testing a point costs one lookup per condition.
+struct Excludes(Vec<Vec<(usize, Vec<bool>)>>);
+
+impl Excludes {
+    fn new(sweep: &Sweep) -> Self {
+        let resolve = |conds: &Vec<crate::pipeline::Cond>| {
+            conds
+                .iter()
+                .map(|c| {
+                    let axis = sweep.axes.iter().position(|a| a.name == c.axis);
+                    let hits = axis.map_or_else(Vec::new, |i| {
+                        sweep.axes[i]
+                            .values
+                            .iter()
+                            .map(|v| same(v, &c.value))
+                            .collect()
+                    });
+                    (axis.unwrap_or(usize::MAX), hits)
+                })
+                .collect()
+        };
+        Excludes(
+            sweep
+                .excludes
+                .iter()
+                .filter(|conds| !conds.is_empty())
+                .map(resolve)
+                .collect(),
+        )
+    }
+
+    /// Whether some exclude matches the point at `index` on all of its conditions.
+    fn matches(&self, index: &[usize]) -> bool {
+        self.0.iter().any(|conds| {
+            conds
+                .iter()
+                .all(|(axis, hits)| index.get(*axis).is_some_and(|&k| hits[k]))
+        })
+    }
 }
 
 /// Axis-value equality that treats `1` and `1.0` as the same number.
@@ -79,10 +117,8 @@ pub fn segments(sweep: &Sweep) -> Vec<Vec<String>> {
                     other => format!("{}{other}", axis.name),
                 })
                 .collect();
-            let unique = short
-                .iter()
-                .enumerate()
-                .all(|(i, s)| !short[..i].contains(s));
+            let mut seen = std::collections::HashSet::with_capacity(short.len());
+            let unique = short.iter().all(|s| seen.insert(s.as_str()));
             if unique {
                 short.into_iter().map(|s| sanitize(&s)).collect()
             } else {

@@ -33,9 +33,10 @@ impl<'a> Resolved<'a> {
     ) -> Self {
         let mut kinds = Vec::new();
         let mut sweeps = Vec::new();
+        let by_name = super::by_name(p.sweeps.iter().map(|s| (s.name.as_str(), s)));
         for d in decls {
             kinds.push(kind_of(d, registry, problems));
-            sweeps.push(sweep_of(d, p, problems));
+            sweeps.push(sweep_of(d, p, &by_name, problems));
         }
         Resolved {
             decls,
@@ -253,9 +254,14 @@ fn kind_of(
     }
 }
 
-fn sweep_of<'a>(d: &StageDecl, p: &'a Pipeline, problems: &mut Problems) -> Option<&'a Sweep> {
+fn sweep_of<'a>(
+    d: &StageDecl,
+    p: &'a Pipeline,
+    by_name: &HashMap<&str, &'a Sweep>,
+    problems: &mut Problems,
+) -> Option<&'a Sweep> {
     let (name, loc) = d.over.as_ref()?;
-    let found = p.sweeps.iter().find(|s| &s.name == name);
+    let found = by_name.get(name.as_str()).copied();
     if found.is_none() {
         let names: Vec<&str> = p.sweeps.iter().map(|s| s.name.as_str()).collect();
         problems.push(

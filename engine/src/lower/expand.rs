@@ -23,6 +23,7 @@ pub(super) fn instances(
         stages: Vec::new(),
         instances: Vec::new(),
         stage_pos: vec![usize::MAX; st.decls.len()],
+        consumed: consumed(st),
     };
     let limit = crate::pipeline::max_instances() as usize;
     for &i in order {
@@ -48,6 +49,19 @@ struct Expansion {
     stages: Vec<Stage>,
     instances: Vec<Instance>,
     stage_pos: Vec<usize>,
+    /// Whether another stage needs each declared stage (it is then not exported by default).
+    consumed: Vec<bool>,
+}
+
+/// Which declared stages another stage needs, in one pass over every `needs`.
+fn consumed(st: &Resolved) -> Vec<bool> {
+    let mut out = vec![false; st.decls.len()];
+    for need in st.decls.iter().flat_map(|d| &d.needs) {
+        if let Some(&j) = st.index.get(need.stage.as_str()) {
+            out[j] = true;
+        }
+    }
+    out
 }
 
 impl Expansion {
@@ -95,10 +109,6 @@ impl Expansion {
             inst.inputs.dedup();
         }
         self.stage_pos[i] = self.stages.len();
-        let has_consumers = st
-            .decls
-            .iter()
-            .any(|o| o.needs.iter().any(|n| n.stage == d.name));
         self.stages.push(Stage {
             name: d.name.clone(),
             path_params: st.specs[i]
@@ -113,7 +123,7 @@ impl Expansion {
             kind,
             loc: d.loc,
             instances: start..self.instances.len(),
-            export: d.export.unwrap_or(!has_consumers),
+            export: d.export.unwrap_or(!self.consumed[i]),
         });
     }
 
@@ -170,20 +180,15 @@ fn points(
         return vec![(BTreeMap::new(), d.name.clone())];
     };
     let segs = sweep::segments(s);
-    let points: Vec<(BTreeMap<String, Value>, String)> = sweep::expand(s)
+    let points: Vec<(BTreeMap<String, Value>, String)> = sweep::expand_indices(s)
         .into_iter()
         .map(|point| {
             let mut name = d.name.clone();
             let mut axes = BTreeMap::new();
-            for (a, v) in s.axes.iter().zip(point) {
-                let k = a
-                    .values
-                    .iter()
-                    .position(|x| *x == v)
-                    .expect("value of its axis");
+            for (n, (a, k)) in s.axes.iter().zip(point).enumerate() {
                 name.push('/');
-                name.push_str(&segs[axes.len()][k]);
-                axes.insert(a.name.clone(), v);
+                name.push_str(&segs[n][k]);
+                axes.insert(a.name.clone(), a.values[k].clone());
             }
             (axes, name)
         })

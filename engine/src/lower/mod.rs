@@ -68,10 +68,11 @@ impl Graph {
 /// Resolves a parsed pipeline against the stage kinds.
 pub fn lower(p: &Pipeline, sources: &Sources, registry: &Registry) -> Result<Graph, PipelineError> {
     let mut problems = Problems::default();
+    let templates = by_name(p.templates.iter().map(|t| (t.name.as_str(), t)));
     let decls: Vec<StageDecl> = p
         .stages
         .iter()
-        .map(|s| with_template(s, p, &mut problems))
+        .map(|s| with_template(s, p, &templates, &mut problems))
         .collect();
     let mut resolved = Resolved::new(p, &decls, registry, &mut problems);
     let order = resolved.order(&mut problems);
@@ -103,12 +104,27 @@ fn problems_checkpoint(problems: &mut Problems, sources: &Sources) -> Result<(),
     }
 }
 
+/// Items by name, the first of each name winning (duplicates are reported when parsing), so
+/// that a pipeline's many stages each find their template or sweep in constant time.
+pub(super) fn by_name<'a, T>(items: impl Iterator<Item = (&'a str, T)>) -> HashMap<&'a str, T> {
+    let mut map = HashMap::new();
+    for (name, item) in items {
+        map.entry(name).or_insert(item);
+    }
+    map
+}
+
 /// The stage with its template's kind and parameters underneath its own.
-fn with_template(d: &StageDecl, p: &Pipeline, problems: &mut Problems) -> StageDecl {
+fn with_template(
+    d: &StageDecl,
+    p: &Pipeline,
+    templates: &HashMap<&str, &StageDecl>,
+    problems: &mut Problems,
+) -> StageDecl {
     let Some((name, loc)) = &d.from else {
         return d.clone();
     };
-    let Some(t) = p.templates.iter().find(|t| &t.name == name) else {
+    let Some(t) = templates.get(name.as_str()) else {
         let names: Vec<&str> = p.templates.iter().map(|t| t.name.as_str()).collect();
         problems.push(
             Problem::new(
