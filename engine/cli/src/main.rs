@@ -2,6 +2,7 @@
 //! Each subcommand is a module of [`commands`]; [`registry`] joins the engine and the science.
 
 mod commands;
+mod config;
 mod format;
 
 use std::path::PathBuf;

@@ -6,6 +6,7 @@ pub mod explain;
 pub mod kinds;
 pub mod ls;
 pub mod plan;
+pub mod remote;
 pub mod roms;
 pub mod run;
 pub mod show;

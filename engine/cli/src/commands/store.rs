@@ -28,6 +28,12 @@ pub enum StoreCommand {
     Ls,
     /// One stored result by key (hex prefix).
     Show { key: String },
+    /// Upload every result a remote lacks (blobs, then signed entries).
+    Push(super::remote::Args),
+    /// Download every result of a remote that this store lacks and trusts.
+    Pull(super::remote::Args),
+    /// Print this store's public key (what colleagues add to their trusted keys).
+    Key,
 }
 
 pub fn run(root: &Path, cmd: StoreCommand) -> Result<ExitCode> {
@@ -84,6 +90,9 @@ pub fn run(root: &Path, cmd: StoreCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        StoreCommand::Push(args) => super::remote::push(&store, args),
+        StoreCommand::Pull(args) => super::remote::pull(&store, args),
+        StoreCommand::Key => super::remote::key(&store),
         StoreCommand::Show { key } => {
             let (_, key) = super::find_result(&store, &key)?;
             let r = store
