@@ -72,7 +72,8 @@ fn a_damaged_scratch_checkpoint_is_reported_and_never_resumed_from() {
     let log = p.prunus(&["show", "train", "--log"]).ok().stdout;
     assert!(
         log.contains("cannot resume from the scratch checkpoint")
-            && log.contains(&ckpt.display().to_string())
+            && log.contains(&format!("{} is corrupt: its bytes hash to", rel.display()))
+            && log.contains(&format!("moved it to .prunus/{}.corrupt-", rel.display()))
             && log.contains("starting afresh"),
         "{log}"
     );
