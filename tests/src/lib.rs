@@ -45,7 +45,8 @@ pub struct Ran {
 }
 
 impl Ran {
-    fn from(o: Output) -> Self {
+    /// What a finished command printed.
+    pub fn from(o: Output) -> Self {
         Ran {
             code: o.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),

@@ -39,11 +39,7 @@ fn prunus(p: &Project, args: &[&str]) -> prunus_tests::Ran {
         .env("PRUNUS_CONFIG", p.path().join("no-config.kdl"))
         .output()
         .unwrap();
-    prunus_tests::Ran {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    prunus_tests::Ran::from(out)
 }
 
 /// A, after running and pushing to `remote` (extra args such as `--endpoint`), and B, empty.

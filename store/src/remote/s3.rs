@@ -32,6 +32,7 @@ use object_store::{
 
 use super::{MAX_ENTRY_BYTES, Put, Remote, RemoteError};
 use crate::Digest;
+use crate::blob::read_full;
 
 /// Size of one part of a multipart upload (S3's minimum is 5 MiB), and the largest object
 /// put in one request.
@@ -324,20 +325,6 @@ fn parse_url(url: &str) -> Result<(String, String), String> {
         return Err(format!("{url:?} names no bucket (s3://bucket/prefix)"));
     }
     Ok((bucket.to_string(), prefix.trim_matches('/').to_string()))
-}
-
-/// Fills `buf` as far as `r` goes; fewer bytes only at the end of the stream.
-fn read_full(r: &mut (dyn Read + Send), buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// A download as a blocking [`Read`]: each chunk is awaited on the remote's runtime as the
