@@ -12,7 +12,7 @@ use prunus_store::{ActionResult, Store};
 
 use crate::Error;
 use crate::executor::local::Slots;
-use crate::executor::{Executor, Finished, LocalExecutor, Task};
+use crate::executor::{Executor, Finished, LocalExecutor, Task, fit};
 use crate::export;
 use crate::job::{Job, Outcome};
 use crate::lower::Graph;
@@ -220,6 +220,10 @@ pub fn run(
         gpus: opts.gpus,
         memory_mb: opts.memory_mb,
     };
+    fit::check(
+        graph,
+        &Slots::this_machine(opts.cpus, opts.gpus, opts.memory_mb),
+    )?;
     let mut executor = LocalExecutor::new(store.clone(), slots);
     run_with(graph, store, opts, &mut executor, cancel)
 }
@@ -437,7 +441,7 @@ pub fn human_secs(s: f64) -> String {
     }
 }
 
-fn total_memory_mb() -> u64 {
+pub(crate) fn total_memory_mb() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {

@@ -4,6 +4,7 @@
 //! a cluster executor submits each job to a batch system, where `prunus exec` runs it against
 //! the same store.
 
+pub mod fit;
 pub mod local;
 
 use std::sync::Arc;

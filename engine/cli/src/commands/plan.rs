@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use miette::{IntoDiagnostic, Result};
 use prunus_engine::Graph;
+use prunus_engine::executor::fit;
+use prunus_engine::executor::local::Slots;
 use prunus_engine::plan::{self, Entry, Status};
 
 use prunus::registry;
@@ -18,10 +20,15 @@ pub struct Args {
     /// Print the plan as JSON (instance, stage, status, key, reason).
     #[arg(long)]
     json: bool,
+    /// GPUs the run will have (`prunus run --gpus`): stages needing more are reported.
+    #[arg(long, default_value_t = 0)]
+    gpus: u32,
 }
 
 pub fn run(store: &Path, args: Args) -> Result<ExitCode> {
     let graph = registry::load(&args.pipeline)?;
+    // Plans for the local executor: what this machine can never give is an error now.
+    fit::check(&graph, &Slots::this_machine(1, args.gpus, 0))?;
     let store = super::open(store)?;
     let entries = plan::plan(&graph, &store)?;
     if args.json {
