@@ -134,6 +134,17 @@ impl<'a> Schedule<'a> {
         Ok(schedule)
     }
 
+    /// The instances this run may have to run: in its targets and not found cached.
+    fn to_run(&self) -> Vec<usize> {
+        (0..self.state.len())
+            .filter(|&i| {
+                let cached = matches!(self.entries[i].status, plan::Status::Cached)
+                    || self.state[i] == State::Done;
+                self.state[i] != State::Unneeded && !cached
+            })
+            .collect()
+    }
+
     /// How many instances this run covers.
     fn total(&self) -> u64 {
         self.state.iter().filter(|s| **s != State::Unneeded).count() as u64
@@ -220,10 +231,6 @@ pub fn run(
         gpus: opts.gpus,
         memory_mb: opts.memory_mb,
     };
-    fit::check(
-        graph,
-        &Slots::this_machine(opts.cpus, opts.gpus, opts.memory_mb),
-    )?;
     let mut executor = LocalExecutor::new(store.clone(), slots);
     run_with(graph, store, opts, &mut executor, cancel)
 }
@@ -237,6 +244,9 @@ pub fn run_with(
     cancel: Arc<AtomicBool>,
 ) -> Result<Summary, Error> {
     let mut sched = Schedule::new(graph, store, &opts.targets)?;
+    if let Some(room) = executor.room() {
+        fit::check(graph, &room, &sched.to_run())?;
+    }
     let ui = Ui::new(sched.total(), opts.verbose, opts.quiet);
     let mut stopping = false;
     let mut running = 0usize;

@@ -27,8 +27,9 @@ impl Slots {
     }
 }
 
-/// Every instance whose resources `room` can never hold, as one report.
-pub fn check(graph: &Graph, room: &Slots) -> Result<(), PipelineError> {
+/// Every instance among `to_run` (graph indices: those not cached, in the run's targets)
+/// whose resources `room` can never hold, as one report.
+pub fn check(graph: &Graph, room: &Slots, to_run: &[usize]) -> Result<(), PipelineError> {
     let mut problems = Problems::default();
     for stage in &graph.stages {
         let mut worst = Resources {
@@ -36,7 +37,8 @@ pub fn check(graph: &Graph, room: &Slots) -> Result<(), PipelineError> {
             gpus: 0,
             memory_mb: 0,
         };
-        for inst in &graph.instances[stage.instances.clone()] {
+        let mine = to_run.iter().filter(|i| stage.instances.contains(i));
+        for inst in mine.map(|&i| &graph.instances[i]) {
             worst.cpus = worst.cpus.max(inst.resources.cpus);
             worst.gpus = worst.gpus.max(inst.resources.gpus);
             worst.memory_mb = worst.memory_mb.max(inst.resources.memory_mb);

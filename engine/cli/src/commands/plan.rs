@@ -20,17 +20,22 @@ pub struct Args {
     /// Print the plan as JSON (instance, stage, status, key, reason).
     #[arg(long)]
     json: bool,
-    /// GPUs the run will have (`prunus run --gpus`): stages needing more are reported.
-    #[arg(long, default_value_t = 0)]
-    gpus: u32,
+    /// GPUs the run will have (`prunus run --gpus`): instances to run that need more are
+    /// reported (without it, GPUs are not checked).
+    #[arg(long)]
+    gpus: Option<u32>,
 }
 
 pub fn run(store: &Path, args: Args) -> Result<ExitCode> {
     let graph = registry::load(&args.pipeline)?;
-    // Plans for the local executor: what this machine can never give is an error now.
-    fit::check(&graph, &Slots::this_machine(1, args.gpus, 0))?;
     let store = super::open(store)?;
     let entries = plan::plan(&graph, &store)?;
+    // Plans for the local executor: what this machine can never give is an error now.
+    let to_run: Vec<usize> = (0..entries.len())
+        .filter(|&i| !matches!(entries[i].status, Status::Cached))
+        .collect();
+    let room = Slots::this_machine(1, args.gpus.unwrap_or(u32::MAX), 0);
+    fit::check(&graph, &room, &to_run)?;
     if args.json {
         print_json(&graph, &entries)?;
     } else {

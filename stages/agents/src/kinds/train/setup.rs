@@ -1,5 +1,6 @@
-//! A training run's settings resolved from its parameters ([`Setup`]), one function per
-//! concern; checks run in a fixed order, so the first bad parameter is the one reported.
+//! A training run's settings resolved from its parameters: [`Settings`] from the parameters
+//! alone (what planning checks), then [`Setup`] with the environment's spec; one function per
+//! concern, checked in a fixed order, so the first bad parameter is the one reported.
 
 use prunus_env::{ObsKind, Spec};
 use prunus_sparsity::{Distribution, RedoConfig, ResetConfig};
@@ -57,7 +58,6 @@ pub struct Setup {
 pub struct Settings {
     pub env_name: String,
     pub env_options: EnvSettings,
-    preset: Preset,
     architecture: Architecture,
     width: f64,
     objective: Objective,
@@ -107,7 +107,6 @@ impl Settings {
             checkpoints,
             probe_batch: at_least_one(p, "probe-batch")? as usize,
             device,
-            preset,
         })
     }
 }
