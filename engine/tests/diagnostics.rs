@@ -271,6 +271,32 @@ fn resources_this_machine_cannot_give_are_reported_at_their_line() {
 }
 
 #[test]
+fn a_stage_that_sets_something_twice_is_an_error() {
+    // Before: the last `kind` silently won, and `value` was then "not a parameter of command".
+    let text = "stage \"a\" {\n    kind \"test/echo\"\n    kind \"command\"\n    value \"x\"\n    value \"y\"\n}\n";
+    let (messages, rendered) = errors(text);
+    assert!(
+        messages.contains(&"stage `a` sets `kind` twice".to_string()),
+        "{messages:#?}"
+    );
+    assert!(
+        messages.contains(&"stage `a` sets `value` twice".to_string()),
+        "{messages:#?}"
+    );
+    assert!(rendered.contains("first set here"), "{rendered}");
+}
+
+#[test]
+fn an_upstream_stage_written_as_a_parameter_points_to_needs() {
+    assert_problem(
+        "stage \"a\" {\n    kind \"test/echo\"\n}\nstage \"b\" {\n    kind \"test/echo\"\n    after \"a\"\n}\n",
+        "`after` is not a parameter of kind `test/echo`",
+        "after \"a\"",
+        "needs \"a\"",
+    );
+}
+
+#[test]
 fn a_valid_pipeline_expands_its_sweep_and_joins_on_shared_axes() {
     let text = format!(
         "{SWEEP}stage \"gen\" {{\n    kind \"test/echo\"\n    over \"grid\"\n    value \"{{game}}\"\n}}\n\
