@@ -41,7 +41,8 @@ fn invalid_training_parameters_are_reported_at_their_line() {
         train("width", "    network.width 0"),               // 12-16: 15
         train("batch", "    batch-size 0"),                  // 17-21: 20
         train("nstep", "    n-step 0"),                      // 22-26: 25
-        train("game", "    env \"minatar/pong\""),           // 27-31: 30
+        "stage \"game\" {\n    kind \"train/dqn\"\n    // line 29\n    env \"minatar/pong\"\n}\n"
+            .into(), // 27-31: 30
         train("eps", "    epsilon.train 2.0"),               // 32-36: 35
     ]
     .concat();
