@@ -617,9 +617,17 @@ fn parse_stage(node: &KdlNode, at: At, problems: &mut Problems) -> Option<StageD
     for child in children.nodes() {
         let loc = at.loc(child.span());
         match child.name().value() {
-            "kind" => s.kind = single_string(child, at, problems).map(|k| (k, loc)),
-            "from" => s.from = single_string(child, at, problems).map(|k| (k, loc)),
-            "over" => s.over = single_string(child, at, problems).map(|k| (k, loc)),
+            key @ ("kind" | "from" | "over") => {
+                let slot = match key {
+                    "kind" => &mut s.kind,
+                    "from" => &mut s.from,
+                    _ => &mut s.over,
+                };
+                if let Some((_, first)) = slot {
+                    problems.push(set_twice(what, &s.name, key, loc, *first));
+                }
+                *slot = single_string(child, at, problems).map(|k| (k, loc));
+            }
             "export" => match child.entries() {
                 [e] if e.name().is_none() && e.value().as_bool().is_some() => {
                     s.export = e.value().as_bool();
@@ -674,7 +682,23 @@ fn parse_stage(node: &KdlNode, at: At, problems: &mut Problems) -> Option<StageD
             _ => param_sets(child, "", at, problems, &mut s.params),
         }
     }
+    for (i, set) in s.params.iter().enumerate() {
+        if let Some(first) = s.params[..i].iter().find(|f| f.key == set.key) {
+            problems.push(set_twice(what, &s.name, &set.key, set.loc, first.loc));
+        }
+    }
     Some(s)
+}
+
+/// A stage (or template) that sets `key` twice: which one counts would be a guess.
+fn set_twice(what: &str, name: &str, key: &str, loc: Loc, first: Loc) -> Problem {
+    Problem::new(
+        loc,
+        format!("{what} `{name}` sets `{key}` twice"),
+        "set again here",
+    )
+    .also(first, "first set here")
+    .help(format!("keep one `{key}` line"))
 }
 
 /// `prune "gmp" sparsity=0.95 { start 0.2 }` -> prune, prune.sparsity, prune.start.

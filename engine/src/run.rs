@@ -12,7 +12,7 @@ use prunus_store::{ActionResult, Store};
 
 use crate::Error;
 use crate::executor::local::Slots;
-use crate::executor::{Executor, Finished, LocalExecutor, Task};
+use crate::executor::{Executor, Finished, LocalExecutor, Task, fit};
 use crate::export;
 use crate::job::{Job, Outcome};
 use crate::lower::Graph;
@@ -134,6 +134,17 @@ impl<'a> Schedule<'a> {
         Ok(schedule)
     }
 
+    /// The instances this run may have to run: in its targets and not found cached.
+    fn to_run(&self) -> Vec<usize> {
+        (0..self.state.len())
+            .filter(|&i| {
+                let cached = matches!(self.entries[i].status, plan::Status::Cached)
+                    || self.state[i] == State::Done;
+                self.state[i] != State::Unneeded && !cached
+            })
+            .collect()
+    }
+
     /// How many instances this run covers.
     fn total(&self) -> u64 {
         self.state.iter().filter(|s| **s != State::Unneeded).count() as u64
@@ -234,6 +245,9 @@ pub fn run_with(
 ) -> Result<Summary, Error> {
     let taken_over = crate::identity::claim(graph, store, true)?;
     let mut sched = Schedule::new(graph, store, &opts.targets)?;
+    if let Some(room) = executor.room() {
+        fit::check(graph, &room, &sched.to_run())?;
+    }
     let ui = Ui::new(sched.total(), opts.verbose, opts.quiet);
     if let Some(note) = taken_over {
         ui.println(note);
@@ -441,7 +455,7 @@ pub fn human_secs(s: f64) -> String {
     }
 }
 
-fn total_memory_mb() -> u64 {
+pub(crate) fn total_memory_mb() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {

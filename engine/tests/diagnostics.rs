@@ -196,6 +196,107 @@ fn every_problem_is_reported_in_one_pass() {
 }
 
 #[test]
+fn a_value_the_kind_rejects_is_reported_at_plan_time_where_it_is_set() {
+    // Before: lowered fine and failed only when the instance ran, without a line.
+    assert_problem(
+        "stage \"a\" {\n    kind \"test/echo\"\n    sleep-ms -5\n}\n",
+        "invalid `sleep-ms` for kind `test/echo`: must not be negative, got -5",
+        "sleep-ms -5",
+        "sleep this long",
+    );
+    assert_problem(
+        "stage \"c\" {\n    kind \"command\"\n    run \"\"\n}\n",
+        "invalid `run` for kind `command`: names no program",
+        "run \"\"",
+        "the program and its arguments",
+    );
+}
+
+#[test]
+fn a_rejected_value_from_a_sweep_points_at_the_axis_or_the_template() {
+    let sweep = "sweep \"s\" {\n    sleep-ms 0 -5\n}\n";
+    assert_problem(
+        &format!("{sweep}stage \"a\" {{\n    kind \"test/echo\"\n    over \"s\"\n}}\n"),
+        "must not be negative, got -5",
+        "sleep-ms 0 -5",
+        "in instance a/sleep-ms-5",
+    );
+    let sweep = "sweep \"s\" {\n    ms 0 -7\n}\n";
+    assert_problem(
+        &format!(
+            "{sweep}stage \"a\" {{\n    kind \"test/echo\"\n    over \"s\"\n    sleep-ms \"{{ms}}\"\n}}\n"
+        ),
+        "must not be negative, got -7",
+        "sleep-ms \"{ms}\"",
+        "in instance a/ms-7",
+    );
+}
+
+#[test]
+fn resources_this_machine_cannot_give_are_reported_at_their_line() {
+    use prunus_engine::executor::fit;
+    use prunus_engine::executor::local::Slots;
+    let text = "stage \"a\" {\n    kind \"test/echo\"\n    resources cpus=1000 memory=\"1000G\"\n}\n\
+                stage \"g\" {\n    kind \"test/echo\"\n    resources gpus=1\n}\n";
+    let graph = load_str("test", text, &registry()).unwrap();
+    let room = Slots {
+        cpus: 2,
+        gpus: 0,
+        memory_mb: 8 * 1024,
+    };
+    let all: Vec<usize> = (0..graph.instances.len()).collect();
+    let e = fit::check(&graph, &room, &all).unwrap_err();
+    let messages = e.messages();
+    for expected in [
+        "stage `a` asks for 1000 cpus, but this machine has 2 cores",
+        "stage `a` asks for 1024000 MB of memory, but this machine has 8192 MB",
+        "stage `g` asks for 1 GPU(s), but this run has 0",
+    ] {
+        assert!(
+            messages.iter().any(|m| m == expected),
+            "no `{expected}` in {messages:#?}"
+        );
+    }
+    let mut rendered = String::new();
+    GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
+        .render_report(&mut rendered, &e)
+        .unwrap();
+    assert!(rendered.contains("[test:3:"), "{rendered}");
+    assert!(rendered.contains("[test:7:"), "{rendered}");
+    // Instances that will not run (cached, or not targeted) are not checked.
+    fit::check(&graph, &room, &[]).unwrap();
+    // What fits is fine, and the machine's own limits are at least what the run was given.
+    let room = Slots::this_machine(1000, 1, 1024 * 1024);
+    fit::check(&graph, &room, &all).unwrap();
+}
+
+#[test]
+fn a_stage_that_sets_something_twice_is_an_error() {
+    // Before: the last `kind` silently won, and `value` was then "not a parameter of command".
+    let text = "stage \"a\" {\n    kind \"test/echo\"\n    kind \"command\"\n    value \"x\"\n    value \"y\"\n}\n";
+    let (messages, rendered) = errors(text);
+    assert!(
+        messages.contains(&"stage `a` sets `kind` twice".to_string()),
+        "{messages:#?}"
+    );
+    assert!(
+        messages.contains(&"stage `a` sets `value` twice".to_string()),
+        "{messages:#?}"
+    );
+    assert!(rendered.contains("first set here"), "{rendered}");
+}
+
+#[test]
+fn an_upstream_stage_written_as_a_parameter_points_to_needs() {
+    assert_problem(
+        "stage \"a\" {\n    kind \"test/echo\"\n}\nstage \"b\" {\n    kind \"test/echo\"\n    after \"a\"\n}\n",
+        "`after` is not a parameter of kind `test/echo`",
+        "after \"a\"",
+        "needs \"a\"",
+    );
+}
+
+#[test]
 fn a_valid_pipeline_expands_its_sweep_and_joins_on_shared_axes() {
     let text = format!(
         "{SWEEP}stage \"gen\" {{\n    kind \"test/echo\"\n    over \"grid\"\n    value \"{{game}}\"\n}}\n\

@@ -90,6 +90,11 @@ impl Executor for LocalExecutor {
         })
     }
 
+    fn room(&self) -> Option<Slots> {
+        let c = self.capacity;
+        Some(Slots::this_machine(c.cpus, c.gpus, c.memory_mb))
+    }
+
     fn has_room(&self, r: &Resources) -> bool {
         self.free.fits(self.need(r))
     }

@@ -4,6 +4,7 @@
 //! a cluster executor submits each job to a batch system, where `prunus exec` runs it against
 //! the same store.
 
+pub mod fit;
 pub mod local;
 
 use std::sync::Arc;
@@ -44,6 +45,11 @@ pub trait Executor {
     /// Why a job needing `r` can never run here (e.g. it needs a GPU the run was not given);
     /// the scheduler fails it with this message instead of waiting forever.
     fn refuses(&self, r: &Resources) -> Option<String>;
+    /// What this executor can ever give one job, where it knows (the local executor: this
+    /// machine): the scheduler reports instances needing more before anything runs.
+    fn room(&self) -> Option<local::Slots> {
+        None
+    }
     /// Whether a job needing `r` can start now.
     fn has_room(&self, r: &Resources) -> bool;
     /// Starts a task ([`Executor::has_room`] said yes); its ending comes from `wait`.

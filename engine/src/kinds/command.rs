@@ -105,14 +105,13 @@ impl StageKind for Command {
         params.strs("outputs").unwrap_or_default()
     }
 
+    fn validate(&self, params: &Params) -> Result<(), StageError> {
+        argv(params).map(drop)
+    }
+
     fn run(&self, ctx: &Context) -> Result<(), StageError> {
-        let argv = ctx.params.strs("run")?;
-        let Some((program, args)) = argv.split_first() else {
-            return Err(StageError::Param {
-                key: "run".into(),
-                message: "is empty; give the program and its arguments".into(),
-            });
-        };
+        let argv = argv(&ctx.params)?;
+        let (program, args) = argv.split_first().expect("argv checks it is not empty");
         let program = if program.contains('/') {
             self.base_dir.join(program)
         } else {
@@ -196,6 +195,18 @@ impl StageKind for Command {
             )))
         }
     }
+}
+
+/// The program and its arguments (`run`): a program name must come first.
+fn argv(params: &Params) -> Result<Vec<String>, StageError> {
+    let argv = params.strs("run")?;
+    if argv.first().is_none_or(|p| p.trim().is_empty()) {
+        return Err(StageError::Param {
+            key: "run".into(),
+            message: "names no program; give the program and its arguments, e.g. run \"python3\" \"plot.py\"".into(),
+        });
+    }
+    Ok(argv)
 }
 
 /// A program's output line goes to the stage log; `##prunus progress D T` lines to progress.

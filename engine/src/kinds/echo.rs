@@ -68,6 +68,10 @@ impl StageKind for Echo {
         vec!["out.txt".into()]
     }
 
+    fn validate(&self, params: &Params) -> Result<(), StageError> {
+        params.u64("sleep-ms").map(drop)
+    }
+
     fn run(&self, ctx: &Context) -> Result<(), StageError> {
         let p = &ctx.params;
         let sleep = p.u64("sleep-ms")?;

@@ -286,16 +286,31 @@ fn unknown_key(
         format!("`{}` is not a parameter of kind `{}`", set.key, kind.name()),
         "unknown key",
     )
-    .help(
+    .help(if UPSTREAM_WORDS.contains(&set.key.as_str()) {
+        format!(
+            "a stage names the stages it reads with `needs`: needs \"{}\"",
+            set.value
+        )
+    } else {
         did_you_mean(&set.key, keys.iter().copied()).unwrap_or_else(|| {
             format!(
                 "`prunus kinds {}` lists its parameters: {}",
                 kind.name(),
                 keys.join(", ")
             )
-        }),
-    )
+        })
+    })
 }
+
+/// Keys users write for upstream stages, which pipelines spell `needs`.
+const UPSTREAM_WORDS: [&str; 6] = [
+    "after",
+    "input",
+    "inputs",
+    "depends",
+    "depends-on",
+    "upstream",
+];
 
 pub(super) fn type_problem(set: &ParamSet, ps: &ParamSpec, msg: &str) -> Problem {
     Problem::new(

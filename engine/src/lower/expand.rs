@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use prunus_stage::{ParamSpec, ParamType, Params, Resources, StageKind, Value};
+use prunus_stage::{ParamSpec, ParamType, Params, Resources, StageError, StageKind, Value};
 
 use super::checks::{Resolved, type_problem};
 use super::values::{axis_refs, coerce, set_resource, substitute};
@@ -80,6 +80,10 @@ impl Expansion {
             if !bad_outputs {
                 bad_outputs = !outputs_are_plain(kind.as_ref(), d, &params, problems);
             }
+            // Uniform stages share their parameters: one check covers every instance.
+            if !stage.uniform() || self.instances.len() == start {
+                stage.validate(kind.as_ref(), &params, &name, problems);
+            }
             // Kinds rarely size resources by parameters; compute once when they do not.
             let resources = if stage.uniform() {
                 *stage_resources.get_or_insert_with(|| resources(kind.as_ref(), d, &params))
@@ -119,6 +123,11 @@ impl Expansion {
             defaults: st.specs[i]
                 .values()
                 .filter_map(|s| Some((s.key, s.default.clone()?)))
+                .collect(),
+            resources_set: d
+                .resources
+                .iter()
+                .map(|(k, _, loc)| (k.clone(), *loc))
                 .collect(),
             kind,
             loc: d.loc,
@@ -214,6 +223,7 @@ struct StageParams<'a> {
     templated: Vec<&'a ParamSet>,
     bound: Vec<&'a str>,
     decl: &'a StageDecl,
+    sweep: Option<&'a Sweep>,
 }
 
 impl<'a> StageParams<'a> {
@@ -257,7 +267,63 @@ impl<'a> StageParams<'a> {
             templated,
             bound,
             decl: d,
+            sweep: st.sweeps[i],
         }
+    }
+
+    /// The kind's own check of an instance's parameters ([`StageKind::validate`]), reported
+    /// where the bad value came from: its setting, the sweep axis that bound it, or the stage
+    /// (a default).
+    fn validate(
+        &self,
+        kind: &dyn StageKind,
+        params: &Params,
+        instance: &str,
+        problems: &mut Problems,
+    ) {
+        let Err(e) = kind.validate(params) else {
+            return;
+        };
+        let d = self.decl;
+        let StageError::Param { key, message } = e else {
+            problems.push(
+                Problem::new(
+                    d.loc,
+                    format!("kind `{}` cannot run stage `{}`: {e}", kind.name(), d.name),
+                    "here",
+                )
+                .help(format!(
+                    "in instance {instance}; `prunus kinds {}` documents its parameters",
+                    kind.name()
+                )),
+            );
+            return;
+        };
+        let message = format!("invalid `{key}` for kind `{}`: {message}", kind.name());
+        let doc = self
+            .spec
+            .get(key.as_str())
+            .map_or_else(String::new, |ps| format!("`{key}`: {} ({})", ps.doc, ps.ty));
+        let set = d.params.iter().rev().find(|s| s.key == key);
+        let axis = self
+            .sweep
+            .and_then(|s| s.axes.iter().find(|a| a.name == key));
+        let problem = match (set, axis) {
+            (Some(set), _) if axis_refs(&set.value).is_empty() => {
+                Problem::new(set.loc, message, "invalid value").help(doc)
+            }
+            (Some(set), _) => Problem::new(set.loc, message, "invalid value here")
+                .help(format!("in instance {instance}; {doc}")),
+            (None, Some(a)) if self.bound.contains(&key.as_str()) => Problem::new(
+                a.loc,
+                message,
+                format!("sets `{key}` of stage `{}`", d.name),
+            )
+            .help(format!("in instance {instance}; {doc}")),
+            _ => Problem::new(d.loc, format!("{message} (its default)"), "here")
+                .help(format!("set `{key}` in the stage; {doc}")),
+        };
+        problems.push(problem);
     }
 
     /// Whether every instance has the same parameters (and so the same resources).

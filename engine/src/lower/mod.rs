@@ -30,6 +30,9 @@ pub struct Graph {
     pub stages: Vec<Stage>,
     /// Grouped by stage, in stage order: every input of an instance has a smaller index.
     pub instances: Vec<Instance>,
+    /// The pipeline's files, for diagnostics found after lowering (resources this machine
+    /// cannot give, [`crate::executor::fit`]).
+    pub sources: Sources,
 }
 
 pub struct Stage {
@@ -43,6 +46,8 @@ pub struct Stage {
     pub path_params: Vec<String>,
     /// Each parameter's default, by key (cache keys leave out parameters at their default).
     pub defaults: HashMap<&'static str, Value>,
+    /// The resources the pipeline sets (`resources cpus=4`), by key, where it sets them.
+    pub resources_set: Vec<(String, Loc)>,
 }
 
 pub struct Instance {
@@ -91,6 +96,7 @@ pub fn lower(p: &Pipeline, sources: &Sources, registry: &Registry) -> Result<Gra
         results,
         stages,
         instances,
+        sources: sources.clone(),
     })
 }
 

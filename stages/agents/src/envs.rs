@@ -20,11 +20,20 @@ pub struct EnvSettings {
 
 /// The environment `name` with `settings`, from prunus-env's factory.
 pub fn make(name: &str, settings: &EnvSettings) -> Result<Box<dyn Env>, String> {
-    let opts = EnvOptions {
+    prunus_env::make(name, &options(settings)).map_err(|e| e.to_string())
+}
+
+/// Whether prunus-env knows `name` and `settings` apply to it, without building it (no
+/// emulator, no ROM): what planning checks.
+pub fn check(name: &str, settings: &EnvSettings) -> Result<(), String> {
+    prunus_env::check(name, &options(settings)).map_err(|e| e.to_string())
+}
+
+fn options(settings: &EnvSettings) -> EnvOptions {
+    EnvOptions {
         sticky_action_prob: settings.sticky_action_prob,
         max_episode_steps: settings.max_episode_steps,
         full_action_set: settings.full_action_set,
         ..EnvOptions::default()
-    };
-    prunus_env::make(name, &opts).map_err(|e| e.to_string())
+    }
 }

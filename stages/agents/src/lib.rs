@@ -54,6 +54,17 @@ pub fn device(name: &str) -> Result<burn::tensor::Device, String> {
     }
 }
 
+/// Whether `name` is a device [`device`] knows (whether this build has it is for `run` to say:
+/// a pipeline for a CUDA machine still plans on a laptop).
+pub fn check_device(name: &str) -> Result<(), String> {
+    match name {
+        "cpu" | "ndarray" | "cuda" => Ok(()),
+        other => Err(format!(
+            "unknown device `{other}`; use cpu, ndarray or cuda"
+        )),
+    }
+}
+
 /// Whether `device` is one of the CPU devices (with or without autodiff).
 pub(crate) fn is_cpu(device: &burn::tensor::Device) -> bool {
     #[allow(deprecated)]

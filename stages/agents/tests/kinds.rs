@@ -280,13 +280,28 @@ fn a_damaged_scratch_checkpoint_is_set_aside_and_training_restarts() {
 fn bad_parameters_are_explained() {
     let kind = kind(Algorithm::Dqn);
     let dir = tempfile::tempdir().unwrap();
+    // Planning (`validate`) rejects exactly what running would, with the same message.
     let run = |overrides: &[(&str, Value)]| {
         let mut all = vec![("env", Value::Str("cartpole".into()))];
         all.extend_from_slice(overrides);
-        kind.run(&context(params(&kind, &all), dir.path(), dir.path()))
+        let p = params(&kind, &all);
+        let planned = kind.validate(&p).unwrap_err().to_string();
+        let ran = kind
+            .run(&context(p, dir.path(), dir.path()))
             .unwrap_err()
-            .to_string()
+            .to_string();
+        assert_eq!(planned, ran);
+        ran
     };
+    assert!(kind.validate(&small_run(&kind)).is_ok());
+    // Counts of 0 were silently taken as 1.
+    for key in ["batch-size", "n-step", "probe-batch", "prune.frequency"] {
+        assert!(
+            run(&[("prune", Value::Str("gmp".into())), (key, Value::Int(0))])
+                .contains("must be at least 1, got 0"),
+            "{key}"
+        );
+    }
     assert!(run(&[("env", Value::Str("pong".into()))]).contains("unknown game `pong`"));
     assert!(run(&[("network", Value::Str("nature".into()))]).contains("vector observations"));
     assert!(

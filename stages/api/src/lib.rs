@@ -357,6 +357,14 @@ pub trait StageKind: Send + Sync {
     fn resources(&self, _params: &Params) -> Resources {
         Resources::default()
     }
+    /// Checks these (resolved) parameters as `run` will read them, so that `prunus plan`
+    /// reports a value the kind cannot use at the pipeline line that set it, before anything
+    /// runs. Implement it with the function `run` turns parameters into its config with, so
+    /// plan and run cannot disagree; a [`StageError::Param`] names the key the engine points
+    /// at. Must be cheap (it runs once per instance) and must not touch files or devices.
+    fn validate(&self, _params: &Params) -> Result<(), StageError> {
+        Ok(())
+    }
     fn run(&self, ctx: &Context) -> Result<(), StageError>;
 }
 

@@ -222,6 +222,7 @@ impl fmt::Display for EnvError {
 
 impl std::error::Error for EnvError {}
 
+mod ale_games;
 #[cfg(feature = "atari")]
 pub mod atari;
 pub mod classic;
@@ -254,6 +255,43 @@ pub fn games() -> Vec<String> {
     names
 }
 
+/// Whether [`make`] could be asked for `name` with `opts`, without building it: the name is a
+/// known game (Atari games count in every build; whether this build has Atari support, and
+/// the ROM, are for `make` to say), and the options apply to it.
+pub fn check(name: &str, opts: &EnvOptions) -> Result<(), EnvError> {
+    let (known, names): (bool, Vec<String>) = match name.split_once('/') {
+        Some(("atari", game)) => (
+            ale_games::games().any(|g| g == game),
+            ale_games::games().map(|g| format!("atari/{g}")).collect(),
+        ),
+        Some(("minatar", game)) => (minatar::GAMES.contains(&game), games()),
+        _ => (CLASSIC.contains(&name), games()),
+    };
+    if !known {
+        return Err(EnvError::UnknownGame {
+            name: name.to_string(),
+            known: names,
+        });
+    }
+    if CLASSIC.contains(&name) {
+        classic_options(name, opts)?;
+    }
+    Ok(())
+}
+
+/// The classic-control environments.
+const CLASSIC: [&str; 2] = ["cartpole", "acrobot"];
+
+/// Classic control has no sticky actions.
+fn classic_options(name: &str, opts: &EnvOptions) -> Result<(), EnvError> {
+    if opts.sticky_action_prob.is_some_and(|p| p != 0.0) {
+        return Err(EnvError::Other(format!(
+            "`{name}` has no sticky actions; leave sticky_action_prob unset for classic control"
+        )));
+    }
+    Ok(())
+}
+
 /// Creates the environment `name` (see [`games`]).
 pub fn make(name: &str, opts: &EnvOptions) -> Result<Box<dyn Env>, EnvError> {
     if let Some(game) = name.strip_prefix("minatar/")
@@ -281,11 +319,7 @@ pub fn make(name: &str, opts: &EnvOptions) -> Result<Box<dyn Env>, EnvError> {
             });
         }
     };
-    if opts.sticky_action_prob.is_some_and(|p| p != 0.0) {
-        return Err(EnvError::Other(format!(
-            "`{name}` has no sticky actions; leave sticky_action_prob unset for classic control"
-        )));
-    }
+    classic_options(name, opts)?;
     Ok(classic(opts.max_episode_steps.unwrap_or(500)))
 }
 

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use miette::{IntoDiagnostic, Result};
 use prunus_engine::Graph;
+use prunus_engine::executor::fit;
+use prunus_engine::executor::local::Slots;
 use prunus_engine::plan::{self, Entry, Status};
 
 use prunus::registry;
@@ -18,6 +20,10 @@ pub struct Args {
     /// Print the plan as JSON (instance, stage, status, key, reason).
     #[arg(long)]
     json: bool,
+    /// GPUs the run will have (`prunus run --gpus`): instances to run that need more are
+    /// reported (without it, GPUs are not checked).
+    #[arg(long)]
+    gpus: Option<u32>,
 }
 
 pub fn run(store: &Path, args: Args) -> Result<ExitCode> {
@@ -25,6 +31,12 @@ pub fn run(store: &Path, args: Args) -> Result<ExitCode> {
     let store = super::open(store)?;
     prunus_engine::identity::claim(&graph, &store, false)?;
     let entries = plan::plan(&graph, &store)?;
+    // Plans for the local executor: what this machine can never give is an error now.
+    let to_run: Vec<usize> = (0..entries.len())
+        .filter(|&i| !matches!(entries[i].status, Status::Cached))
+        .collect();
+    let room = Slots::this_machine(1, args.gpus.unwrap_or(u32::MAX), 0);
+    fit::check(&graph, &room, &to_run)?;
     if args.json {
         print_json(&graph, &entries)?;
     } else {

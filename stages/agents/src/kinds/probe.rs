@@ -5,6 +5,7 @@ use prunus_probes::dormant;
 use prunus_results::{CheckpointEntry, GradCov, ProbeRow, ResultFile};
 use prunus_stage::{Context, Input, ParamSpec, ParamType, Params, StageError, StageKind, Value};
 
+use super::param_err;
 use crate::checkpoint::{ProbeBatch, Snapshot};
 use crate::probes::{gradient_covariance, probe};
 
@@ -60,6 +61,10 @@ impl StageKind for ProbeKind {
         vec![ProbeRow::NAME.into(), GradCov::NAME.into()]
     }
 
+    fn validate(&self, params: &Params) -> Result<(), StageError> {
+        settings(params).map(drop)
+    }
+
     fn run(&self, ctx: &Context) -> Result<(), StageError> {
         let [input] = ctx.inputs.as_slice() else {
             return Err(StageError::Failed(format!(
@@ -68,17 +73,8 @@ impl StageKind for ProbeKind {
                 ctx.inputs.len()
             )));
         };
-        let taus: Vec<f32> = ctx
-            .params
-            .f64s("taus")?
-            .into_iter()
-            .map(|t| t as f32)
-            .collect();
-        let samples = ctx.params.u64("grad-cov.samples")? as usize;
-        let device = crate::device(ctx.params.str("device")?).map_err(|e| StageError::Param {
-            key: "device".into(),
-            message: e,
-        })?;
+        let (taus, samples, device) = settings(&ctx.params)?;
+        let device = crate::device(device).map_err(|e| param_err("device", e))?;
         let batch =
             ProbeBatch::read(input.output("probe_batch.bin")?).map_err(StageError::Failed)?;
         let entries: Vec<CheckpointEntry> =
@@ -112,6 +108,28 @@ impl StageKind for ProbeKind {
         prunus_results::write_csv(&ctx.output(ProbeRow::NAME), &rows).map_err(failed)?;
         prunus_results::write_json(&ctx.output(GradCov::NAME), &covs).map_err(failed)
     }
+}
+
+/// The dormant thresholds, the gradient-covariance sample count and the device, checked.
+fn settings(p: &Params) -> Result<(Vec<f32>, usize, &str), StageError> {
+    let taus = p.f64s("taus")?;
+    if let Some(bad) = taus.iter().find(|t| !(t.is_finite() && **t >= 0.0)) {
+        return Err(param_err(
+            "taus",
+            format!("thresholds must be >= 0, got {bad}"),
+        ));
+    }
+    let samples = p.u64("grad-cov.samples")? as usize;
+    if samples == 0 {
+        return Err(param_err("grad-cov.samples", "must be at least 1, got 0"));
+    }
+    let device = p.str("device")?;
+    crate::check_device(device).map_err(|e| param_err("device", e))?;
+    Ok((
+        taus.into_iter().map(|t| t as f32).collect(),
+        samples,
+        device,
+    ))
 }
 
 fn read_snapshot(input: &Input, entry: &CheckpointEntry) -> Result<Snapshot, StageError> {

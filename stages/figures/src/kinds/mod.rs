@@ -141,14 +141,16 @@ impl StageKind for FigureKind {
         vec![format!("{name}.svg"), format!("{name}.png")]
     }
 
-    fn run(&self, ctx: &Context) -> Result<(), StageError> {
-        let name = ctx.params.str("name")?;
-        if name.is_empty() || name.contains('/') {
-            return Err(StageError::Param {
-                key: "name".into(),
-                message: format!("`{name}` is not a file name"),
-            });
+    fn validate(&self, params: &Params) -> Result<(), StageError> {
+        file_name(params)?;
+        if self.0 == Type::Schedule {
+            schedule::schedules(params)?;
         }
+        Ok(())
+    }
+
+    fn run(&self, ctx: &Context) -> Result<(), StageError> {
+        let name = file_name(&ctx.params)?;
         let draw = Draw {
             ctx,
             name,
@@ -163,6 +165,18 @@ impl StageKind for FigureKind {
             Type::Heatmap => heatmap::run(&draw),
         }
     }
+}
+
+/// The figure's file name without extension (`name`): one path segment.
+fn file_name(params: &Params) -> Result<&str, StageError> {
+    let name = params.str("name")?;
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(StageError::Param {
+            key: "name".into(),
+            message: format!("`{name}` is not a file name; write e.g. name \"scaling\""),
+        });
+    }
+    Ok(name)
 }
 
 /// What every figure kind draws with: its context, file name and title.

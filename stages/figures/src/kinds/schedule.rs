@@ -3,7 +3,7 @@
 
 use prunus_results::{ReturnsRow, read_csv};
 use prunus_sparsity::gmp::{Boundary, GmpSchedule};
-use prunus_stage::{Input, ParamSpec, ParamType, StageError, Value};
+use prunus_stage::{Input, ParamSpec, ParamType, Params, StageError, Value};
 
 use super::{Draw, read_error};
 use crate::plot::{Line, Point, plain};
@@ -44,12 +44,26 @@ pub(super) fn params() -> Vec<ParamSpec> {
     ]
 }
 
-pub(super) fn run(draw: &Draw) -> Result<(), StageError> {
-    let p = &draw.ctx.params;
+/// The schedule to each target sparsity, over the run's gradient steps (`steps`).
+pub(super) fn schedules(p: &Params) -> Result<(Vec<(f64, GmpSchedule)>, u64), StageError> {
     let steps = p.u64("steps")?;
     let period = p.u64("update-period")?;
     let (start, end) = (p.f64("start")?, p.f64("end")?);
-    let mut lines = Vec::new();
+    let bad = |key: &str, message: String| StageError::Param {
+        key: key.into(),
+        message,
+    };
+    if period == 0 {
+        return Err(bad(
+            "update-period",
+            "must be at least 1 gradient step".into(),
+        ));
+    }
+    if !(0.0 <= start && start <= end && end <= 1.0) {
+        let message = format!("need 0 <= start <= end <= 1, got start {start} end {end}");
+        return Err(bad("start", message));
+    }
+    let mut out = Vec::new();
     for target in p.f64s("sparsity")? {
         let gmp = GmpSchedule::new(
             target,
@@ -58,17 +72,18 @@ pub(super) fn run(draw: &Draw) -> Result<(), StageError> {
             period,
             steps,
         )
-        .map_err(|e| StageError::Param {
-            key: "sparsity".into(),
-            message: e.to_string(),
-        })?;
-        lines.push(Schedule::line(
-            format!("GMP to {}", plain(target)),
-            &gmp,
-            steps,
-            500,
-        ));
+        .map_err(|e| bad("sparsity", e.to_string()))?;
+        out.push((target, gmp));
     }
+    Ok((out, steps))
+}
+
+pub(super) fn run(draw: &Draw) -> Result<(), StageError> {
+    let (schedules, steps) = schedules(&draw.ctx.params)?;
+    let mut lines: Vec<Line> = schedules
+        .iter()
+        .map(|(target, gmp)| Schedule::line(format!("GMP to {}", plain(*target)), gmp, steps, 500))
+        .collect();
     lines.extend(measured_sparsity(&draw.ctx.inputs)?);
     draw.save(&Schedule {
         title: draw.title.clone(),

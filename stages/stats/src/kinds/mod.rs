@@ -201,6 +201,10 @@ impl StageKind for Aggregate {
         }
     }
 
+    fn validate(&self, params: &Params) -> Result<(), StageError> {
+        Config::from_params(params).map(drop)
+    }
+
     fn run(&self, ctx: &Context) -> Result<(), StageError> {
         let config = Config::from_params(&ctx.params)?;
         let runs = ctx

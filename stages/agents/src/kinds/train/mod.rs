@@ -16,7 +16,7 @@ pub mod setup;
 use prunus_stage::{Context, ParamSpec, Params, Resources, StageError, StageKind};
 
 pub use self::run::run_training;
-pub use self::setup::{RedoSettings, Setup};
+pub use self::setup::{RedoSettings, Settings, Setup};
 use crate::envs::EnvFactory;
 use crate::presets::Family;
 
@@ -107,6 +107,11 @@ impl StageKind for TrainKind {
             gpus: gpu as u32,
             memory_mb,
         }
+    }
+
+    /// The parameters as [`Setup::new`] reads them, short of building the environment.
+    fn validate(&self, params: &Params) -> Result<(), StageError> {
+        Settings::from_params(self.algorithm, params).map(drop)
     }
 
     fn run(&self, ctx: &Context) -> Result<(), StageError> {

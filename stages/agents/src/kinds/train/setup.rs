@@ -1,8 +1,9 @@
-//! A training run's settings resolved from its parameters ([`Setup`]), one function per
-//! concern; checks run in a fixed order, so the first bad parameter is the one reported.
+//! A training run's settings resolved from its parameters: [`Settings`] from the parameters
+//! alone (what planning checks), then [`Setup`] with the environment's spec; one function per
+//! concern, checked in a fixed order, so the first bad parameter is the one reported.
 
 use prunus_env::{ObsKind, Spec};
-use prunus_sparsity::{RedoConfig, ResetConfig};
+use prunus_sparsity::{Distribution, RedoConfig, ResetConfig};
 use prunus_stage::{Params, StageError};
 use serde::{Deserialize, Serialize};
 
@@ -51,34 +52,37 @@ pub struct Setup {
     pub resolved: serde_json::Value,
 }
 
-impl Setup {
-    pub fn new(
-        algorithm: Algorithm,
-        env_factory: EnvFactory,
-        p: &Params,
-    ) -> Result<Self, StageError> {
+/// What a run's parameters say, checked, before any environment exists: plan-time validation
+/// ([`super::TrainKind`]'s `validate`) builds exactly this, and [`Setup::new`] completes it with
+/// the environment's spec, so plan and run check the same things.
+pub struct Settings {
+    pub env_name: String,
+    pub env_options: EnvSettings,
+    architecture: Architecture,
+    width: f64,
+    objective: Objective,
+    optimizer: Optimizer,
+    replay: ReplaySettings,
+    pub loop_config: LoopConfig,
+    pub prune: Option<PruneSettings>,
+    pub reset: Option<ResetConfig>,
+    pub redo: Option<RedoSettings>,
+    pub checkpoints: Vec<f64>,
+    pub probe_batch: usize,
+    device: String,
+}
+
+impl Settings {
+    pub fn from_params(algorithm: Algorithm, p: &Params) -> Result<Self, StageError> {
         let env_name = p.str("env")?.to_string();
-        let preset = Preset::of(Family::of(&env_name));
         let env_options = env_settings(p)?;
-        let probe = env_factory(&env_name, &env_options).map_err(|e| param_err("env", e))?;
-        let spec = probe.spec().clone();
-        let num_actions = spec.action_space.discrete().ok_or_else(|| {
-            param_err(
-                "env",
-                format!("{env_name} has a continuous action space; value-based agents need discrete actions"),
-            )
-        })?;
-        let network = network_config(p, &preset, &spec, num_actions, &env_name)?;
+        crate::envs::check(&env_name, &env_options).map_err(|e| param_err("env", e))?;
+        let preset = Preset::of(Family::of(&env_name));
+        let (architecture, width) = network_choice(p, &preset, &env_name)?;
         let objective = match algorithm {
             Algorithm::Dqn => dqn::objective(p)?,
             Algorithm::Rainbow => rainbow::objective(p, &preset)?,
         };
-        let agent = agent_config(p, &preset, network, num_actions, objective)?;
-        let replay = replay_config(p, &preset, &spec)?;
-        let loop_config = loop_config(p, &preset)?;
-        let prune = prune_settings(p)?;
-        let reset = reset_config(p)?;
-        let redo = redo_settings(p)?;
         let checkpoints = p.f64s("checkpoints")?;
         if let Some(bad) = checkpoints.iter().find(|f| !(0.0..=1.0).contains(*f)) {
             return Err(param_err(
@@ -86,7 +90,55 @@ impl Setup {
                 format!("fractions must be in [0, 1], got {bad}"),
             ));
         }
-        let device = crate::device(p.str("device")?).map_err(|e| param_err("device", e))?;
+        let device = p.str("device")?.to_string();
+        crate::check_device(&device).map_err(|e| param_err("device", e))?;
+        Ok(Settings {
+            env_name,
+            env_options,
+            architecture,
+            width,
+            objective,
+            optimizer: optimizer(p, &preset)?,
+            replay: replay_settings(p, &preset)?,
+            loop_config: loop_config(p, &preset)?,
+            prune: prune_settings(p)?,
+            reset: reset_config(p)?,
+            redo: redo_settings(p)?,
+            checkpoints,
+            probe_batch: at_least_one(p, "probe-batch")? as usize,
+            device,
+        })
+    }
+}
+
+impl Setup {
+    pub fn new(
+        algorithm: Algorithm,
+        env_factory: EnvFactory,
+        p: &Params,
+    ) -> Result<Self, StageError> {
+        let s = Settings::from_params(algorithm, p)?;
+        let probe = env_factory(&s.env_name, &s.env_options).map_err(|e| param_err("env", e))?;
+        let spec = probe.spec().clone();
+        let num_actions = spec.action_space.discrete().ok_or_else(|| {
+            param_err(
+                "env",
+                format!(
+                    "{} has a continuous action space; value-based agents need discrete actions",
+                    s.env_name
+                ),
+            )
+        })?;
+        let agent = AgentConfig {
+            network: network_config(&s, &spec, num_actions),
+            num_actions,
+            objective: s.objective,
+            learning_rate: s.optimizer.learning_rate,
+            adam_epsilon: s.optimizer.adam_epsilon,
+            weight_decay: s.optimizer.weight_decay,
+        };
+        let replay = replay_config(&s.replay, &spec)?;
+        let device = crate::device(&s.device).map_err(|e| param_err("device", e))?;
         let fingerprint = serde_json::to_string(&p.0).unwrap_or_default();
         let mut previous = p.0.clone();
         let dropped = match algorithm {
@@ -98,21 +150,21 @@ impl Setup {
         }
         let previous_fingerprint = serde_json::to_string(&previous).unwrap_or_default();
         let resolved = serde_json::json!({
-            "agent": agent, "replay": replay, "loop": loop_config, "prune": prune,
-            "reset": reset, "redo": redo,
+            "agent": agent, "replay": replay, "loop": s.loop_config, "prune": s.prune,
+            "reset": s.reset, "redo": s.redo,
         });
         Ok(Setup {
-            env_name,
-            env_options,
+            env_name: s.env_name,
+            env_options: s.env_options,
             env_factory,
             agent,
             replay,
-            loop_config,
-            prune,
-            reset,
-            redo,
-            checkpoints,
-            probe_batch: p.u64("probe-batch")?.max(1) as usize,
+            loop_config: s.loop_config,
+            prune: s.prune,
+            reset: s.reset,
+            redo: s.redo,
+            checkpoints: s.checkpoints,
+            probe_batch: s.probe_batch,
             device,
             fingerprint,
             previous_fingerprint,
@@ -126,6 +178,26 @@ impl Setup {
         let learning_steps = (c.iterations * c.training_steps).saturating_sub(c.min_replay_history);
         (learning_steps as f64 * c.replay_ratio).floor() as u64
     }
+}
+
+/// The integer parameter `key`, which must be at least 1 (a count that 0 would break).
+fn at_least_one(p: &Params, key: &str) -> Result<u64, StageError> {
+    match p.u64(key)? {
+        0 => Err(param_err(key, "must be at least 1, got 0")),
+        n => Ok(n),
+    }
+}
+
+/// A probability parameter: in [0, 1].
+fn probability(p: &Params, key: &str) -> Result<f64, StageError> {
+    let x = p.f64(key)?;
+    if !(0.0..=1.0).contains(&x) {
+        return Err(param_err(
+            key,
+            format!("is a probability, must be in [0, 1], got {x}"),
+        ));
+    }
+    Ok(x)
 }
 
 /// `env.sticky`, `env.max-steps`, `env.actions`.
@@ -156,20 +228,18 @@ fn env_settings(p: &Params) -> Result<EnvSettings, StageError> {
     })
 }
 
-/// The torso for the environment's observations (`network`, `network.width`,
-/// `network.hidden`, `l2`); `outputs` is set from the objective later.
-fn network_config(
+/// The torso (`network`, `network.width`, `network.hidden`): what the parameters name, and
+/// that it fits the environment's observations (classic control has vectors: only mlp).
+fn network_choice(
     p: &Params,
     preset: &Preset,
-    spec: &Spec,
-    num_actions: usize,
     env_name: &str,
-) -> Result<NetworkConfig, StageError> {
+) -> Result<(Architecture, f64), StageError> {
     let network = match p.str("network")? {
         "auto" => preset.network,
         other => other,
     };
-    let hidden = p.u64("network.hidden")? as usize;
+    let hidden = at_least_one(p, "network.hidden")? as usize;
     let architecture = Architecture::parse(network, &[hidden, hidden]).ok_or_else(|| {
         param_err(
             "network",
@@ -177,14 +247,25 @@ fn network_config(
         )
     })?;
     let width = p.f64("network.width")?;
-    if width.is_nan() || width <= 0.0 {
+    if !(width.is_finite() && width > 0.0) {
         return Err(param_err(
             "network.width",
             format!("must be positive, got {width}"),
         ));
     }
-    let is_image = spec.shape.len() == 3;
-    let input = if is_image {
+    let vectors = Family::of(env_name) == Family::Classic;
+    if vectors && !matches!(architecture, Architecture::Mlp { .. }) {
+        return Err(param_err(
+            "network",
+            format!("`{network}` is convolutional but {env_name} has vector observations; use mlp"),
+        ));
+    }
+    Ok((architecture, width))
+}
+
+/// The network for the environment's observations; `outputs` is set from the objective later.
+fn network_config(s: &Settings, spec: &Spec, num_actions: usize) -> NetworkConfig {
+    let input = if spec.shape.len() == 3 {
         vec![
             spec.shape[0] * spec.frame_stack,
             spec.shape[1],
@@ -193,39 +274,30 @@ fn network_config(
     } else {
         vec![spec.shape.iter().product::<usize>() * spec.frame_stack]
     };
-    if !is_image && !matches!(architecture, Architecture::Mlp { .. }) {
-        return Err(param_err(
-            "network",
-            format!("`{network}` is convolutional but {env_name} has vector observations; use mlp"),
-        ));
-    }
     let input_scale = if spec.kind == ObsKind::Byte {
         1.0 / 255.0
     } else {
         1.0
     };
-    Ok(NetworkConfig {
-        architecture,
-        width,
+    NetworkConfig {
+        architecture: s.architecture.clone(),
+        width: s.width,
         input,
         outputs: num_actions,
         input_scale,
-        normalize_features: false,
-    })
+        normalize_features: s.optimizer.normalize_features,
+    }
 }
 
-/// The agent: network, objective and Adam (`l2`, `learning-rate`, `adam-epsilon`,
-/// `weight-decay`).
-fn agent_config(
-    p: &Params,
-    preset: &Preset,
-    network: NetworkConfig,
-    num_actions: usize,
-    objective: Objective,
-) -> Result<AgentConfig, StageError> {
-    let normalize_features = p.bool("l2")?;
-    let learning_rate = or_default_f(p, "learning-rate", preset.learning_rate)?;
-    let adam_epsilon = or_default_f(p, "adam-epsilon", preset.adam_epsilon)? as f32;
+/// Adam and what it regularises with (`l2`, `learning-rate`, `adam-epsilon`, `weight-decay`).
+struct Optimizer {
+    normalize_features: bool,
+    learning_rate: f64,
+    adam_epsilon: f32,
+    weight_decay: f64,
+}
+
+fn optimizer(p: &Params, preset: &Preset) -> Result<Optimizer, StageError> {
     let wd = p.f64("weight-decay")?;
     if !(wd >= 0.0 && wd.is_finite()) {
         return Err(param_err(
@@ -233,21 +305,24 @@ fn agent_config(
             format!("must be a finite number >= 0, got {wd}"),
         ));
     }
-    Ok(AgentConfig {
-        network: NetworkConfig {
-            normalize_features,
-            ..network
-        },
-        num_actions,
-        objective,
-        learning_rate,
-        adam_epsilon,
+    Ok(Optimizer {
+        normalize_features: p.bool("l2")?,
+        learning_rate: or_default_f(p, "learning-rate", preset.learning_rate)?,
+        adam_epsilon: or_default_f(p, "adam-epsilon", preset.adam_epsilon)? as f32,
         weight_decay: wd,
     })
 }
 
-/// Replay (`gamma`, `n-step`, `replay.capacity`, `replay.prioritized`).
-fn replay_config(p: &Params, preset: &Preset, spec: &Spec) -> Result<ReplayConfig, StageError> {
+/// Replay as the parameters set it (`gamma`, `n-step`, `replay.capacity`,
+/// `replay.prioritized`); the frame layout comes from the environment.
+struct ReplaySettings {
+    capacity: usize,
+    n_step: usize,
+    gamma: f64,
+    prioritized: bool,
+}
+
+fn replay_settings(p: &Params, preset: &Preset) -> Result<ReplaySettings, StageError> {
     let gamma = p.f64("gamma")?;
     if !(0.0..=1.0).contains(&gamma) {
         return Err(param_err(
@@ -255,23 +330,34 @@ fn replay_config(p: &Params, preset: &Preset, spec: &Spec) -> Result<ReplayConfi
             format!("must be in [0, 1], got {gamma}"),
         ));
     }
-    let n_step = p.u64("n-step")?.max(1) as usize;
-    let replay = ReplayConfig {
+    Ok(ReplaySettings {
         capacity: or_default(p, "replay.capacity", preset.replay_capacity)? as usize,
+        n_step: at_least_one(p, "n-step")? as usize,
+        gamma,
+        prioritized: p.bool("replay.prioritized")?,
+    })
+}
+
+/// Replay for the environment's frames: the capacity must hold an n-step window of stacks.
+fn replay_config(r: &ReplaySettings, spec: &Spec) -> Result<ReplayConfig, StageError> {
+    if r.capacity <= r.n_step + spec.frame_stack + 1 {
+        return Err(param_err(
+            "replay.capacity",
+            format!(
+                "{} frames are too few for {}-step returns over stacks of {}",
+                r.capacity, r.n_step, spec.frame_stack
+            ),
+        ));
+    }
+    Ok(ReplayConfig {
+        capacity: r.capacity,
         frame_len: spec.shape.iter().product(),
         kind: spec.kind.into(),
         stack: spec.frame_stack,
-        n_step,
-        gamma,
-        prioritized: p.bool("replay.prioritized")?,
-    };
-    if replay.capacity <= n_step + spec.frame_stack + 1 {
-        return Err(param_err(
-            "replay.capacity",
-            "too small for the n-step window",
-        ));
-    }
-    Ok(replay)
+        n_step: r.n_step,
+        gamma: r.gamma,
+        prioritized: r.prioritized,
+    })
 }
 
 /// The iteration loop: length, replay ratio, warm-up, target syncs, exploration.
@@ -300,10 +386,10 @@ fn loop_config(p: &Params, preset: &Preset) -> Result<LoopConfig, StageError> {
         replay_ratio,
         min_replay_history: or_default(p, "min-replay", preset.min_replay)?,
         target_update_period: or_default(p, "target-update", preset.target_period)?,
-        epsilon_train: p.f64("epsilon.train")?,
-        epsilon_eval: p.f64("epsilon.eval")?,
+        epsilon_train: probability(p, "epsilon.train")?,
+        epsilon_eval: probability(p, "epsilon.eval")?,
         epsilon_decay_period: or_default(p, "epsilon.decay", preset.epsilon_decay)?,
-        batch_size: p.u64("batch-size")?.max(1) as usize,
+        batch_size: at_least_one(p, "batch-size")? as usize,
         clip_rewards: p.bool("clip-rewards")?,
         seed: p.u64("seed")?,
     })
@@ -318,9 +404,12 @@ fn prune_settings(p: &Params) -> Result<Option<PruneSettings>, StageError> {
                 sparsity: p.f64("prune.sparsity")?,
                 start: p.f64("prune.start")?,
                 end: p.f64("prune.end")?,
-                frequency: p.u64("prune.frequency")?.max(1),
+                frequency: at_least_one(p, "prune.frequency")?,
                 distribution: p.str("prune.distribution")?.to_string(),
             };
+            if let Err(e) = s.distribution.parse::<Distribution>() {
+                return Err(param_err("prune.distribution", e.to_string()));
+            }
             if !(0.0..1.0).contains(&s.sparsity) {
                 return Err(param_err(
                     "prune.sparsity",
