@@ -26,6 +26,7 @@ mod prescan;
 mod process;
 pub mod progress;
 pub mod registry;
+pub mod remote;
 pub mod run;
 pub mod sweep;
 
@@ -35,6 +36,7 @@ pub use diagnostic::PipelineError;
 pub use error::Error;
 pub use lower::Graph;
 pub use registry::Registry;
+pub use remote::RemoteCache;
 pub use run::{RunOptions, Summary};
 
 /// Loads a pipeline file and resolves it against the kinds `registry` gives for the

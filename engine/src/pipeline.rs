@@ -4,6 +4,8 @@
 //! pipeline "quickstart"              // name (default: the file's stem)
 //! include "agents.kdl"               // sweeps, templates and stages of another file
 //! results "results/quickstart"       // where `prunus run` exports the final outputs
+//! remote "lab"                       // share results through this remote (a name from the
+//!                                    // user's config, or a URL; read-only=#true to only read)
 //!
 //! sweep main {                       // a cartesian product of axes ...
 //!     game "minatar/breakout" "minatar/asterix"
@@ -58,9 +60,19 @@ pub struct Pipeline {
     /// Directory of the main file: `include` and `command` paths are relative to it.
     pub base_dir: PathBuf,
     pub results: Option<(PathBuf, Loc)>,
+    pub remote: Option<RemoteDecl>,
     pub sweeps: Vec<Sweep>,
     pub templates: Vec<StageDecl>,
     pub stages: Vec<StageDecl>,
+}
+
+/// `remote "lab" read-only=#true`: the remote `prunus run` shares results through (the CLI
+/// resolves the name against the user's config; `--remote` overrides it).
+#[derive(Debug, Clone)]
+pub struct RemoteDecl {
+    pub remote: String,
+    pub read_only: bool,
+    pub loc: Loc,
 }
 
 #[derive(Debug, Clone)]
@@ -119,8 +131,8 @@ pub struct ParamSet {
 }
 
 const STAGE_KEYWORDS: [&str; 6] = ["kind", "from", "over", "needs", "resources", "export"];
-const TOP_LEVEL: [&str; 6] = [
-    "pipeline", "include", "results", "sweep", "template", "stage",
+const TOP_LEVEL: [&str; 7] = [
+    "pipeline", "include", "results", "remote", "sweep", "template", "stage",
 ];
 
 /// Reads and parses a pipeline file and everything it includes.
@@ -265,6 +277,11 @@ fn top_level(
                     p.results = Some((PathBuf::from(dir), loc));
                 }
             }
+            "remote" if main => p.remote = parse_remote(node, at, problems),
+            "remote" => problems.push(
+                Problem::new(loc, "`remote` in an included file", "only the main file names the remote")
+                    .help("move this line to the main pipeline file"),
+            ),
             "include" => {
                 let Some(rel) = single_string(node, at, problems) else {
                     return;
@@ -819,6 +836,38 @@ fn is_folder_name(s: &str) -> bool {
 pub fn valid_name(s: &str) -> bool {
     s.chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// `remote "NAME-OR-URL"` with an optional `read-only=#true`.
+fn parse_remote(node: &KdlNode, at: At, problems: &mut Problems) -> Option<RemoteDecl> {
+    let loc = at.loc(node.span());
+    let mut remote = None;
+    let mut read_only = false;
+    for e in node.entries() {
+        match (e.name().map(|n| n.value()), e.value()) {
+            (None, KdlValue::String(s)) if remote.is_none() => remote = Some(s.clone()),
+            (Some("read-only"), KdlValue::Bool(b)) => read_only = *b,
+            _ => {
+                problems.push(
+                    Problem::new(at.loc(e.span()), "`remote` takes a remote and read-only=#true|#false", "not understood")
+                        .help("remote \"lab\" (a name from ~/.config/prunus/config.kdl) or remote \"s3://bucket/prefix\" read-only=#true"),
+                );
+                return None;
+            }
+        }
+    }
+    let Some(remote) = remote else {
+        problems.push(
+            Problem::new(loc, "`remote` names no remote", "expected a name or URL")
+                .help("remote \"lab\" (a name from ~/.config/prunus/config.kdl) or remote \"s3://bucket/prefix\""),
+        );
+        return None;
+    };
+    Some(RemoteDecl {
+        remote,
+        read_only,
+        loc,
+    })
 }
 
 fn single_string(node: &KdlNode, at: At, problems: &mut Problems) -> Option<String> {

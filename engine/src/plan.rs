@@ -9,6 +9,7 @@ use prunus_store::{ActionResult, Digest, Store};
 use crate::Error;
 use crate::key::{Identity, InputId, KeyInfo, context_hash};
 use crate::lower::Graph;
+use crate::remote::{Found, RemoteCache};
 
 /// The state of one instance before a run.
 pub struct Entry {
@@ -18,10 +19,14 @@ pub struct Entry {
     /// The stored result, when the key is cached.
     pub result: Option<ActionResult>,
     pub status: Status,
+    /// Why the remote's result for the key is not used (untrusted, invalid), if it has one.
+    pub refused: Option<String>,
 }
 
 pub enum Status {
     Cached,
+    /// Not in the store but on the run's remote (checked, trusted): fetched, not run.
+    Remote,
     /// Must run, with the reasons (key components that differ from the last recorded run).
     Run(Vec<String>),
     /// Its key depends on outputs of a deterministic upstream instance that must run first.
@@ -32,6 +37,7 @@ impl Status {
     pub fn label(&self) -> &'static str {
         match self {
             Status::Cached => "cached",
+            Status::Remote => "remote",
             Status::Run(_) => "run",
             Status::Waits(_) => "run",
         }
@@ -40,6 +46,7 @@ impl Status {
     pub fn reason(&self) -> String {
         match self {
             Status::Cached => String::new(),
+            Status::Remote => "fetched from the remote".into(),
             Status::Run(reasons) => reasons.join("; "),
             Status::Waits(up) => format!("after {up} (upstream runs first)"),
         }
@@ -53,6 +60,15 @@ pub fn ref_name(graph: &Graph, instance: usize) -> String {
 
 /// Computes keys in dependency order and looks each up in the store.
 pub fn plan(graph: &Graph, store: &Store) -> Result<Vec<Entry>, Error> {
+    plan_with(graph, store, None)
+}
+
+/// Computes keys in dependency order and looks each up in the store, then on `remote`.
+pub fn plan_with(
+    graph: &Graph,
+    store: &Store,
+    remote: Option<&RemoteCache>,
+) -> Result<Vec<Entry>, Error> {
     let mut files = FileHashes::default();
     // Large sweeps: list what the store holds once instead of probing it per instance.
     let listed = graph.instances.len() > 256;
@@ -74,40 +90,66 @@ pub fn plan(graph: &Graph, store: &Store) -> Result<Vec<Entry>, Error> {
                 key: None,
                 result: None,
                 status: Status::Waits(graph.instances[waits_for].name.clone()),
+                refused: None,
             },
             Ok(info) => {
                 let key = info.key();
-                let stored = match &actions {
+                let local = match &actions {
                     Some(keys) if !keys.contains(&key) => None,
                     _ => store.lookup(&key)?,
                 };
-                match stored {
-                    Some(result) => Entry {
-                        info: Some(info),
-                        key: Some(key),
-                        result: Some(result),
-                        status: Status::Cached,
-                    },
-                    None => {
-                        let reasons = match &refs {
+                let (result, status, refused) = match find(store, remote, &key, local)? {
+                    Hit::Local(r) => (Some(r), Status::Cached, None),
+                    Hit::Remote(r) => (Some(r), Status::Remote, None),
+                    Hit::Miss(refused) => {
+                        let mut reasons = match &refs {
                             Some(names) if !names.contains(&ref_name(graph, i)) => {
                                 vec!["new".into()]
                             }
                             _ => why(graph, i, &info, store)?,
                         };
-                        Entry {
-                            info: Some(info),
-                            key: Some(key),
-                            result: None,
-                            status: Status::Run(reasons),
-                        }
+                        reasons.extend(refused.clone());
+                        (None, Status::Run(reasons), refused)
                     }
+                };
+                Entry {
+                    info: Some(info),
+                    key: Some(key),
+                    result,
+                    status,
+                    refused,
                 }
             }
         };
         entries.push(entry);
     }
     Ok(entries)
+}
+
+/// Where a key's result is.
+pub enum Hit {
+    Local(ActionResult),
+    /// On the remote, checked; not yet fetched.
+    Remote(ActionResult),
+    /// Nowhere; with why the remote's entry is not used, if it has one.
+    Miss(Option<String>),
+}
+
+/// The result for `key`: `local` (the store's, looked up by the caller), else the remote's.
+pub fn find(
+    store: &Store,
+    remote: Option<&RemoteCache>,
+    key: &Digest,
+    local: Option<ActionResult>,
+) -> Result<Hit, Error> {
+    if let Some(r) = local {
+        return Ok(Hit::Local(r));
+    }
+    Ok(match remote.map(|r| r.find(store, key)) {
+        Some(Found::Result(r)) => Hit::Remote(r),
+        Some(Found::Refused(why)) => Hit::Miss(Some(why)),
+        Some(Found::Absent) | None => Hit::Miss(None),
+    })
 }
 
 /// How instance `j` is named in its consumers' keys, if already known.

@@ -1,14 +1,16 @@
 //! The scheduler: runs the instances a plan says must run, in dependency order, each on an
 //! [`Executor`] as soon as its inputs are done; keeps siblings' results when one fails
 //! (`--keep-going`); on Ctrl-C lets running stages checkpoint and publishes nothing half-done,
-//! so the next run resumes; exports the final stages' outputs.
+//! so the next run resumes; exports the final stages' outputs. With a remote
+//! ([`RemoteCache`]), results found there are fetched instead of run, and results made here
+//! are pushed.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use prunus_store::{ActionResult, Store};
+use prunus_store::{ActionResult, Digest, Store};
 
 use crate::Error;
 use crate::executor::local::Slots;
@@ -16,8 +18,9 @@ use crate::executor::{Executor, Finished, LocalExecutor, Task, fit};
 use crate::export;
 use crate::job::{Job, Outcome};
 use crate::lower::Graph;
-use crate::plan::{self, Entry, FileHashes};
+use crate::plan::{self, Entry, FileHashes, Hit, Status};
 use crate::progress::Ui;
+use crate::remote::{Moved, RemoteCache, Transfers, Work};
 
 /// What the executor may use, and how it behaves.
 #[derive(Debug, Clone)]
@@ -33,6 +36,8 @@ pub struct RunOptions {
     pub export: bool,
     pub verbose: bool,
     pub quiet: bool,
+    /// Look results up on this remote, and push new ones unless it is read-only.
+    pub remote: Option<Arc<RemoteCache>>,
 }
 
 impl Default for RunOptions {
@@ -46,6 +51,7 @@ impl Default for RunOptions {
             export: true,
             verbose: false,
             quiet: false,
+            remote: None,
         }
     }
 }
@@ -60,6 +66,12 @@ pub struct Summary {
     pub skipped: usize,
     pub cancelled: bool,
     pub exported: Option<PathBuf>,
+    /// Of the cached instances, those fetched from the remote.
+    pub fetched: usize,
+    /// Results pushed to the remote.
+    pub pushed: usize,
+    /// Transfers that failed (each instance ran here instead, or stays unpushed).
+    pub remote_problems: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -81,6 +93,8 @@ enum State {
     Pending,
     Ready,
     Running,
+    /// Being fetched from the remote.
+    Fetching,
     Done,
     Failed,
     Skipped,
@@ -99,13 +113,17 @@ struct Schedule<'a> {
     ready: Vec<usize>,
     summary: Summary,
     finished: u64,
+    remote: Option<Arc<RemoteCache>>,
+    transfers: Option<Transfers>,
+    /// Lines for the user found while no [`Ui`] was at hand (remote entries refused).
+    notes: Vec<String>,
 }
 
 impl<'a> Schedule<'a> {
-    fn new(graph: &'a Graph, store: &'a Store, targets: &[String]) -> Result<Self, Error> {
+    fn new(graph: &'a Graph, store: &'a Store, opts: &RunOptions) -> Result<Self, Error> {
         let n = graph.instances.len();
         let mut state = vec![State::Unneeded; n];
-        for i in needed(graph, targets)? {
+        for i in needed(graph, &opts.targets)? {
             state[i] = State::Pending;
         }
         let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -118,13 +136,16 @@ impl<'a> Schedule<'a> {
             graph,
             store,
             files: FileHashes::default(),
-            entries: plan::plan(graph, store)?,
+            entries: plan::plan_with(graph, store, opts.remote.as_deref())?,
             state,
             dependents,
             waiting: graph.instances.iter().map(|i| i.inputs.len()).collect(),
             ready: Vec::new(),
             summary: Summary::default(),
             finished: 0,
+            transfers: opts.remote.as_ref().map(|r| Transfers::new(r, store, 4)),
+            remote: opts.remote.clone(),
+            notes: Vec::new(),
         };
         schedule.release(
             (0..n)
@@ -138,7 +159,7 @@ impl<'a> Schedule<'a> {
     fn to_run(&self) -> Vec<usize> {
         (0..self.state.len())
             .filter(|&i| {
-                let cached = matches!(self.entries[i].status, plan::Status::Cached)
+                let cached = matches!(self.entries[i].status, Status::Cached | Status::Remote)
                     || self.state[i] == State::Done;
                 self.state[i] != State::Unneeded && !cached
             })
@@ -164,21 +185,127 @@ impl<'a> Schedule<'a> {
                 })?
                 .unwrap_or_else(|j| panic!("input {j} of {i} settled before it finished"));
                 let key = info.key();
-                self.entries[i].result = self.store.lookup(&key)?;
-                self.entries[i].key = Some(key);
-                self.entries[i].info = Some(info);
+                let local = self.store.lookup(&key)?;
+                let e = &mut self.entries[i];
+                (e.result, e.status) =
+                    match plan::find(self.store, self.remote.as_deref(), &key, local)? {
+                        Hit::Local(r) => (Some(r), Status::Cached),
+                        Hit::Remote(r) => (Some(r), Status::Remote),
+                        Hit::Miss(why) => {
+                            e.refused = why.clone();
+                            (None, Status::Run(why.into_iter().collect()))
+                        }
+                    };
+                e.key = Some(key);
+                e.info = Some(info);
             }
-            if self.entries[i].result.is_some() {
-                self.state[i] = State::Done;
-                self.summary.cached += 1;
-                self.finished += 1;
-                queue.extend(self.inputs_done(i));
-            } else {
-                self.state[i] = State::Ready;
-                self.ready.push(i);
+            let key = self.entries[i].key.expect("set above");
+            match (&self.entries[i].result, &self.entries[i].status) {
+                (Some(result), Status::Remote) => {
+                    self.state[i] = State::Fetching;
+                    let work = Work::Fetch(i, key, result.clone());
+                    self.transfers.as_mut().expect("a remote").send(work);
+                }
+                (Some(_), _) => {
+                    self.state[i] = State::Done;
+                    self.summary.cached += 1;
+                    self.finished += 1;
+                    self.share(i, key);
+                    queue.extend(self.inputs_done(i));
+                }
+                (None, _) => {
+                    if let Some(why) = self.entries[i].refused.take() {
+                        let name = &self.graph.instances[i].name;
+                        self.notes.push(format!("! {name}: {why}"));
+                        self.summary.remote_problems.push(format!("{name}: {why}"));
+                    }
+                    self.state[i] = State::Ready;
+                    self.ready.push(i);
+                }
             }
         }
         Ok(())
+    }
+
+    /// Pushes the local result of `i` if the run has a writable remote that lacks it.
+    fn share(&mut self, i: usize, key: Digest) {
+        if let (Some(remote), Some(t)) = (&self.remote, &mut self.transfers) {
+            if !remote.read_only() && !remote.has(&key) {
+                t.send(Work::Push(i, key));
+            }
+        }
+    }
+
+    /// Records a transfer that ended: a fetched instance is done (or, if the fetch failed,
+    /// runs here); a failed push is reported.
+    fn moved(&mut self, m: Moved, ui: &Ui) -> Result<(), Error> {
+        let i = m.index;
+        let name = &self.graph.instances[i].name;
+        let remote = self.remote.as_ref().map_or("", |r| r.name());
+        match (m.fetch, m.outcome) {
+            (true, Ok(_)) => {
+                ui.note(format!("✓ {name} (fetched from {remote})"));
+                self.summary.cached += 1;
+                self.summary.fetched += 1;
+                self.finished += 1;
+                let result = self.entries[i].result.clone().expect("fetched");
+                self.done(i, result)?;
+            }
+            (true, Err(e)) => {
+                let problem = format!("{name}: cannot fetch it from {remote}: {e}");
+                ui.println(format!("! {problem}; running it here"));
+                self.summary.remote_problems.push(problem);
+                self.entries[i].result = None;
+                self.entries[i].status = Status::Run(vec!["fetching it failed".into()]);
+                self.forget_downstream(i);
+                self.state[i] = State::Ready;
+                self.ready.push(i);
+            }
+            (false, Ok(_)) => self.summary.pushed += 1,
+            (false, Err(e)) => {
+                let problem = format!("{name}: cannot push it to {remote}: {e}");
+                ui.println(format!(
+                    "! {problem} (it is kept here; `prunus store push` retries)"
+                ));
+                self.summary.remote_problems.push(problem);
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the keys computed from `i`'s remote outputs: `i` runs here instead, and a kind
+    /// that is not bit-deterministic may give other outputs.
+    fn forget_downstream(&mut self, i: usize) {
+        let mut stack = self.dependents[i].clone();
+        while let Some(d) = stack.pop() {
+            if self.state[d] == State::Pending && self.entries[d].key.is_some() {
+                let e = &mut self.entries[d];
+                (e.key, e.info, e.result) = (None, None, None);
+                e.status = Status::Run(Vec::new());
+                stack.extend(&self.dependents[d]);
+            }
+        }
+    }
+
+    /// Waits at most `timeout` for a transfer to end, then records every one that has.
+    fn collect_transfers(&mut self, ui: &Ui, timeout: Duration) -> Result<(), Error> {
+        let Some(t) = self.transfers.as_mut() else {
+            return Ok(());
+        };
+        let mut next = t.recv(timeout);
+        while let Some(m) = next {
+            self.moved(m, ui)?;
+            next = self
+                .transfers
+                .as_mut()
+                .expect("checked")
+                .recv(Duration::ZERO);
+        }
+        Ok(())
+    }
+
+    fn fetching(&self) -> usize {
+        self.transfers.as_ref().map_or(0, |t| t.fetching)
     }
 
     /// Counts `i` as done for its dependents; returns those with no input left to wait on.
@@ -244,7 +371,7 @@ pub fn run_with(
     cancel: Arc<AtomicBool>,
 ) -> Result<Summary, Error> {
     let taken_over = crate::identity::claim(graph, store, true)?;
-    let mut sched = Schedule::new(graph, store, &opts.targets)?;
+    let mut sched = Schedule::new(graph, store, opts)?;
     if let Some(room) = executor.room() {
         fit::check(graph, &room, &sched.to_run())?;
     }
@@ -265,10 +392,19 @@ pub fn run_with(
             running += started;
             stopping |= failed && !opts.keep_going;
         }
+        for note in sched.notes.drain(..) {
+            ui.println(note);
+        }
         sched.show(&ui, running);
-        if running == 0 && (stopping || sched.ready.is_empty()) {
+        let fetching = sched.fetching();
+        if running == 0 && fetching == 0 && (stopping || sched.ready.is_empty()) {
             break;
         }
+        if running == 0 {
+            sched.collect_transfers(&ui, Duration::from_millis(100))?;
+            continue;
+        }
+        sched.collect_transfers(&ui, Duration::ZERO)?;
         let Some(finished) = executor.wait(Duration::from_millis(100)) else {
             continue;
         };
@@ -278,6 +414,7 @@ pub fn run_with(
             ui.println("stopping after the first failure (running stages finish and are kept; --keep-going runs everything that does not depend on it)");
         }
     }
+    sched.finish_pushes(&ui)?;
     ui.finish();
     let mut summary = std::mem::take(&mut sched.summary);
     summary.skipped = sched
@@ -355,14 +492,31 @@ impl Schedule<'_> {
         Job::new(self.graph, self.store, i, info, &inputs)
     }
 
+    /// Waits for the pushes still going (results made or found here that the remote lacks).
+    fn finish_pushes(&mut self, ui: &Ui) -> Result<(), Error> {
+        let pushing = self.transfers.as_ref().map_or(0, |t| t.pushing);
+        if pushing > 0 {
+            let remote = self.remote.as_ref().expect("pushes need a remote").name();
+            ui.println(format!("pushing {pushing} result(s) to {remote} …"));
+        }
+        while self.transfers.as_ref().is_some_and(|t| t.pushing > 0) {
+            self.collect_transfers(ui, Duration::from_millis(100))?;
+        }
+        Ok(())
+    }
+
     /// The overall bar's line.
     fn show(&self, ui: &Ui, running: usize) {
         let failed = self.summary.failed.len();
         ui.set_summary(
             self.finished,
             format!(
-                "{running} running, {} ready, {} cached, {} ran{}",
+                "{running} running, {} ready, {}{} cached, {} ran{}",
                 self.ready.len(),
+                match self.fetching() {
+                    0 => String::new(),
+                    n => format!("{n} fetching, "),
+                },
                 self.summary.cached,
                 self.summary.ran.len(),
                 if failed > 0 {
@@ -384,11 +538,13 @@ impl Schedule<'_> {
                 ui.note(format!("✓ {name} ({})", human_secs(secs)));
                 self.summary.ran.push(name.clone());
                 self.done(i, result)?;
+                self.share(i, self.entries[i].key.expect("ran"));
             }
             Outcome::Cached(result) => {
                 ui.note(format!("✓ {name} (published by another prunus run)"));
                 self.summary.cached += 1;
                 self.done(i, result)?;
+                self.share(i, self.entries[i].key.expect("ran"));
             }
             Outcome::Failed(error, log_tail) => {
                 ui.println(format!(
@@ -412,8 +568,9 @@ impl Schedule<'_> {
     }
 }
 
-/// The targets and everything upstream of them (all instances when there are no targets).
-fn needed(graph: &Graph, targets: &[String]) -> Result<Vec<usize>, Error> {
+/// The targets (instance names or prefixes) and everything upstream of them (all instances
+/// when there are no targets).
+pub fn needed(graph: &Graph, targets: &[String]) -> Result<Vec<usize>, Error> {
     if targets.is_empty() {
         return Ok((0..graph.instances.len()).collect());
     }

@@ -59,13 +59,42 @@ impl Store {
         jobs: usize,
         progress: &(dyn Fn(SyncProgress) + Sync),
     ) -> Result<SyncReport, StoreError> {
+        self.push(remote, trust, None, jobs, progress)
+    }
+
+    /// Pulls every result of the remote this store lacks and `trust` accepts.
+    pub fn pull_all(
+        &self,
+        remote: &dyn Remote,
+        trust: &dyn EntryTrust,
+        jobs: usize,
+        progress: &(dyn Fn(SyncProgress) + Sync),
+    ) -> Result<SyncReport, StoreError> {
+        self.pull(remote, trust, None, jobs, progress)
+    }
+
+    /// Pushes the results the remote lacks (of those keyed in `only`, if given): their blobs
+    /// the remote lacks, then their entries, signed by `trust`; `jobs` objects at a time.
+    pub fn push(
+        &self,
+        remote: &dyn Remote,
+        trust: &dyn EntryTrust,
+        only: Option<&HashSet<Digest>>,
+        jobs: usize,
+        progress: &(dyn Fn(SyncProgress) + Sync),
+    ) -> Result<SyncReport, StoreError> {
         let there: HashSet<Digest> = remote.list_actions()?.into_iter().collect();
-        let blobs_there: HashSet<Digest> = remote.list_blobs()?.into_iter().collect();
         let actions: Vec<_> = self
             .actions()?
             .into_iter()
-            .filter(|(k, _)| !there.contains(k))
+            .filter(|(k, _)| !there.contains(k) && only.is_none_or(|o| o.contains(k)))
             .collect();
+        // Nothing to push is the common case (a store pushed before): one listing, not two.
+        let blobs_there: HashSet<Digest> = if actions.is_empty() {
+            HashSet::new()
+        } else {
+            remote.list_blobs()?.into_iter().collect()
+        };
         let mut seen = HashSet::new();
         let blobs: Vec<(Digest, u64)> = actions
             .iter()
@@ -121,12 +150,14 @@ impl Store {
         Ok(report.into_inner().unwrap())
     }
 
-    /// Pulls every result of the remote this store lacks and `trust` accepts: its entry,
-    /// checked, then its blobs, verified as they stream in; `jobs` results at a time.
-    pub fn pull_all(
+    /// Pulls the results of the remote this store lacks (of those keyed in `only`, if given)
+    /// and `trust` accepts: each entry, checked, then its blobs, verified as they stream in;
+    /// `jobs` results at a time.
+    pub fn pull(
         &self,
         remote: &dyn Remote,
         trust: &dyn EntryTrust,
+        only: Option<&HashSet<Digest>>,
         jobs: usize,
         progress: &(dyn Fn(SyncProgress) + Sync),
     ) -> Result<SyncReport, StoreError> {
@@ -134,7 +165,7 @@ impl Store {
         let missing: Vec<Digest> = remote
             .list_actions()?
             .into_iter()
-            .filter(|k| !here.contains(k))
+            .filter(|k| !here.contains(k) && only.is_none_or(|o| o.contains(k)))
             .collect();
         let counter = Counter {
             done: AtomicU64::new(0),

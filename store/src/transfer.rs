@@ -137,15 +137,41 @@ impl Store {
         if let Some(result) = self.lookup(key)? {
             return Ok(Some(result));
         }
-        let Some(bytes) = remote.get_action(key)? else {
+        let Some(result) = self.remote_entry(remote, key, trust)? else {
             return Ok(None);
         };
-        let result = open_entry(remote.name(), key, &bytes, trust)?;
-        for (_, blob) in result.blobs() {
-            self.fetch_blob(remote, &blob)?;
-        }
-        self.publish(key, &result)?;
+        self.fetch_result(remote, key, &result)?;
         Ok(Some(result))
+    }
+
+    /// The remote's entry for `key`, checked (size, envelope, `trust`, manifest) but not yet
+    /// used: nothing is fetched or published. `None` if the remote has none.
+    pub fn remote_entry(
+        &self,
+        remote: &dyn Remote,
+        key: &Digest,
+        trust: &dyn EntryTrust,
+    ) -> Result<Option<ActionResult>, StoreError> {
+        match remote.get_action(key)? {
+            Some(bytes) => open_entry(remote.name(), key, &bytes, trust).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Makes a checked remote entry (from [`Store::remote_entry`]) a local result: fetches its
+    /// blobs, each verified, then publishes it. Returns the bytes received.
+    pub fn fetch_result(
+        &self,
+        remote: &dyn Remote,
+        key: &Digest,
+        result: &ActionResult,
+    ) -> Result<u64, StoreError> {
+        let mut received = 0;
+        for (_, blob) in result.blobs() {
+            received += self.fetch_blob(remote, &blob)?;
+        }
+        self.publish(key, result)?;
+        Ok(received)
     }
 
     /// Pushes the local result for `key`: its blobs (verified, those the remote lacks), then

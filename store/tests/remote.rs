@@ -484,3 +484,13 @@ fn a_directory_remote_refuses_a_directory_that_is_not_one() {
     DirRemote::open(dir.path().join("new")).unwrap();
     DirRemote::open(dir.path().join("new")).unwrap(); // reopening is fine
 }
+
+#[test]
+fn a_directory_remote_under_a_missing_folder_is_not_made() {
+    // An unmounted shared disk: its mount point's subfolder is missing, and filling a local
+    // folder in its place would hide that.
+    let dir = tempfile::tempdir().unwrap();
+    let err = DirRemote::open(dir.path().join("mnt/shared/prunus")).unwrap_err();
+    assert!(err.to_string().contains("is the shared disk mounted"), "{err}");
+    assert!(!dir.path().join("mnt").exists());
+}

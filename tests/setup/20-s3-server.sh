@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts moto's S3-compatible server on a free port of 127.0.0.1 for the S3 remote's tests,
 # and records how to reach it (tests/run reads .services/env) and how to stop it
-# (.services/*.pid, which tests/run kills when the tests end).
+# (.services/*.pid, which tests/run kills when the tests end). Tests that must kill a server
+# (or need one that checks credentials) start their own with PRUNUS_TEST_MOTO.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p .services
@@ -19,5 +20,6 @@ for _ in $(seq 100); do
 done
 cat >.services/env <<ENV
 export PRUNUS_TEST_S3_ENDPOINT=http://127.0.0.1:$port
+export PRUNUS_TEST_MOTO=$PWD/.venv/bin/moto_server
 ENV
 echo "S3 server (moto) on 127.0.0.1:$port"

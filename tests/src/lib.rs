@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
+pub mod s3;
+
 /// The `prunus` binary of this workspace.
 ///
 /// `cargo test` builds it next to the test executables whenever the engine's own tests are

@@ -2,7 +2,7 @@
 //! else `~/.config/prunus/config.kdl`. KDL, like the pipelines:
 //!
 //! ```kdl
-//! remote "lab" url="s3://lab-cache/prunus" endpoint="https://minio.lab.example:9000"
+//! remote "lab" url="s3://lab-cache/prunus" endpoint="https://minio.lab.example:9000" default=#true
 //! remote "nfs" url="file:///mnt/shared/prunus-remote"
 //! trust "alice@gpu1:q83vEjOb5N8HdHmlYRzOy8bdCTzzKCSGtoCEG+P4Iu8="   // `prunus store key` of a colleague
 //! ```
@@ -20,6 +20,8 @@ pub struct RemoteConfig {
     pub url: String,
     pub endpoint: Option<String>,
     pub region: Option<String>,
+    /// `store push`/`pull` use it when no remote is named.
+    pub default: bool,
 }
 
 #[derive(Debug, Default)]
@@ -27,6 +29,38 @@ pub struct Config {
     pub remotes: BTreeMap<String, RemoteConfig>,
     /// Public keys whose signed results this user believes (`NAME:BASE64`).
     pub trusted: Vec<String>,
+}
+
+impl Config {
+    /// The remote `store push`/`pull` use when none is named: the one marked
+    /// `default=#true`, else the only one.
+    pub fn default_remote(&self) -> Result<String> {
+        let marked: Vec<&String> = self
+            .remotes
+            .iter()
+            .filter(|(_, r)| r.default)
+            .map(|(n, _)| n)
+            .collect();
+        match (marked.as_slice(), self.remotes.len()) {
+            ([one], _) => Ok((*one).clone()),
+            ([], 1) => Ok(self.remotes.keys().next().expect("one").clone()),
+            _ => Err(miette!(
+                help = format!(
+                    "name one (`prunus store push lab`), or mark one in {} with \
+                     remote \"lab\" url=\"...\" default=#true",
+                    path().map_or("the config file".into(), |p| p.display().to_string())
+                ),
+                "no remote named, and {} configured remotes to choose from",
+                if marked.len() > 1 {
+                    "several default"
+                } else if self.remotes.is_empty() {
+                    "no"
+                } else {
+                    "several"
+                }
+            )),
+        }
+    }
 }
 
 /// Where the config file is looked for.
@@ -79,6 +113,7 @@ fn parse(text: &str) -> Result<Config> {
                     url,
                     endpoint: prop("endpoint"),
                     region: prop("region"),
+                    default: node.get("default").and_then(|v| v.as_bool()) == Some(true),
                 };
                 config.remotes.insert(name.to_string(), remote);
             }

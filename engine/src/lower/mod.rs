@@ -27,6 +27,8 @@ pub struct Graph {
     pub base_dir: PathBuf,
     /// Where `prunus run` exports the outputs of the final stages.
     pub results: PathBuf,
+    /// The pipeline's `remote` line (`prunus run --remote` overrides it).
+    pub remote: Option<crate::pipeline::RemoteDecl>,
     pub stages: Vec<Stage>,
     /// Grouped by stage, in stage order: every input of an instance has a smaller index.
     pub instances: Vec<Instance>,
@@ -94,6 +96,7 @@ pub fn lower(p: &Pipeline, sources: &Sources, registry: &Registry) -> Result<Gra
         file: p.file.clone(),
         base_dir: p.base_dir.clone(),
         results,
+        remote: p.remote.clone(),
         stages,
         instances,
         sources: sources.clone(),

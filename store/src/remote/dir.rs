@@ -34,14 +34,28 @@ pub struct DirRemote {
 }
 
 impl DirRemote {
-    /// Opens the remote at `root`, creating its layout if the directory is new or empty.
+    /// Opens the remote at `root`, creating its layout if the directory is new or empty (its
+    /// parent must exist).
     /// Refuses a non-empty directory that is not a remote (a local store included: its
     /// action manifests are not signed entries), so a mistyped path never gets littered.
     pub fn open(root: impl AsRef<Path>) -> Result<DirRemote, RemoteError> {
         let root = std::path::absolute(root.as_ref()).unwrap_or_else(|_| root.as_ref().into());
         let name = format!("file://{}", root.display());
         let err = |op, e: io::Error| RemoteError::new(&name, op, root.display(), e);
-        fs::create_dir_all(&root).map_err(|e| err("create", e))?;
+        // Only the remote's own folder is made: a missing parent is more likely an unmounted
+        // shared disk than a place to fill.
+        if !root.is_dir() {
+            fs::create_dir(&root).map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => err(
+                    "create",
+                    io::Error::other(format!(
+                        "its parent folder does not exist (is the shared disk mounted?); create {} first",
+                        root.parent().unwrap_or(&root).display()
+                    )),
+                ),
+                _ => err("create", e),
+            })?;
+        }
         let marker = root.join(MARKER);
         if !marker.exists() {
             let mut entries = fs::read_dir(&root).map_err(|e| err("list", e))?;

@@ -42,6 +42,7 @@ pub fn run(store: &Path, args: Args) -> Result<ExitCode> {
     }
     match &e.status {
         Status::Cached => println!("  status   cached: nothing changed since it ran"),
+        Status::Remote => println!("  status   on the remote: it is fetched, not run"),
         Status::Run(reasons) => {
             println!("  status   runs, because:");
             for r in reasons {

@@ -24,23 +24,26 @@ pub struct Args {
     /// reported (without it, GPUs are not checked).
     #[arg(long)]
     gpus: Option<u32>,
+    #[command(flatten)]
+    remote: super::remote::RunRemote,
 }
 
 pub fn run(store: &Path, args: Args) -> Result<ExitCode> {
     let graph = registry::load(&args.pipeline)?;
     let store = super::open(store)?;
     prunus_engine::identity::claim(&graph, &store, false)?;
-    let entries = plan::plan(&graph, &store)?;
+    let remote = super::remote::for_run(&store, &graph, &args.remote)?;
+    let entries = plan::plan_with(&graph, &store, remote.as_deref())?;
     // Plans for the local executor: what this machine can never give is an error now.
     let to_run: Vec<usize> = (0..entries.len())
-        .filter(|&i| !matches!(entries[i].status, Status::Cached))
+        .filter(|&i| !matches!(entries[i].status, Status::Cached | Status::Remote))
         .collect();
     let room = Slots::this_machine(1, args.gpus.unwrap_or(u32::MAX), 0);
     fit::check(&graph, &room, &to_run)?;
     if args.json {
         print_json(&graph, &entries)?;
     } else {
-        print_table(&graph, &entries, args.all);
+        print_table(&graph, &entries, args.all, remote.is_some());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -64,28 +67,34 @@ fn print_json(graph: &Graph, entries: &[Entry]) -> Result<()> {
 }
 
 /// One line per stage, then its instances to run (the first 50 unless `all`).
-fn print_table(graph: &Graph, entries: &[Entry], all: bool) {
-    let mut runs = 0;
+fn print_table(graph: &Graph, entries: &[Entry], all: bool, remote: bool) {
+    let (mut runs, mut on_remote) = (0, 0);
     for stage in &graph.stages {
         let range = stage.instances.clone();
-        let cached = range
-            .clone()
-            .filter(|&i| matches!(entries[i].status, Status::Cached))
-            .count();
-        let run = range.len() - cached;
+        let count =
+            |f: fn(&Status) -> bool| range.clone().filter(|&i| f(&entries[i].status)).count();
+        let cached = count(|s| matches!(s, Status::Cached));
+        let fetched = count(|s| matches!(s, Status::Remote));
+        let run = range.len() - cached - fetched;
         runs += run;
+        on_remote += fetched;
         println!(
-            "{:<24} {:>6} instances  {:>6} cached  {:>6} to run   ({})",
+            "{:<24} {:>6} instances  {:>6} cached  {}{:>6} to run   ({})",
             stage.name,
             range.len(),
             cached,
+            if remote {
+                format!("{fetched:>6} on remote  ")
+            } else {
+                String::new()
+            },
             run,
             stage.kind.name()
         );
         let mut shown = 0;
         for i in range.clone() {
             let e = &entries[i];
-            if matches!(e.status, Status::Cached) && !all {
+            if matches!(e.status, Status::Cached | Status::Remote) && !all {
                 continue;
             }
             if shown == 50 && !all {
@@ -103,6 +112,12 @@ fn print_table(graph: &Graph, entries: &[Entry], all: bool) {
                 e.status.reason()
             );
         }
+    }
+    if remote {
+        println!(
+            "{on_remote} of {} instances are on the remote (fetched, not run)",
+            graph.instances.len()
+        );
     }
     println!("{} of {} instances to run", runs, graph.instances.len());
 }

@@ -2,14 +2,20 @@
 //! S3-compatible bucket). Results travel as entries signed by the store that pushed them; a
 //! pull believes an entry only if a trusted key signed it (this store's own, the config's
 //! `trust` keys and `--trust`).
+//!
+//! `run` and `plan` use a remote through [`for_run`]; the engine's `remote` module does the
+//! rest.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use miette::{IntoDiagnostic, Result, miette};
+use prunus_engine::plan::{self, Status};
 use prunus_store::{
-    DirRemote, Remote, S3Config, S3Remote, Signed, Store, SyncProgress, SyncReport,
+    Digest, DirRemote, Remote, S3Config, S3Remote, Signed, Store, SyncProgress, SyncReport,
 };
 
 use crate::config;
@@ -17,40 +23,120 @@ use crate::format::human_bytes;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A remote named in the config file, or a URL: `s3://bucket/prefix`, `file:///path` (a
-    /// path starting with `/` or `./` is a directory remote too).
-    remote: String,
-    /// The S3-compatible server (e.g. `http://127.0.0.1:9000` for MinIO); default: the
-    /// config's, else `AWS_ENDPOINT_URL`, else AWS.
-    #[arg(long)]
-    endpoint: Option<String>,
-    /// Also believe results signed by this key (`NAME:BASE64`, as `prunus store key` prints
-    /// it); repeatable. Keys in the config's `trust` lines are believed too.
-    #[arg(long = "trust", value_name = "KEY")]
-    trusted: Vec<String>,
+    /// `[REMOTE] [PIPELINE [INSTANCE...]]`. REMOTE: a remote named in the config file, or a
+    /// URL (`s3://bucket/prefix`, `file:///path`; a path starting with `/` or `./` is a
+    /// directory remote too); default: the config's default remote. PIPELINE (a `.kdl` file):
+    /// only the results of its instances (or of these instances, names or prefixes as for
+    /// `run`, and their upstream); default: every result.
+    #[arg(value_name = "ARGS")]
+    args: Vec<String>,
+    #[command(flatten)]
+    access: Access,
     /// Objects moved at once.
     #[arg(long, short, default_value_t = 8)]
     jobs: usize,
 }
 
-/// Uploads every result the remote lacks.
+/// How to reach a remote and whom to believe there (shared by `store push|pull`, `run`,
+/// `plan`).
+#[derive(clap::Args, Clone, Default)]
+pub struct Access {
+    /// The S3-compatible server (e.g. `http://127.0.0.1:9000` for MinIO); default: the
+    /// config's, else `AWS_ENDPOINT_URL`, else AWS.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Also believe results signed by this key (`NAME:BASE64`, as `prunus store key` prints
+    /// it); repeatable. Keys in the config's `trust` lines are believed too.
+    #[arg(long = "trust", value_name = "KEY")]
+    pub trusted: Vec<String>,
+}
+
+/// What a push or pull is about: the remote and, if a pipeline is named, its instances.
+struct Targets {
+    remote: String,
+    pipeline: Option<(std::path::PathBuf, Vec<String>)>,
+}
+
+impl Targets {
+    fn of(args: &[String]) -> Result<Targets> {
+        let is_pipeline = |a: &String| a.ends_with(".kdl");
+        let (remote, rest) = match args.split_first() {
+            Some((first, rest)) if !is_pipeline(first) => (first.clone(), rest),
+            _ => (config::load()?.default_remote()?, args),
+        };
+        let pipeline = match rest.split_first() {
+            None => None,
+            Some((file, instances)) if is_pipeline(file) => Some((file.into(), instances.to_vec())),
+            Some((other, _)) => {
+                return Err(miette!(
+                    help = "write `prunus store push [REMOTE] [PIPELINE.kdl [INSTANCE...]]`",
+                    "`{other}` is not a pipeline file (.kdl)"
+                ));
+            }
+        };
+        Ok(Targets { remote, pipeline })
+    }
+
+    /// The keys of the pipeline's instances (those of `instances` and their upstream) that
+    /// have results here or, given a remote, there; `None` without a pipeline (everything).
+    fn keys(
+        &self,
+        store: &Store,
+        remote: Option<&prunus_engine::RemoteCache>,
+    ) -> Result<Option<HashSet<Digest>>> {
+        let Some((file, instances)) = &self.pipeline else {
+            return Ok(None);
+        };
+        let graph = prunus::registry::load(file)?;
+        let entries = plan::plan_with(&graph, store, remote)?;
+        let keys = prunus_engine::run::needed(&graph, instances)?
+            .into_iter()
+            .filter(|&i| matches!(entries[i].status, Status::Cached | Status::Remote))
+            .filter_map(|i| entries[i].key)
+            .collect();
+        Ok(Some(keys))
+    }
+}
+
+/// Uploads every result the remote lacks (of the pipeline's instances, if one is named).
 pub fn push(store: &Store, args: Args) -> Result<ExitCode> {
-    let (remote, trust) = connect(store, &args)?;
+    let targets = Targets::of(&args.args)?;
+    let (remote, trust) = connect(store, &targets.remote, &args.access)?;
+    let only = targets.keys(store, None)?;
     let bar = bar("pushing");
     let report = store
-        .push_all(remote.as_ref(), &trust, args.jobs, &|p| show(&bar, p))
-        .into_diagnostic()?;
+        .push(remote.as_ref(), &trust, only.as_ref(), args.jobs, &|p| {
+            show(&bar, p)
+        })
+        .map_err(|e| miette!(help = reach_help(&targets.remote), "{e}"))?;
     bar.finish_and_clear();
     summarise("pushed to", remote.name(), &report)
 }
 
-/// Downloads every result of the remote this store lacks and trusts.
+/// Downloads every result of the remote this store lacks and trusts (of the pipeline's
+/// instances, if one is named).
 pub fn pull(store: &Store, args: Args) -> Result<ExitCode> {
-    let (remote, trust) = connect(store, &args)?;
+    let targets = Targets::of(&args.args)?;
+    let (remote, trust) = connect(store, &targets.remote, &args.access)?;
+    let trust = Arc::new(trust);
+    let only = match &targets.pipeline {
+        None => None,
+        Some(_) => {
+            let cache = prunus_engine::RemoteCache::connect(remote.clone(), trust.clone(), true)
+                .map_err(|e| miette!(help = reach_help(&targets.remote), "{e}"))?;
+            targets.keys(store, Some(&cache))?
+        }
+    };
     let bar = bar("pulling");
     let report = store
-        .pull_all(remote.as_ref(), &trust, args.jobs, &|p| show(&bar, p))
-        .into_diagnostic()?;
+        .pull(
+            remote.as_ref(),
+            trust.as_ref(),
+            only.as_ref(),
+            args.jobs,
+            &|p| show(&bar, p),
+        )
+        .map_err(|e| miette!(help = reach_help(&targets.remote), "{e}"))?;
     bar.finish_and_clear();
     summarise("pulled from", remote.name(), &report)
 }
@@ -68,41 +154,100 @@ pub fn key(store: &Store) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The remote `args` names, and the trust of this store's key plus the configured ones.
-fn connect(store: &Store, args: &Args) -> Result<(Box<dyn Remote>, Signed)> {
+/// The remote `spec` names (a configured name or a URL), and the trust of this store's key
+/// plus the configured and given ones.
+pub fn connect(store: &Store, spec: &str, access: &Access) -> Result<(Arc<dyn Remote>, Signed)> {
     let config = config::load()?;
-    let named = config.remotes.get(&args.remote);
-    let url = named.map_or(args.remote.as_str(), |r| r.url.as_str());
-    let remote: Box<dyn Remote> = if url.starts_with("s3://") {
+    let named = config.remotes.get(spec);
+    let url = named.map_or(spec, |r| r.url.as_str());
+    let remote: Arc<dyn Remote> = if url.starts_with("s3://") {
         let s3 = S3Config {
             url: url.to_string(),
-            endpoint: args
+            endpoint: access
                 .endpoint
                 .clone()
                 .or_else(|| named.and_then(|r| r.endpoint.clone())),
             region: named.and_then(|r| r.region.clone()),
             retries: None,
         };
-        Box::new(S3Remote::open(&s3).into_diagnostic()?)
+        Arc::new(S3Remote::open(&s3).into_diagnostic()?)
     } else if let Some(path) = url.strip_prefix("file://").or(is_path(url).then_some(url)) {
-        Box::new(DirRemote::open(Path::new(path)).into_diagnostic()?)
+        Arc::new(DirRemote::open(Path::new(path)).into_diagnostic()?)
     } else {
         return Err(miette!(
-            help = "use s3://bucket/prefix, file:///path, or a name defined in the config file with \
-                    remote \"NAME\" url=\"...\"",
-            "`{}` is neither a configured remote nor a remote URL",
-            args.remote
+            help = format!(
+                "use s3://bucket/prefix, file:///path, or define it in {} with \
+                 remote \"{spec}\" url=\"...\"",
+                config::path().map_or("the config file".into(), |p| p.display().to_string())
+            ),
+            "`{spec}` is neither a configured remote nor a remote URL",
         ));
     };
     let trusted: Vec<String> = config
         .trusted
         .iter()
-        .chain(&args.trusted)
+        .chain(&access.trusted)
         .cloned()
         .collect();
     let key = store.signing_key(&signer_name()).into_diagnostic()?;
     let trust = Signed::new(key, &trusted).map_err(|e| miette!("{e}"))?;
     Ok((remote, trust))
+}
+
+/// The remote a `run` or `plan` uses: `--remote`, else the pipeline's `remote` line, unless
+/// `--no-remote`; connected (its entries listed), so a dead remote is an error now.
+pub fn for_run(
+    store: &Store,
+    graph: &prunus_engine::Graph,
+    flags: &RunRemote,
+) -> Result<Option<Arc<prunus_engine::RemoteCache>>> {
+    if flags.no_remote {
+        return Ok(None);
+    }
+    let (spec, read_only) = match (&flags.remote, &graph.remote) {
+        (Some(r), _) => (r.clone(), flags.remote_read_only),
+        (None, Some(decl)) => (
+            decl.remote.clone(),
+            decl.read_only || flags.remote_read_only,
+        ),
+        (None, None) if flags.remote_read_only => {
+            return Err(miette!(
+                "--remote-read-only needs a remote: add --remote NAME"
+            ));
+        }
+        (None, None) => return Ok(None),
+    };
+    let (remote, trust) = connect(store, &spec, &flags.access)?;
+    let cache = prunus_engine::RemoteCache::connect(remote, Arc::new(trust), read_only)
+        .map_err(|e| miette!(help = reach_help(&spec), "{e}"))?;
+    Ok(Some(Arc::new(cache)))
+}
+
+/// What to check when a remote cannot be reached.
+fn reach_help(spec: &str) -> String {
+    format!(
+        "check that `{spec}` is up and reachable and that your credentials are right (S3: \
+         AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE, and --endpoint for a \
+         non-AWS server); --no-remote runs without it"
+    )
+}
+
+/// The remote flags of `run` and `plan`.
+#[derive(clap::Args, Clone, Default)]
+pub struct RunRemote {
+    /// Share results through this remote (a name from the config file or a URL): results it
+    /// has are fetched instead of run, and results made here are pushed to it. Overrides the
+    /// pipeline's `remote` line.
+    #[arg(long)]
+    pub remote: Option<String>,
+    /// Only fetch from the remote; never write to it.
+    #[arg(long)]
+    pub remote_read_only: bool,
+    /// Ignore the pipeline's `remote` line.
+    #[arg(long, conflicts_with_all = ["remote", "remote_read_only"])]
+    pub no_remote: bool,
+    #[command(flatten)]
+    pub access: Access,
 }
 
 /// A directory given as a path (`/mnt/cache`, `./remote`), not a bare word that may be a

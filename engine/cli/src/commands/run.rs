@@ -38,12 +38,16 @@ pub struct Args {
     /// No progress bars.
     #[arg(long, short)]
     quiet: bool,
+    #[command(flatten)]
+    remote: super::remote::RunRemote,
 }
 
 pub fn run(store: &std::path::Path, args: Args) -> Result<ExitCode> {
     let graph = registry::load(&args.pipeline)?;
     let store = super::open(store)?;
+    let remote = super::remote::for_run(&store, &graph, &args.remote)?;
     let mut opts = RunOptions {
+        remote: remote.clone(),
         keep_going: args.keep_going,
         gpus: args.gpus,
         targets: args.targets,
@@ -71,6 +75,18 @@ pub fn run(store: &std::path::Path, args: Args) -> Result<ExitCode> {
         summary.skipped,
         human_secs(secs)
     );
+    if let Some(r) = &remote {
+        eprintln!(
+            "remote {}: {} fetched, {} pushed{}",
+            r.name(),
+            summary.fetched,
+            summary.pushed,
+            if r.read_only() { " (read-only)" } else { "" }
+        );
+        for p in &summary.remote_problems {
+            eprintln!("  ! {p}");
+        }
+    }
     if let Some(dir) = &summary.exported {
         eprintln!("results: {}", dir.display());
     }
