@@ -249,6 +249,9 @@ impl<'a> Schedule<'a> {
                 self.summary.fetched += 1;
                 self.finished += 1;
                 let result = self.entries[i].result.clone().expect("fetched");
+                let key = self.entries[i].key.expect("fetched");
+                // As if it had run here: `show` and `plan`'s reasons find it by name.
+                self.store.set_ref(&plan::ref_name(self.graph, i), &key)?;
                 self.done(i, result)?;
             }
             (true, Err(e)) => {

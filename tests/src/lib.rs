@@ -50,7 +50,10 @@ impl Ran {
     /// What a finished command printed.
     pub fn from(o: Output) -> Self {
         Ran {
-            code: o.status.code().unwrap_or(-1),
+            // Killed by a signal: 128 + its number, as a shell says.
+            code: o.status.code().unwrap_or_else(|| {
+                128 + std::os::unix::process::ExitStatusExt::signal(&o.status).unwrap_or(0)
+            }),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         }

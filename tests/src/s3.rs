@@ -1,7 +1,8 @@
 //! The S3-compatible server of the tests (moto's server mode, which `bash tests/run` installs
 //! and starts): the shared one, or a private one a test may kill or make check credentials.
-//! Buckets are made and inspected with plain HTTP requests, which moto accepts unsigned
-//! when it does not check credentials, so the tests look at the bucket without prunus.
+//! Buckets are made and inspected with plain HTTP requests, which moto accepts with a
+//! made-up signature when it does not check credentials, so the tests look at the bucket
+//! without prunus.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -93,13 +94,18 @@ impl Drop for Moto {
     }
 }
 
-/// One unsigned HTTP/1.0 request (so the reply is not chunked); the status and body.
+/// moto, not checking credentials, treats a request with any AWS signature as the account
+/// owner's (an unsigned one is anonymous, and may not read objects prunus put).
+const ANY_SIGNATURE: &str = "Authorization: AWS4-HMAC-SHA256 \
+    Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\n";
+
+/// One HTTP/1.0 request (so the reply is not chunked); the status and body.
 fn request(endpoint: &str, method: &str, path: &str, body: &[u8]) -> (u32, Vec<u8>) {
     let host = endpoint.trim_start_matches("http://");
     let mut s = TcpStream::connect(host).expect("connecting to the S3 server");
     write!(
         s,
-        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\n{ANY_SIGNATURE}Content-Length: {}\r\n\r\n",
         body.len()
     )
     .unwrap();

@@ -267,8 +267,16 @@ fn push_pull(remote: &Remote) {
         "{}",
         refused.stderr
     );
+    // One instance of the pipeline: its result comes, and its ref (`show` finds it by name).
+    let one = run(
+        &b,
+        remote.sync_args("pull", &["shared.kdl", "gen/seed1", "--trust", &key]),
+    )
+    .ok();
+    assert!(one.stdout.contains("1 results"), "{}", one.stdout);
+    prunus(&b, &["show", "gen/seed1"]).ok();
     let pull = run(&b, remote.sync_args("pull", &["--trust", &key])).ok();
-    assert!(pull.stdout.contains("5 results"), "{}", pull.stdout);
+    assert!(pull.stdout.contains("4 results"), "{}", pull.stdout);
     let ran = prunus(&b, &["run", "shared.kdl"]).ok();
     assert_eq!(ran.counts(), (0, 5, 0), "{}\n{}", ran.stdout, ran.stderr);
     same_results(&a, &b);
@@ -594,7 +602,12 @@ fn an_s3_server_killed_mid_transfer_leaves_nothing_partial() {
     moto.kill();
     let cut = prunus_tests::finish(child);
     assert_ne!(cut.code, 0, "{}", cut.stdout);
-    assert!(cut.stderr.contains(url), "{}", cut.stderr);
+    assert!(
+        cut.stderr.contains(url),
+        "exit {}: {}",
+        cut.code,
+        cut.stderr
+    );
     moto.restart();
     s3::create_bucket(&endpoint, "big");
     run(&a, push.map(String::from).to_vec()).ok();
@@ -613,7 +626,12 @@ fn an_s3_server_killed_mid_transfer_leaves_nothing_partial() {
     moto.kill();
     let cut = prunus_tests::finish(child);
     assert_ne!(cut.code, 0, "{}", cut.stdout);
-    assert!(cut.stderr.contains(url), "{}", cut.stderr);
+    assert!(
+        cut.stderr.contains(url),
+        "exit {}: {}",
+        cut.code,
+        cut.stderr
+    );
     store_is_clean(&b);
     let plan = prunus(&b, &["plan", "big.kdl"]).ok();
     assert!(

@@ -92,11 +92,28 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Rust ignores SIGPIPE, so printing into a closed pipe (`prunus plan big.kdl | head -1`)
-/// would panic; restoring the default ends prunus quietly there, as Unix tools do.
+/// Printing into a closed pipe (`prunus plan big.kdl | head -1`) ends prunus quietly, as Unix
+/// tools end: of SIGPIPE. Not by restoring SIGPIPE's default for the whole process: then a
+/// write to a socket the other end closed (an S3 server that died mid-upload; TLS writes
+/// vectors, which cannot opt out of the signal) would kill prunus without a word instead of
+/// being an error that names the remote. So SIGPIPE stays ignored, as Rust sets it, and only
+/// the panic of `println!` into a closed stdout is turned into the signal.
 fn restore_sigpipe() {
-    // SAFETY: setting a signal's disposition to its default before any thread is started.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            // SAFETY: restoring a signal's default disposition and raising it; prunus ends here.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                libc::raise(libc::SIGPIPE);
+            }
+        }
+        default(info)
+    }));
 }

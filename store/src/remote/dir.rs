@@ -44,22 +44,29 @@ impl DirRemote {
         let err = |op, e: io::Error| RemoteError::new(&name, op, root.display(), e);
         // Only the remote's own folder is made: a missing parent is more likely an unmounted
         // shared disk than a place to fill.
-        if !root.is_dir() {
-            fs::create_dir(&root).map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => err(
+        match fs::create_dir(&root) {
+            Ok(()) => {}
+            // Made before, or just now by another machine.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && root.is_dir() => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(err(
                     "create",
                     io::Error::other(format!(
                         "its parent folder does not exist (is the shared disk mounted?); create {} first",
                         root.parent().unwrap_or(&root).display()
                     )),
-                ),
-                _ => err("create", e),
-            })?;
+                ));
+            }
+            Err(e) => return Err(err("create", e)),
         }
         let marker = root.join(MARKER);
         if !marker.exists() {
-            let mut entries = fs::read_dir(&root).map_err(|e| err("list", e))?;
-            if entries.next().is_some() {
+            // Only the layout's own folders: another machine is making the remote.
+            let foreign = fs::read_dir(&root)
+                .map_err(|e| err("list", e))?
+                .flatten()
+                .any(|e| !SUBDIRS.iter().any(|s| e.file_name() == *s));
+            if foreign {
                 let e = io::Error::other(
                     "the directory is not empty and is not a prunus remote; \
                      choose an empty or new directory for the remote",

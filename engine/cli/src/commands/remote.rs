@@ -77,13 +77,14 @@ impl Targets {
         Ok(Targets { remote, pipeline })
     }
 
-    /// The keys of the pipeline's instances (those of `instances` and their upstream) that
-    /// have results here or, given a remote, there; `None` without a pipeline (everything).
+    /// The refs and keys of the pipeline's instances (those of `instances` and their
+    /// upstream) that have results here or, given a remote, there; `None` without a pipeline
+    /// (everything).
     fn keys(
         &self,
         store: &Store,
         remote: Option<&prunus_engine::RemoteCache>,
-    ) -> Result<Option<HashSet<Digest>>> {
+    ) -> Result<Option<Vec<(String, Digest)>>> {
         let Some((file, instances)) = &self.pipeline else {
             return Ok(None);
         };
@@ -92,7 +93,7 @@ impl Targets {
         let keys = prunus_engine::run::needed(&graph, instances)?
             .into_iter()
             .filter(|&i| matches!(entries[i].status, Status::Cached | Status::Remote))
-            .filter_map(|i| entries[i].key)
+            .filter_map(|i| Some((plan::ref_name(&graph, i), entries[i].key?)))
             .collect();
         Ok(Some(keys))
     }
@@ -102,7 +103,9 @@ impl Targets {
 pub fn push(store: &Store, args: Args) -> Result<ExitCode> {
     let targets = Targets::of(&args.args)?;
     let (remote, trust) = connect(store, &targets.remote, &args.access)?;
-    let only = targets.keys(store, None)?;
+    let only: Option<HashSet<Digest>> = targets
+        .keys(store, None)?
+        .map(|refs| refs.into_iter().map(|(_, k)| k).collect());
     let bar = bar("pushing");
     let report = store
         .push(remote.as_ref(), &trust, only.as_ref(), args.jobs, &|p| {
@@ -114,12 +117,12 @@ pub fn push(store: &Store, args: Args) -> Result<ExitCode> {
 }
 
 /// Downloads every result of the remote this store lacks and trusts (of the pipeline's
-/// instances, if one is named).
+/// instances, if one is named, whose refs it then records as a run would).
 pub fn pull(store: &Store, args: Args) -> Result<ExitCode> {
     let targets = Targets::of(&args.args)?;
     let (remote, trust) = connect(store, &targets.remote, &args.access)?;
     let trust = Arc::new(trust);
-    let only = match &targets.pipeline {
+    let refs = match &targets.pipeline {
         None => None,
         Some(_) => {
             let cache = prunus_engine::RemoteCache::connect(remote.clone(), trust.clone(), true)
@@ -127,6 +130,7 @@ pub fn pull(store: &Store, args: Args) -> Result<ExitCode> {
             targets.keys(store, Some(&cache))?
         }
     };
+    let only: Option<HashSet<Digest>> = refs.as_ref().map(|r| r.iter().map(|(_, k)| *k).collect());
     let bar = bar("pulling");
     let report = store
         .pull(
@@ -138,6 +142,11 @@ pub fn pull(store: &Store, args: Args) -> Result<ExitCode> {
         )
         .map_err(|e| miette!(help = reach_help(&targets.remote), "{e}"))?;
     bar.finish_and_clear();
+    for (name, key) in refs.iter().flatten() {
+        if store.lookup(key).into_diagnostic()?.is_some() {
+            store.set_ref(name, key).into_diagnostic()?;
+        }
+    }
     summarise("pulled from", remote.name(), &report)
 }
 
