@@ -44,7 +44,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
+use kdl::{KdlEntry, KdlNode, KdlValue};
 use miette::SourceSpan;
 use prunus_stage::Value;
 
@@ -205,12 +205,9 @@ fn parse_file(
     let pre = prescan::prescan(&text);
     let file = sources.add_mapped(path, text, pre.map);
     let mut syntax_ok = true;
-    for range in pre.chunks {
-        let at = At {
-            file,
-            base: range.start,
-        };
-        match KdlDocument::parse(&pre.text[range]) {
+    for (base, parsed) in prescan::parse(&pre.text, &pre.chunks) {
+        let at = At { file, base };
+        match parsed {
             Ok(doc) if syntax_ok => {
                 for node in doc.nodes() {
                     top_level(node, at, path, main, p, sources, problems, seen);
