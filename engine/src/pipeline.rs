@@ -55,6 +55,8 @@ use crate::prescan;
 #[derive(Debug, Default)]
 pub struct Pipeline {
     pub name: String,
+    /// Where `pipeline "<name>"` set the name (else it is the file's stem).
+    pub name_loc: Option<Loc>,
     /// The main file, canonical: the name's owner in a store (see `identity`).
     pub file: Option<PathBuf>,
     /// Directory of the main file: `include` and `command` paths are relative to it.
@@ -167,6 +169,12 @@ pub fn load(path: &Path) -> Result<(Pipeline, Sources), PipelineError> {
         &mut seen,
     );
     check_names(&pipeline, &mut problems);
+    if pipeline.stages.is_empty() && problems.is_empty() {
+        problems.push(
+            Problem::new(Loc::new(0, (0, 0).into()), "the pipeline has no stages", "nothing to run")
+                .help("add one, e.g. stage \"train\" { kind \"train/dqn\"; env \"minatar/breakout\" } (`prunus kinds` lists the kinds)"),
+        );
+    }
     problems.into_result(&sources)?;
     Ok((pipeline, sources))
 }
@@ -253,8 +261,21 @@ fn top_level(
     {
         let loc = at.loc(node.span());
         match node.name().value() {
+            key @ ("pipeline" | "results" | "remote")
+                if (main || key == "results") && set_before(p, key).is_some() =>
+            {
+                let first = set_before(p, key).expect("checked");
+                problems.push(
+                    Problem::new(loc, format!("`{key}` is set twice"), "set again here")
+                        .also(first, "first set here")
+                        .help(format!("keep one `{key}` line")),
+                );
+            }
             "pipeline" if main => match single_string(node, at, problems) {
-                Some(name) if is_folder_name(&name) => p.name = name,
+                Some(name) if is_folder_name(&name) => {
+                    p.name = name;
+                    p.name_loc = Some(loc);
+                }
                 Some(_) => problems.push(
                     Problem::new(loc, "invalid pipeline name", "not a folder name")
                         .help("the name names the results folder (results/<name>) and the refs: use letters, digits, `-`, `_` and `.`, without `/`"),
@@ -833,6 +854,16 @@ fn is_folder_name(s: &str) -> bool {
 pub fn valid_name(s: &str) -> bool {
     s.chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Where a top-level setting of the main file was set already, if it was.
+fn set_before(p: &Pipeline, key: &str) -> Option<Loc> {
+    match key {
+        "pipeline" => p.name_loc,
+        "results" => p.results.as_ref().map(|(_, loc)| *loc),
+        "remote" => p.remote.as_ref().map(|r| r.loc),
+        _ => None,
+    }
 }
 
 /// `remote "NAME-OR-URL"` with an optional `read-only=#true`.

@@ -297,6 +297,53 @@ fn an_upstream_stage_written_as_a_parameter_points_to_needs() {
 }
 
 #[test]
+fn top_level_settings_set_twice_are_errors() {
+    for key in ["pipeline \"b\"", "results \"out\"", "remote \"lab\""] {
+        let first = key
+            .replace('b', "a")
+            .replace("out", "res")
+            .replace("lab", "nfs");
+        let text = format!("{first}\n{key}\nstage \"e\" {{\n    kind \"test/echo\"\n}}\n");
+        let name = key.split_whitespace().next().unwrap();
+        assert_problem(&text, &format!("`{name}` is set twice"), key, "keep one");
+    }
+}
+
+#[test]
+fn a_missing_deps_file_points_at_its_line() {
+    assert_problem(
+        "stage \"plot\" {\n    kind \"command\"\n    run \"true\"\n    deps \"no-such-script.py\"\n}\n",
+        "`no-such-script.py` (in `deps`) is not a file",
+        "deps \"no-such-script.py\"",
+        "create the file or fix the path",
+    );
+}
+
+#[test]
+fn a_pipeline_file_without_stages_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for text in [
+        "",
+        "// only a comment\n",
+        "sweep \"s\" {\n    seed 0 1\n}\n",
+    ] {
+        let path = dir.path().join("empty.kdl");
+        std::fs::write(&path, text).unwrap();
+        let err = prunus_engine::load(&path, Registry::builtin)
+            .err()
+            .expect("an error");
+        let Error::Pipeline(e) = err else {
+            panic!("{err}")
+        };
+        assert!(
+            e.messages().iter().any(|m| m.contains("has no stages")),
+            "{:?}",
+            e.messages()
+        );
+    }
+}
+
+#[test]
 fn a_valid_pipeline_expands_its_sweep_and_joins_on_shared_axes() {
     let text = format!(
         "{SWEEP}stage \"gen\" {{\n    kind \"test/echo\"\n    over \"grid\"\n    value \"{{game}}\"\n}}\n\

@@ -22,6 +22,8 @@ pub(super) struct Resolved<'a> {
     pub index: HashMap<&'a str, usize>,
     /// Each stage's accepted parameters by key (filled by [`Resolved::check_params`]).
     pub specs: Vec<HashMap<&'static str, ParamSpec>>,
+    /// Where `deps` paths resolve (the main file's directory).
+    pub base_dir: &'a std::path::Path,
 }
 
 impl<'a> Resolved<'a> {
@@ -39,6 +41,7 @@ impl<'a> Resolved<'a> {
             sweeps.push(sweep_of(d, p, &by_name, problems));
         }
         Resolved {
+            base_dir: &p.base_dir,
             decls,
             kinds,
             sweeps,

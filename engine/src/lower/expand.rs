@@ -74,11 +74,14 @@ impl Expansion {
         let stage = StageParams::new(st, i, problems);
         let mut seen_names = HashMap::new();
         let mut stage_resources = None;
-        let mut bad_outputs = false;
+        let (mut bad_outputs, mut missing_deps) = (false, false);
         for (axes, name) in points {
             let params = stage.params(&axes, kind.as_ref(), problems);
             if !bad_outputs {
                 bad_outputs = !outputs_are_plain(kind.as_ref(), d, &params, problems);
+            }
+            if !missing_deps && (!stage.uniform() || self.instances.len() == start) {
+                missing_deps = !deps_exist(st, i, &params, problems);
             }
             // Uniform stages share their parameters: one check covers every instance.
             if !stage.uniform() || self.instances.len() == start {
@@ -400,6 +403,32 @@ fn outputs_are_plain(
             .help("name outputs relative to the stage's output folder, e.g. `returns.csv` or `plots/curve.svg`"),
     );
     false
+}
+
+/// Files the key hashes (path parameters such as `deps`) must exist: reported where they are
+/// set, not when planning cannot hash them.
+fn deps_exist(st: &Resolved, i: usize, params: &Params, problems: &mut Problems) -> bool {
+    let d = &st.decls[i];
+    for spec in st.specs[i].values().filter(|s| s.ty == ParamType::Paths) {
+        for rel in params.strs(spec.key).unwrap_or_default() {
+            let path = st.base_dir.join(&rel);
+            if path.is_file() {
+                continue;
+            }
+            let loc = d
+                .params
+                .iter()
+                .rev()
+                .find(|s| s.key == spec.key)
+                .map_or(d.loc, |s| s.loc);
+            problems.push(
+                Problem::new(loc, format!("stage `{}`: `{rel}` (in `{}`) is not a file", d.name, spec.key), "no such file")
+                    .help(format!("paths are relative to the pipeline file's folder ({}); create the file or fix the path", st.base_dir.display())),
+            );
+            return false;
+        }
+    }
+    true
 }
 
 fn resources(kind: &dyn StageKind, d: &StageDecl, params: &Params) -> Resources {
