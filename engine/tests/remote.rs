@@ -111,7 +111,9 @@ fn untrusted_entries_run_here_and_read_only_writes_nothing() {
     let s = run_with(&g, &b, &remote, b_trust, true);
     assert_eq!((s.ran.len(), s.fetched, s.pushed), (4, 0, 0));
     assert!(
-        s.remote_problems.iter().any(|p| p.contains("does not trust")),
+        s.remote_problems
+            .iter()
+            .any(|p| p.contains("does not trust")),
         "{:?}",
         s.remote_problems
     );

@@ -491,6 +491,9 @@ fn a_directory_remote_under_a_missing_folder_is_not_made() {
     // folder in its place would hide that.
     let dir = tempfile::tempdir().unwrap();
     let err = DirRemote::open(dir.path().join("mnt/shared/prunus")).unwrap_err();
-    assert!(err.to_string().contains("is the shared disk mounted"), "{err}");
+    assert!(
+        err.to_string().contains("is the shared disk mounted"),
+        "{err}"
+    );
     assert!(!dir.path().join("mnt").exists());
 }
