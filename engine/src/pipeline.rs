@@ -169,7 +169,10 @@ pub fn load(path: &Path) -> Result<(Pipeline, Sources), PipelineError> {
         &mut seen,
     );
     check_names(&pipeline, &mut problems);
-    if pipeline.stages.is_empty() && problems.is_empty() {
+    // A file of only templates and sweeps is one to `include` (`plan` says it runs nothing).
+    let nothing =
+        pipeline.stages.is_empty() && pipeline.templates.is_empty() && pipeline.sweeps.is_empty();
+    if nothing && problems.is_empty() {
         problems.push(
             Problem::new(Loc::new(0, (0, 0).into()), "the pipeline has no stages", "nothing to run")
                 .help("add one, e.g. stage \"train\" { kind \"train/dqn\"; env \"minatar/breakout\" } (`prunus kinds` lists the kinds)"),

@@ -114,7 +114,7 @@ impl Store {
         let report = Mutex::new(SyncReport::default());
         let failed_blobs: Mutex<HashSet<Digest>> = Mutex::default();
         parallel(&blobs, jobs, |(d, len)| {
-            let put = self.push_blob(remote, d);
+            let put = self.send_blob(remote, d);
             let mut r = report.lock().unwrap();
             match put {
                 Ok(Put::Created) => {

@@ -117,6 +117,16 @@ impl Store {
         if remote.has_blob(digest)? {
             return Ok(Put::Existed);
         }
+        self.send_blob(remote, digest)
+    }
+
+    /// Puts a blob a listing found missing on the remote (the put itself is still
+    /// create-if-absent), after verifying the local copy.
+    pub(crate) fn send_blob(
+        &self,
+        remote: &dyn Remote,
+        digest: &Digest,
+    ) -> Result<Put, StoreError> {
         let path = self.blob_path(digest);
         io::copy(&mut self.read(digest)?, &mut io::sink())
             .map_err(|e| from_read_err(e, "read blob", &path))?;

@@ -120,4 +120,7 @@ fn print_table(graph: &Graph, entries: &[Entry], all: bool, remote: bool) {
         );
     }
     println!("{} of {} instances to run", runs, graph.instances.len());
+    if graph.stages.is_empty() {
+        println!("(it has no stages: only templates and sweeps, for other pipelines to `include`)");
+    }
 }
