@@ -237,7 +237,8 @@ fn reach_help(spec: &str) -> String {
     format!(
         "check that `{spec}` is up and reachable and that your credentials are right (S3: \
          AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE, and --endpoint for a \
-         non-AWS server); --no-remote runs without it"
+         non-AWS server; an error about 169.254.169.254 means no credentials were found, so \
+         AWS's instance metadata was asked); --no-remote runs without it"
     )
 }
 
