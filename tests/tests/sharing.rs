@@ -371,52 +371,28 @@ fn corrupt_blob(remote: &Remote) {
     store_is_clean(&b);
 }
 
-#[test]
-fn run_with_a_directory_remote_shares_results() {
-    run_shares(&Remote::dir());
+/// One test per remote for a check: through a directory, and through S3 when a server runs.
+macro_rules! on_both {
+    ($($check:ident: $dir:ident, $s3:ident;)*) => {$(
+        #[test]
+        fn $dir() {
+            $check(&Remote::dir());
+        }
+
+        #[test]
+        fn $s3() {
+            if let Some(r) = Remote::s3() {
+                $check(&r);
+            }
+        }
+    )*};
 }
 
-#[test]
-fn run_with_an_s3_remote_shares_results() {
-    if let Some(r) = Remote::s3() {
-        run_shares(&r);
-    }
-}
-
-#[test]
-fn push_and_pull_through_a_directory() {
-    push_pull(&Remote::dir());
-}
-
-#[test]
-fn push_and_pull_through_s3() {
-    if let Some(r) = Remote::s3() {
-        push_pull(&r);
-    }
-}
-
-#[test]
-fn a_directory_remote_refuses_untrusted_and_forged_entries() {
-    trust(&Remote::dir());
-}
-
-#[test]
-fn an_s3_remote_refuses_untrusted_and_forged_entries() {
-    if let Some(r) = Remote::s3() {
-        trust(&r);
-    }
-}
-
-#[test]
-fn a_corrupt_blob_in_a_directory_remote_is_rejected() {
-    corrupt_blob(&Remote::dir());
-}
-
-#[test]
-fn a_corrupt_blob_in_s3_is_rejected() {
-    if let Some(r) = Remote::s3() {
-        corrupt_blob(&r);
-    }
+on_both! {
+    run_shares: run_with_a_directory_remote_shares_results, run_with_an_s3_remote_shares_results;
+    push_pull: push_and_pull_through_a_directory, push_and_pull_through_s3;
+    trust: a_directory_remote_refuses_untrusted_and_forged_entries, an_s3_remote_refuses_untrusted_and_forged_entries;
+    corrupt_blob: a_corrupt_blob_in_a_directory_remote_is_rejected, a_corrupt_blob_in_s3_is_rejected;
 }
 
 #[test]
