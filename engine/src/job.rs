@@ -186,12 +186,14 @@ pub enum Outcome {
 }
 
 /// Runs `job` with `kind` (already [`Job::check`]ed) and publishes its result. One process
-/// runs a key at a time: a second one waits for the first, then finds its result.
+/// runs a key at a time: a second one waits for the first, then finds its result. `gpus` are
+/// the ordinals of the GPUs the executor gave it (empty when it needs none).
 pub fn execute(
     job: &Job,
     kind: &dyn StageKind,
     store: &Store,
     reporter: &Arc<StageReporter>,
+    gpus: &[usize],
     cancel: Arc<AtomicBool>,
 ) -> Outcome {
     let fail = |e: String| Outcome::Failed(e, reporter.tail(20));
@@ -204,7 +206,7 @@ pub fn execute(
     if let Ok(Some(result)) = store.lookup(&job.key) {
         return Outcome::Cached(result);
     }
-    match run_and_publish(job, kind, store, &lock, reporter, cancel) {
+    match run_and_publish(job, kind, store, &lock, reporter, gpus, cancel) {
         Ok(Some(result)) => Outcome::Published(result),
         Ok(None) => Outcome::Cancelled,
         Err(e) => fail(e),
@@ -241,6 +243,7 @@ fn run_and_publish(
     store: &Store,
     lock: &StageLock,
     reporter: &Arc<StageReporter>,
+    gpus: &[usize],
     cancel: Arc<AtomicBool>,
 ) -> Result<Option<ActionResult>, String> {
     // Made under the stage's lock, so `prunus store gc` removes it if this process dies.
@@ -255,6 +258,7 @@ fn run_and_publish(
         out_dir: out_dir.clone(),
         scratch: store.scratch(&job.key).map_err(|e| e.to_string())?,
         reporter: reporter.clone(),
+        gpus: gpus.to_vec(),
         cancel,
     };
     let started = SystemTime::now();

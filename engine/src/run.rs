@@ -27,6 +27,8 @@ use crate::remote::{Moved, RemoteCache, Transfers, Work};
 pub struct RunOptions {
     pub cpus: u32,
     pub gpus: u32,
+    /// Instances that may share one GPU.
+    pub runs_per_gpu: u32,
     pub memory_mb: u64,
     /// Go on with independent instances after a failure.
     pub keep_going: bool,
@@ -45,6 +47,7 @@ impl Default for RunOptions {
         RunOptions {
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
             gpus: 0,
+            runs_per_gpu: 1,
             memory_mb: total_memory_mb(),
             keep_going: false,
             targets: Vec::new(),
@@ -361,7 +364,7 @@ pub fn run(
         gpus: opts.gpus,
         memory_mb: opts.memory_mb,
     };
-    let mut executor = LocalExecutor::new(store.clone(), slots);
+    let mut executor = LocalExecutor::new(store.clone(), slots).runs_per_gpu(opts.runs_per_gpu);
     run_with(graph, store, opts, &mut executor, cancel)
 }
 

@@ -30,7 +30,8 @@ prunus explain pipelines/quickstart.kdl train/breakout/width1/sparsity0.95/seed0
 prunus show train/breakout/width1/sparsity0.95/seed0 --log\n  \
 prunus kinds train/dqn                       a stage kind's parameters and defaults\n  \
 prunus store verify                          re-hash every blob\n  \
-prunus roms install                          Atari ROMs from ale-py's wheel (--features atari)"
+prunus roms install                          Atari ROMs from ale-py's wheel (--features atari)\n  \
+prunus device --bench                        is this GPU right and fast? (--features cuda)"
 )]
 struct Cli {
     /// The artifact store (shared by every pipeline run from here).
@@ -63,6 +64,9 @@ enum Command {
     /// Install and check the Atari ROMs (builds with `--features atari`).
     #[command(subcommand)]
     Roms(RomsCommand),
+    /// Check a GPU (or the CPU) for training: agreement with the CPU, and with --bench its
+    /// throughput.
+    Device(commands::device::Args),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +93,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Exec(args) => commands::exec::run(store, args),
         Command::Store(cmd) => commands::store::run(store, cmd),
         Command::Roms(cmd) => commands::roms::run(cmd),
+        Command::Device(args) => commands::device::run(args),
     }
 }
 

@@ -1,6 +1,8 @@
 //! The local executor: runs jobs in threads of this process, packed into the machine's cpu,
 //! gpu and memory slots. An instance asking for more cpus or memory than the run has is
-//! clamped (it runs alone); one asking for a GPU the run lacks is refused.
+//! clamped (it runs alone); one asking for a GPU the run lacks is refused. Each GPU takes up to
+//! `runs_per_gpu` instances side by side (the paper's networks leave a large GPU mostly idle),
+//! and each instance is told which GPUs are its own.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -46,8 +48,11 @@ pub struct LocalExecutor {
     store: Store,
     capacity: Slots,
     free: Slots,
-    /// What each running task holds, by graph index.
-    held: Vec<(usize, Slots)>,
+    /// What each running task holds, by graph index, and its GPU ordinals.
+    held: Vec<(usize, Slots, Vec<usize>)>,
+    /// Instances running on each GPU, and how many may.
+    gpu_load: Vec<u32>,
+    runs_per_gpu: u32,
     tx: mpsc::Sender<Finished>,
     rx: mpsc::Receiver<Finished>,
 }
@@ -65,18 +70,35 @@ impl LocalExecutor {
             capacity,
             free: capacity,
             held: Vec::new(),
+            gpu_load: vec![0; capacity.gpus as usize],
+            runs_per_gpu: 1,
             tx,
             rx,
         }
     }
 
-    /// What a job needing `r` occupies here (clamped to the machine).
+    /// Lets up to `n` instances share each GPU (at least 1).
+    pub fn runs_per_gpu(mut self, n: u32) -> LocalExecutor {
+        self.runs_per_gpu = n.max(1);
+        self
+    }
+
+    /// What a job needing `r` occupies here besides GPUs (clamped to the machine).
     fn need(&self, r: &Resources) -> Slots {
         Slots {
             cpus: r.cpus.clamp(1, self.capacity.cpus),
-            gpus: r.gpus,
+            gpus: 0,
             memory_mb: r.memory_mb.min(self.capacity.memory_mb),
         }
+    }
+
+    /// The `n` least-loaded GPUs with room for one more instance, if there are `n`.
+    fn pick_gpus(&self, n: u32) -> Option<Vec<usize>> {
+        let mut open: Vec<usize> = (0..self.gpu_load.len())
+            .filter(|&g| self.gpu_load[g] < self.runs_per_gpu)
+            .collect();
+        open.sort_by_key(|&g| (self.gpu_load[g], g));
+        (open.len() >= n as usize).then(|| open[..n as usize].to_vec())
     }
 }
 
@@ -96,13 +118,17 @@ impl Executor for LocalExecutor {
     }
 
     fn has_room(&self, r: &Resources) -> bool {
-        self.free.fits(self.need(r))
+        self.free.fits(self.need(r)) && self.pick_gpus(r.gpus).is_some()
     }
 
     fn start(&mut self, task: Task) {
         let need = self.need(&task.job.resources);
+        let gpus = self
+            .pick_gpus(task.job.resources.gpus)
+            .expect("start without a GPU");
         assert!(self.free.take(need), "start without room");
-        self.held.push((task.index, need));
+        gpus.iter().for_each(|&g| self.gpu_load[g] += 1);
+        self.held.push((task.index, need, gpus.clone()));
         let (store, tx) = (self.store.clone(), self.tx.clone());
         std::thread::spawn(move || {
             let t0 = Instant::now();
@@ -111,6 +137,7 @@ impl Executor for LocalExecutor {
                 task.kind.as_ref(),
                 &store,
                 &task.reporter,
+                &gpus,
                 task.cancel,
             );
             task.reporter.done();
@@ -124,9 +151,10 @@ impl Executor for LocalExecutor {
 
     fn wait(&mut self, timeout: Duration) -> Option<Finished> {
         let finished = self.rx.recv_timeout(timeout).ok()?;
-        if let Some(k) = self.held.iter().position(|(i, _)| *i == finished.index) {
-            let (_, slots) = self.held.swap_remove(k);
+        if let Some(k) = self.held.iter().position(|(i, ..)| *i == finished.index) {
+            let (_, slots, gpus) = self.held.swap_remove(k);
             self.free.give(slots);
+            gpus.iter().for_each(|&g| self.gpu_load[g] -= 1);
         }
         Some(finished)
     }

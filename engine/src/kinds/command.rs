@@ -14,7 +14,8 @@
 //! The program runs in the pipeline file's directory with `PRUNUS_OUT` (write outputs
 //! there), `PRUNUS_SCRATCH` (checkpoints that survive a kill), `PRUNUS_INPUTS` (a JSON file
 //! listing upstream instances: stage, instance, axes, outputs -> path), `PRUNUS_AXES` (JSON)
-//! and `PRUNUS_AXIS_<NAME>` per axis. Its stdout and stderr become the stage log (bytes that
+//! and `PRUNUS_AXIS_<NAME>` per axis; a stage with `resources gpus=N` sees only its own GPUs
+//! in `CUDA_VISIBLE_DEVICES` (stages may share one: `prunus run --runs-per-gpu`). Its stdout and stderr become the stage log (bytes that
 //! are not UTF-8 are shown as U+FFFD); a line `##prunus progress DONE TOTAL` drives the
 //! progress bar. Exit status 0 means success.
 //!
@@ -33,6 +34,15 @@ use prunus_stage::{Context, ParamSpec, ParamType, Params, Reporter, StageError, 
 
 use crate::process::Group;
 use crate::process::output::Output;
+
+/// `CUDA_VISIBLE_DEVICES` for a program given GPU ordinals `gpus`: counted within the GPUs
+/// this process may see (a batch system may already have narrowed them), else the machine's.
+fn visible_devices(gpus: &[usize]) -> String {
+    let outer = std::env::var("CUDA_VISIBLE_DEVICES").unwrap_or_default();
+    let outer: Vec<&str> = outer.split(',').filter(|s| !s.trim().is_empty()).collect();
+    let name = |g: usize| outer.get(g).map_or(g.to_string(), |s| s.trim().to_string());
+    gpus.iter().map(|&g| name(g)).collect::<Vec<_>>().join(",")
+}
 
 /// How often a running program's exit and the cancel flag are checked.
 const POLL: Duration = Duration::from_millis(20);
@@ -148,6 +158,9 @@ impl StageKind for Command {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if !ctx.gpus.is_empty() {
+            cmd.env("CUDA_VISIBLE_DEVICES", visible_devices(&ctx.gpus));
+        }
         for (k, v) in &ctx.axes {
             cmd.env(
                 format!("PRUNUS_AXIS_{}", k.to_uppercase().replace('-', "_")),

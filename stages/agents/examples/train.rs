@@ -66,6 +66,7 @@ fn main() {
         out_dir: dir.path().join("out"),
         scratch: dir.path().join("scratch"),
         reporter: Arc::new(Print(start)),
+        gpus: vec![0],
         cancel: Arc::new(AtomicBool::new(false)),
     };
     kind.run(&ctx).expect("training failed");

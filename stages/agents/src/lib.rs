@@ -21,7 +21,10 @@ pub mod adam;
 pub mod agent;
 pub mod baselines;
 pub mod checkpoint;
+pub mod device_check;
 pub mod envs;
+#[cfg(feature = "cuda")]
+pub mod gpu;
 pub mod hooks;
 pub mod kinds;
 pub mod malloc;
@@ -40,6 +43,11 @@ pub mod train;
 /// The device named by the `device` parameter: `cpu` (burn's Flex backend, deterministic),
 /// `ndarray` (burn's older CPU backend) or `cuda` (GPU 0; needs a build with `--features cuda`).
 pub fn device(name: &str) -> Result<burn::tensor::Device, String> {
+    device_at(name, 0)
+}
+
+/// [`device`], on GPU `gpu` (the ordinal the executor gave the instance) for `cuda`.
+pub fn device_at(name: &str, gpu: usize) -> Result<burn::tensor::Device, String> {
     match name {
         // burn's pure-Rust Flex backend, single-threaded here: bit-reproducible, and about 1.6×
         // faster than NdArray on these networks (benches/steps.rs).
@@ -47,10 +55,15 @@ pub fn device(name: &str) -> Result<burn::tensor::Device, String> {
         #[allow(deprecated)] // kept for comparison; burn deprecates NdArray in favour of Flex
         "ndarray" => Ok(burn::tensor::Device::ndarray()),
         #[cfg(feature = "cuda")]
-        "cuda" => Ok(burn::tensor::Device::cuda(0)),
+        "cuda" => gpu::open(gpu),
         #[cfg(not(feature = "cuda"))]
-        "cuda" => Err("this prunus was built without CUDA; rebuild with `--features cuda` or use device \"cpu\"".into()),
-        other => Err(format!("unknown device `{other}`; use cpu, ndarray or cuda")),
+        "cuda" => {
+            let _ = gpu;
+            Err("this prunus was built without CUDA; rebuild it with `scripts/cuda-build` (README, \"On a GPU\") or use device \"cpu\"".into())
+        }
+        other => Err(format!(
+            "unknown device `{other}`; use cpu, ndarray or cuda"
+        )),
     }
 }
 

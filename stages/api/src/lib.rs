@@ -263,6 +263,9 @@ pub struct Context {
     /// what you resume from as [`sealed`] files (`prunus store verify` checks them).
     pub scratch: PathBuf,
     pub reporter: Arc<dyn Reporter>,
+    /// The GPUs this instance was given, as the driver numbers them (empty when its
+    /// `resources` ask for none); instances may share a GPU (`prunus run --runs-per-gpu`).
+    pub gpus: Vec<usize>,
     /// Set on Ctrl-C: long stages checkpoint and return [`StageError::Cancelled`].
     pub cancel: Arc<AtomicBool>,
 }
@@ -300,6 +303,7 @@ impl Context {
             out_dir,
             scratch,
             reporter: Arc::new(Silent),
+            gpus: vec![0],
             cancel: Arc::new(AtomicBool::new(false)),
         }
     }

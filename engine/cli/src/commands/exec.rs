@@ -82,6 +82,8 @@ fn execute(store: &Store, job: &Job) -> Result<ExitCode> {
         kind.as_ref(),
         store,
         &reporter,
+        // A batch system hands the job its GPUs as 0..n (CUDA_VISIBLE_DEVICES).
+        &(0..job.resources.gpus as usize).collect::<Vec<_>>(),
         super::run::cancel_on_ctrl_c(),
     );
     reporter.done();

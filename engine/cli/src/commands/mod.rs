@@ -1,6 +1,7 @@
 //! One module per subcommand (as cargo's `src/bin/cargo/commands/`): each has its `Args`
 //! (clap) and a `run`; what several share (opening the store, finding a result) is here.
 
+pub mod device;
 pub mod exec;
 pub mod explain;
 pub mod kinds;

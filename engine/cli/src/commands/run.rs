@@ -26,6 +26,10 @@ pub struct Args {
     /// GPUs to hand out to stages that declare `resources gpus=`.
     #[arg(long, default_value_t = 0)]
     gpus: u32,
+    /// Training runs that share each GPU, side by side. One of the paper's runs leaves a large
+    /// GPU mostly idle; `scripts/gpu-check` measures the throughput at 1, 2, 4 and 8.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    runs_per_gpu: u32,
     /// Memory to pack stages into, e.g. 16G (default: the machine's).
     #[arg(long)]
     memory: Option<String>,
@@ -50,6 +54,7 @@ pub fn run(store: &std::path::Path, args: Args) -> Result<ExitCode> {
         remote: remote.clone(),
         keep_going: args.keep_going,
         gpus: args.gpus,
+        runs_per_gpu: args.runs_per_gpu,
         targets: args.targets,
         export: !args.no_export,
         verbose: args.verbose,

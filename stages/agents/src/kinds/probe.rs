@@ -3,7 +3,9 @@
 
 use prunus_probes::dormant;
 use prunus_results::{CheckpointEntry, GradCov, ProbeRow, ResultFile};
-use prunus_stage::{Context, Input, ParamSpec, ParamType, Params, StageError, StageKind, Value};
+use prunus_stage::{
+    Context, Input, ParamSpec, ParamType, Params, Resources, StageError, StageKind, Value,
+};
 
 use super::param_err;
 use crate::checkpoint::{ProbeBatch, Snapshot};
@@ -28,8 +30,16 @@ impl StageKind for ProbeKind {
          per-sample gradients. Writes probes.csv (env_steps,probe,value) and grad_cov.json."
     }
 
-    fn deterministic(&self, _params: &Params) -> bool {
-        true
+    fn deterministic(&self, params: &Params) -> bool {
+        // As training: bit-reproducible on the CPU; GPU kernels reorder float sums.
+        !matches!(params.str("device"), Ok("cuda"))
+    }
+
+    fn resources(&self, params: &Params) -> Resources {
+        Resources {
+            gpus: matches!(params.str("device"), Ok("cuda")) as u32,
+            ..Resources::default()
+        }
     }
 
     fn params(&self) -> Vec<ParamSpec> {
@@ -74,7 +84,8 @@ impl StageKind for ProbeKind {
             )));
         };
         let (taus, samples, device) = settings(&ctx.params)?;
-        let device = crate::device(device).map_err(|e| param_err("device", e))?;
+        let gpu = ctx.gpus.first().copied().unwrap_or(0);
+        let device = crate::device_at(device, gpu).map_err(|e| param_err("device", e))?;
         let batch =
             ProbeBatch::read(input.output("probe_batch.bin")?).map_err(StageError::Failed)?;
         let entries: Vec<CheckpointEntry> =

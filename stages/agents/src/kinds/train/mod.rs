@@ -115,7 +115,8 @@ impl StageKind for TrainKind {
     }
 
     fn run(&self, ctx: &Context) -> Result<(), StageError> {
-        let setup = Setup::new(self.algorithm, self.env_factory, &ctx.params)?;
+        let gpu = ctx.gpus.first().copied().unwrap_or(0);
+        let setup = Setup::new(self.algorithm, self.env_factory, &ctx.params, gpu)?;
         ctx.log(format!(
             "resolved settings: {}",
             serde_json::to_string(&setup.resolved).unwrap_or_default()

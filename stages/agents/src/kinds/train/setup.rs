@@ -112,10 +112,12 @@ impl Settings {
 }
 
 impl Setup {
+    /// `gpu`: the ordinal of the GPU the executor gave the run (used with `device "cuda"`).
     pub fn new(
         algorithm: Algorithm,
         env_factory: EnvFactory,
         p: &Params,
+        gpu: usize,
     ) -> Result<Self, StageError> {
         let s = Settings::from_params(algorithm, p)?;
         let probe = env_factory(&s.env_name, &s.env_options).map_err(|e| param_err("env", e))?;
@@ -138,7 +140,7 @@ impl Setup {
             weight_decay: s.optimizer.weight_decay,
         };
         let replay = replay_config(&s.replay, &spec)?;
-        let device = crate::device(&s.device).map_err(|e| param_err("device", e))?;
+        let device = crate::device_at(&s.device, gpu).map_err(|e| param_err("device", e))?;
         let fingerprint = serde_json::to_string(&p.0).unwrap_or_default();
         let mut previous = p.0.clone();
         let dropped = match algorithm {
