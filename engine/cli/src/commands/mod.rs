@@ -2,6 +2,7 @@
 //! (clap) and a `run`; what several share (opening the store, finding a result) is here.
 
 pub mod exec;
+pub mod executor;
 pub mod explain;
 pub mod kinds;
 pub mod ls;
