@@ -247,7 +247,7 @@ impl SlurmExecutor {
             return self.end(t.task, Outcome::Published(result), t.since);
         }
         let r = t.task.job.resources;
-        let warn = self.opts.signal_before_s.min(r.time_s.or(self.opts.time_s).unwrap_or(0) / 2);
+        let warn = r.time_s.or(self.opts.time_s).map_or(0, |t| self.opts.warning_s(t));
         let msg = report::failure(id, ended, exit, warn);
         let log = tail::last_lines(&t.record.log, 20);
         self.end(t.task, Outcome::Failed(msg, log), t.since);

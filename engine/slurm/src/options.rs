@@ -19,8 +19,9 @@ pub struct SlurmOptions {
     /// The prunus the jobs run: it must be visible on the nodes (default: this binary).
     pub prunus: PathBuf,
     /// Slurm sends SIGTERM this long before the time limit (`--signal=B:TERM@N`), so a
-    /// training stage checkpoints before it is killed (at most half the time limit).
-    pub signal_before_s: u64,
+    /// training stage checkpoints before it is killed. Default: 2 minutes, at most half the
+    /// limit; set, it leaves the job at least 10 s.
+    pub signal_before_s: Option<u64>,
     /// How often the coordinator asks Slurm how its jobs are doing.
     pub poll: Duration,
     /// How often a job prints its progress line (the coordinator's bars read them).
@@ -38,7 +39,7 @@ impl Default for SlurmOptions {
             time_s: None,
             sbatch_args: Vec::new(),
             prunus: std::env::current_exe().unwrap_or_else(|_| "prunus".into()),
-            signal_before_s: 120,
+            signal_before_s: None,
             poll: Duration::from_millis(500),
             progress_interval_s: 10,
             max_array: 1000,
@@ -51,6 +52,14 @@ pub const SETTINGS: &str =
     "partition, account, qos, time, sbatch, prunus, signal-before, poll, progress-interval";
 
 impl SlurmOptions {
+    /// How long before a time limit of `limit_s` the warning signal comes (0: none).
+    pub fn warning_s(&self, limit_s: u64) -> u64 {
+        match self.signal_before_s {
+            None => (limit_s / 2).min(120),
+            Some(s) => s.min(limit_s.saturating_sub(10)),
+        }
+    }
+
     /// Applies one setting as the config, a pipeline or the CLI writes it (`partition "gpu"`,
     /// `sbatch "--exclusive" "--constraint=a100"`, `time "24h"`).
     pub fn set(&mut self, key: &str, values: &[String]) -> Result<(), String> {
@@ -71,7 +80,7 @@ impl SlurmOptions {
             "time" => self.time_s = Some(secs(one()?)?),
             "sbatch" => self.sbatch_args.extend(values.iter().cloned()),
             "prunus" => self.prunus = PathBuf::from(one()?),
-            "signal-before" => self.signal_before_s = secs(one()?)?,
+            "signal-before" => self.signal_before_s = Some(secs(one()?)?),
             "poll" => self.poll = Duration::from_secs(secs(one()?)?),
             "progress-interval" => self.progress_interval_s = secs(one()?)?,
             _ => return Err(format!("unknown Slurm setting `{key}` (known: {SETTINGS})")),

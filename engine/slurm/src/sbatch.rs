@@ -31,7 +31,7 @@ pub fn flags(opts: &SlurmOptions, stage: &str, r: &Resources, tasks: usize, log:
     }
     if let Some(t) = r.time_s.or(opts.time_s) {
         f.push(format!("--time={}", slurm_time(t)));
-        let warn = opts.signal_before_s.min(t / 2);
+        let warn = opts.warning_s(t);
         if warn > 0 {
             f.push(format!("--signal=B:TERM@{warn}"));
         }
