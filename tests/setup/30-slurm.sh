@@ -71,7 +71,8 @@ TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
-SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
+SchedulerParameters=batch_sched_delay=0,sched_min_interval=0,sched_interval=1
+# (sched_interval: a requeued job made eligible again starts within a second, not a minute)
 # Finished jobs stay visible to scontrol show job (there is no accounting database).
 MinJobAge=86400
 AccountingStorageType=accounting_storage/none
