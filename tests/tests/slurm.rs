@@ -57,18 +57,30 @@ fn submissions(p: &Project) -> Vec<(String, String, String)> {
 /// Tasks Slurm itself knows of that ran in the project directory, by instance log: what the
 /// cluster saw submitted, not what prunus says it submitted.
 fn slurm_tasks(p: &Project) -> usize {
-    let out = Command::new("scontrol").args(["show", "job", "-o"]).output().unwrap();
+    let out = Command::new("scontrol")
+        .args(["show", "job", "-o"])
+        .output()
+        .unwrap();
     let dir = p.path().canonicalize().unwrap();
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| l.contains(&format!("WorkDir={} ", dir.display())))
         .map(|l| {
-            let tasks = l.split_whitespace().find_map(|f| f.strip_prefix("ArrayTaskId=")).unwrap_or("0");
+            let tasks = l
+                .split_whitespace()
+                .find_map(|f| f.strip_prefix("ArrayTaskId="))
+                .unwrap_or("0");
             // A pending array record covers a range (`3-5`).
-            tasks.split(['%']).next().unwrap().split(',').map(|r| match r.split_once('-') {
-                Some((a, b)) => b.parse::<usize>().unwrap() - a.parse::<usize>().unwrap() + 1,
-                None => 1,
-            }).sum::<usize>()
+            tasks
+                .split(['%'])
+                .next()
+                .unwrap()
+                .split(',')
+                .map(|r| match r.split_once('-') {
+                    Some((a, b)) => b.parse::<usize>().unwrap() - a.parse::<usize>().unwrap() + 1,
+                    None => 1,
+                })
+                .sum::<usize>()
         })
         .sum()
 }
@@ -123,22 +135,47 @@ fn a_sweep_through_slurm_gives_the_local_keys_and_outputs() {
     for p in [&local, &cluster] {
         p.write("sweep.kdl", SWEEP);
     }
-    assert_eq!(prunus(&local, &["run", "sweep.kdl"]).ok().counts(), (5, 0, 0));
+    assert_eq!(
+        prunus(&local, &["run", "sweep.kdl"]).ok().counts(),
+        (5, 0, 0)
+    );
     let ran = prunus(&cluster, &["run", "--executor", "slurm", "sweep.kdl"]).ok();
     assert_eq!(ran.counts(), (5, 0, 0), "{}", ran.stderr);
-    assert!(ran.stderr.contains("5 instance(s) submitted, 0 re-attached"), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("5 instance(s) submitted, 0 re-attached"),
+        "{}",
+        ran.stderr
+    );
     // The same keys, all cached now; the same outputs.
     let (a, b) = (keys(&local, "sweep.kdl"), keys(&cluster, "sweep.kdl"));
     assert_eq!(a, b);
     assert!(b.values().all(|(_, status)| status == "cached"), "{b:?}");
     for name in ["gen/seed0", "gen/seed3", "all"] {
-        let (sa, sb) = (prunus(&local, &["show", name]).ok(), prunus(&cluster, &["show", name]).ok());
-        let outputs = |s: &str| s.lines().filter(|l| l.contains("out.txt")).map(String::from).collect::<Vec<_>>();
+        let (sa, sb) = (
+            prunus(&local, &["show", name]).ok(),
+            prunus(&cluster, &["show", name]).ok(),
+        );
+        let outputs = |s: &str| {
+            s.lines()
+                .filter(|l| l.contains("out.txt"))
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(outputs(&sa.stdout), outputs(&sb.stdout), "{name}");
     }
     // The sweep went as one array of 4 tasks, then the fan-in as its own.
     let subs = submissions(&cluster);
-    let array = |i: &str| subs.iter().find(|s| s.2 == i).unwrap().0.split('_').next().unwrap().to_string();
+    let array = |i: &str| {
+        subs.iter()
+            .find(|s| s.2 == i)
+            .unwrap()
+            .0
+            .split('_')
+            .next()
+            .unwrap()
+            .to_string()
+    };
     assert_eq!(subs.len(), 5, "{subs:?}");
     assert!((0..4).all(|s| array(&format!("gen/seed{s}")) == array("gen/seed0")));
     assert_ne!(array("all"), array("gen/seed0"));
@@ -166,15 +203,33 @@ stage "good" {
 }
 "#,
     );
-    let r = prunus(&p, &["run", "--executor", "slurm", "--keep-going", "fail.kdl"]);
+    let r = prunus(
+        &p,
+        &["run", "--executor", "slurm", "--keep-going", "fail.kdl"],
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(r.counts(), (1, 0, 1), "{}", r.stderr);
     let words = r.stderr.replace('\n', " ");
     assert!(words.contains("✗ bad failed"), "{}", r.stderr);
     assert!(words.contains("FAILED (exit code 1)"), "{}", r.stderr);
-    assert!(words.contains("the last words of a failing job"), "{}", r.stderr);
+    assert!(
+        words.contains("the last words of a failing job"),
+        "{}",
+        r.stderr
+    );
     // A partition the cluster lacks: sbatch's refusal, and what to change.
-    let r = prunus(&p, &["run", "--executor", "slurm", "--partition", "nonesuch", "fail.kdl", "bad"]);
+    let r = prunus(
+        &p,
+        &[
+            "run",
+            "--executor",
+            "slurm",
+            "--partition",
+            "nonesuch",
+            "fail.kdl",
+            "bad",
+        ],
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("sbatch refused the job"), "{}", r.stderr);
     assert!(r.stderr.contains("check the partition"), "{}", r.stderr);
@@ -206,13 +261,18 @@ fn a_coordinator_killed_mid_run_reattaches_and_nothing_is_submitted_twice() {
     let p = Project::new();
     p.write("slow.kdl", SLOW);
     let mut first = spawn(&p, &["run", "--executor", "slurm", "slow.kdl"]);
-    wait_until("the sweep is submitted", Duration::from_secs(30), || submissions(&p).len() == 6);
+    wait_until("the sweep is submitted", Duration::from_secs(30), || {
+        submissions(&p).len() == 6
+    });
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();
     // Two coordinators restart at once on the one store.
     let a = spawn(&p, &["run", "--executor", "slurm", "slow.kdl"]);
     let b = spawn(&p, &["run", "--executor", "slurm", "slow.kdl"]);
-    let (a, b) = (Ran::from(a.wait_with_output().unwrap()), Ran::from(b.wait_with_output().unwrap()));
+    let (a, b) = (
+        Ran::from(a.wait_with_output().unwrap()),
+        Ran::from(b.wait_with_output().unwrap()),
+    );
     let (a, b) = (a.ok(), b.ok());
     let mut ran: Vec<String> = p.read("ran.txt").lines().map(String::from).collect();
     ran.sort();
@@ -226,7 +286,11 @@ fn a_coordinator_killed_mid_run_reattaches_and_nothing_is_submitted_twice() {
     assert_eq!(slurm_tasks(&p), 7);
     let both = format!("{}{}", a.stderr, b.stderr);
     assert!(both.contains("re-attached to"), "{both}");
-    assert!(!both.contains("0 instance(s) submitted, 0 re-attached") || both.matches(" re-attached").count() == 2, "{both}");
+    assert!(
+        !both.contains("0 instance(s) submitted, 0 re-attached")
+            || both.matches(" re-attached").count() == 2,
+        "{both}"
+    );
 }
 
 /// A CartPole DQN run long enough to be interrupted (about 15 s on a CI core), whose jobs
@@ -274,7 +338,8 @@ fn the_task(p: &Project) -> String {
 }
 
 fn log_of(p: &Project, task: &str) -> String {
-    std::fs::read_to_string(p.path().join(format!(".prunus/slurm/logs/{task}.log"))).unwrap_or_default()
+    std::fs::read_to_string(p.path().join(format!(".prunus/slurm/logs/{task}.log")))
+        .unwrap_or_default()
 }
 
 #[test]
@@ -292,17 +357,34 @@ fn a_training_job_requeued_mid_run_resumes_bit_identically() {
     let task = the_task(&p);
     // As a preemption does: SIGTERM, then the job is queued again. Slurm holds a requeued
     // job for two minutes; let it start at once.
-    let scontrol = |args: &[&str]| assert!(Command::new("scontrol").args(args).status().unwrap().success());
+    let scontrol = |args: &[&str]| {
+        assert!(
+            Command::new("scontrol")
+                .args(args)
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
     scontrol(&["requeue", &task]);
-    wait_until("the job is requeued", Duration::from_secs(30), || log_of(&p, &task).contains("interrupted"));
+    wait_until("the job is requeued", Duration::from_secs(30), || {
+        log_of(&p, &task).contains("interrupted")
+    });
     scontrol(&["update", &format!("JobId={task}"), "StartTime=now"]);
     let r = Ran::from(child.wait_with_output().unwrap()).ok();
     assert_eq!(r.counts(), (1, 0, 0), "{}", r.stderr);
     let log = log_of(&p, &task);
     assert!(log.contains("resuming at agent step"), "{log}");
-    assert_eq!(submissions(&p).len(), 1, "requeued by Slurm, not submitted again");
+    assert_eq!(
+        submissions(&p).len(),
+        1,
+        "requeued by Slurm, not submitted again"
+    );
     let published = std::fs::read(p.path().join("results/t/train/final.ckpt")).unwrap();
-    assert!(published == reference, "the resumed run published another network");
+    assert!(
+        published == reference,
+        "the resumed run published another network"
+    );
 }
 
 #[test]
@@ -318,20 +400,38 @@ fn a_job_over_its_time_limit_is_timeout_and_resumes_when_resubmitted() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     let words = r.stderr.replace('\n', " ");
     assert!(words.contains("TIMEOUT"), "{}", r.stderr);
-    assert!(words.contains("resumes from its checkpoint"), "{}", r.stderr);
+    assert!(
+        words.contains("resumes from its checkpoint"),
+        "{}",
+        r.stderr
+    );
     let first = the_task(&p);
     eprintln!("first run:\n{}", r.stderr);
-    assert!(log_of(&p, &first).contains("interrupted"), "{}", log_of(&p, &first));
+    assert!(
+        log_of(&p, &first).contains("interrupted"),
+        "{}",
+        log_of(&p, &first)
+    );
     // Resubmitted by the next run, it resumes where the first stopped (then we stop it).
     let mut child = spawn(&p, &["run", "t.kdl"]);
-    wait_until("the resubmitted job resumes", Duration::from_secs(60), || {
-        let task = the_task(&p);
-        task != first && log_of(&p, &task).contains("resuming at agent step")
-    });
+    wait_until(
+        "the resubmitted job resumes",
+        Duration::from_secs(60),
+        || {
+            let task = the_task(&p);
+            task != first && log_of(&p, &task).contains("resuming at agent step")
+        },
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     let second = the_task(&p);
-    assert!(Command::new("scancel").arg(&second).status().unwrap().success());
+    assert!(
+        Command::new("scancel")
+            .arg(&second)
+            .status()
+            .unwrap()
+            .success()
+    );
     let log = log_of(&p, &second);
     let step: u64 = log
         .split("resuming at agent step ")

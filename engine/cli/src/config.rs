@@ -200,7 +200,10 @@ mod tests {
         let c = parse("executor \"slurm\" default=#true {\n    partition \"gpu\"\n    sbatch \"--a\" \"--b\"\n}\n").unwrap();
         let slurm = &c.executors["slurm"];
         assert!(slurm.default);
-        assert_eq!(slurm.settings[1], ("sbatch".into(), vec!["--a".into(), "--b".into()], 3));
+        assert_eq!(
+            slurm.settings[1],
+            ("sbatch".into(), vec!["--a".into(), "--b".into()], 3)
+        );
         let e = parse("\n\nremote \"x\"\n").unwrap_err().to_string();
         assert!(e.contains("line 3") && e.contains("needs url"), "{e}");
         assert!(

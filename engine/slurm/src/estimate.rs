@@ -30,10 +30,20 @@ pub fn arrays(graph: &Graph, to_run: &[usize]) -> Vec<ArrayPlan> {
     for &i in to_run {
         let (inst, stage) = (&graph.instances[i], graph.stage_of(i));
         let r = inst.resources;
-        let k = match plans.iter().position(|p| p.stage == stage.name && p.resources == r) {
+        let k = match plans
+            .iter()
+            .position(|p| p.stage == stage.name && p.resources == r)
+        {
             Some(k) => k,
             None => {
-                plans.push(ArrayPlan { stage: stage.name.clone(), resources: r, tasks: 0, gpu_hours: 0.0, cpu_hours: 0.0, unestimated: 0 });
+                plans.push(ArrayPlan {
+                    stage: stage.name.clone(),
+                    resources: r,
+                    tasks: 0,
+                    gpu_hours: 0.0,
+                    cpu_hours: 0.0,
+                    unestimated: 0,
+                });
                 plans.len() - 1
             }
         };
@@ -52,18 +62,41 @@ pub fn arrays(graph: &Graph, to_run: &[usize]) -> Vec<ArrayPlan> {
 pub fn render(plans: &[ArrayPlan], opts: &SlurmOptions) -> String {
     let mut out = String::new();
     let tasks: usize = plans.iter().map(|p| p.tasks).sum();
-    let _ = writeln!(out, "Slurm: {tasks} job(s) in {} array(s) (a stage's array is submitted once its inputs are done):", plans.len());
+    let _ = writeln!(
+        out,
+        "Slurm: {tasks} job(s) in {} array(s) (a stage's array is submitted once its inputs are done):",
+        plans.len()
+    );
     for p in plans {
-        let flags: Vec<String> = sbatch::flags(opts, &p.stage, &p.resources, p.tasks, Path::new(""))
-            .into_iter()
-            .filter(|f| !["--parsable", "--output", "--open-mode", "--requeue", "--job-name", "--array"].iter().any(|x| f.starts_with(x)))
-            .collect();
+        let flags: Vec<String> =
+            sbatch::flags(opts, &p.stage, &p.resources, p.tasks, Path::new(""))
+                .into_iter()
+                .filter(|f| {
+                    ![
+                        "--parsable",
+                        "--output",
+                        "--open-mode",
+                        "--requeue",
+                        "--job-name",
+                        "--array",
+                    ]
+                    .iter()
+                    .any(|x| f.starts_with(x))
+                })
+                .collect();
         let cost = match (p.gpu_hours > 0.0, p.cpu_hours > 0.0) {
             (true, _) => format!("~{} GPU-h", hours(p.gpu_hours)),
             (false, true) => format!("~{} CPU-h", hours(p.cpu_hours)),
             _ => "no estimate".into(),
         };
-        let _ = writeln!(out, "  {:<24} {:>6} tasks  {:<14} {}", p.stage, p.tasks, cost, flags.join(" "));
+        let _ = writeln!(
+            out,
+            "  {:<24} {:>6} tasks  {:<14} {}",
+            p.stage,
+            p.tasks,
+            cost,
+            flags.join(" ")
+        );
     }
     let gpu: f64 = plans.iter().map(|p| p.gpu_hours).sum();
     let cpu: f64 = plans.iter().map(|p| p.cpu_hours).sum();

@@ -48,10 +48,18 @@ struct Tracked {
 }
 
 impl SlurmExecutor {
-    /// Checks that sbatch runs here and that the jobs will find prunus.
+    /// Checks that sbatch runs here, that Slurm's commands reach a controller, and that the
+    /// jobs will find prunus.
     pub fn new(store: Store, opts: SlurmOptions) -> Result<SlurmExecutor, String> {
         let version = Command::new("sbatch").arg("--version").output();
         version.map_err(|e| sbatch::not_runnable("sbatch", &e))?;
+        let query = Query::default();
+        query.queue().map_err(|e| {
+            let last = e.lines().last().unwrap_or("").to_string();
+            format!(
+                "Slurm's commands do not reach a controller ({last}); check that `sinfo` works here                  (SLURM_CONF, the cluster's slurmctld)"
+            )
+        })?;
         if !opts.prunus.is_file() {
             return Err(format!(
                 "the Slurm jobs would run {}, which is not a file here; set `prunus \"/path/on/the/nodes\"` in the executor block or config",
@@ -62,7 +70,7 @@ impl SlurmExecutor {
             ledger: Ledger::open(&store)?,
             store,
             opts,
-            query: Query::default(),
+            query,
             queued: Vec::new(),
             tracked: Vec::new(),
             finished: VecDeque::new(),
@@ -76,7 +84,11 @@ impl SlurmExecutor {
     fn end(&mut self, task: Task, outcome: Outcome, since: Instant) {
         task.reporter.done();
         let secs = since.elapsed().as_secs_f64();
-        self.finished.push_back(Finished { index: task.index, outcome, secs });
+        self.finished.push_back(Finished {
+            index: task.index,
+            outcome,
+            secs,
+        });
     }
 
     /// Submits every queued task: one array per stage and resources (split at `max_array`).
@@ -149,11 +161,20 @@ impl SlurmExecutor {
             .collect::<Result<Vec<_>, _>>()?;
         let list = self.ledger.write_list(&digests)?;
         let dir = self.ledger.dir.clone();
-        let flags = sbatch::flags(&self.opts, stage, r, tasks.len(), &dir.join("logs/%A_%a.log"));
+        let flags = sbatch::flags(
+            &self.opts,
+            stage,
+            r,
+            tasks.len(),
+            &dir.join("logs/%A_%a.log"),
+        );
         let script = sbatch::script(&self.opts, self.store.root(), &list, &dir.join("exit"));
         let array = sbatch::submit(&flags, &script)?;
         for (n, (task, job)) in std::mem::take(tasks).into_iter().zip(digests).enumerate() {
-            let id = TaskId { array: array.clone(), task: n as u32 };
+            let id = TaskId {
+                array: array.clone(),
+                task: n as u32,
+            };
             let record = Record {
                 task: id.to_string(),
                 instance: task.job.instance.clone(),
@@ -163,7 +184,8 @@ impl SlurmExecutor {
                 submitted_unix_ms: ledger::now_ms(),
             };
             if let Err(e) = self.ledger.put(&task.job.key, &record) {
-                task.reporter.log(&format!("recording Slurm task {id}: {e}"));
+                task.reporter
+                    .log(&format!("recording Slurm task {id}: {e}"));
             }
             self.submitted += 1;
             self.track(task, id, record);
@@ -175,7 +197,14 @@ impl SlurmExecutor {
         task.reporter.log(&format!("Slurm job {id}"));
         let tail = LogTail::new(record.log.clone());
         let since = Instant::now();
-        self.tracked.push(Tracked { task, id, record, since, tail, unknown: 0 });
+        self.tracked.push(Tracked {
+            task,
+            id,
+            record,
+            since,
+            tail,
+            unknown: 0,
+        });
     }
 
     fn fail_all(&mut self, tasks: Vec<Task>, error: String, since: Instant) {
@@ -229,7 +258,9 @@ impl SlurmExecutor {
     /// A task that left the queue: failed (with why and its log's tail) unless it was
     /// requeued, or published after all.
     fn settle(&mut self, id: &TaskId, ended: Option<&crate::state::Ended>) {
-        let Some(k) = self.tracked.iter().position(|t| &t.id == id) else { return };
+        let Some(k) = self.tracked.iter().position(|t| &t.id == id) else {
+            return;
+        };
         if ended.is_some_and(|e| !e.is_final()) {
             return;
         }
@@ -247,7 +278,10 @@ impl SlurmExecutor {
             return self.end(t.task, Outcome::Published(result), t.since);
         }
         let r = t.task.job.resources;
-        let warn = r.time_s.or(self.opts.time_s).map_or(0, |t| self.opts.warning_s(t));
+        let warn = r
+            .time_s
+            .or(self.opts.time_s)
+            .map_or(0, |t| self.opts.warning_s(t));
         let msg = report::failure(id, ended, exit, warn);
         let log = tail::last_lines(&t.record.log, 20);
         self.end(t.task, Outcome::Failed(msg, log), t.since);
@@ -301,7 +335,8 @@ impl Executor for SlurmExecutor {
         }
         let cancelled = |t: &Task| t.cancel.load(std::sync::atomic::Ordering::Relaxed);
         if !self.let_go
-            && (self.tracked.iter().any(|t| cancelled(&t.task)) || self.queued.iter().any(cancelled))
+            && (self.tracked.iter().any(|t| cancelled(&t.task))
+                || self.queued.iter().any(cancelled))
         {
             self.let_go();
             return self.finished.pop_front();

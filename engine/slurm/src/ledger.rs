@@ -59,7 +59,8 @@ impl Ledger {
             .write(true)
             .open(&path)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        file.lock().map_err(|e| format!("locking {}: {e}", path.display()))?;
+        file.lock()
+            .map_err(|e| format!("locking {}: {e}", path.display()))?;
         Ok(KeyLock(file))
     }
 

@@ -33,14 +33,20 @@ impl Query {
         if self.sacct {
             let ids: Vec<String> = tasks.iter().map(|t| t.to_string()).collect();
             let fields = "JobID,State,ExitCode,Elapsed,Timelimit,Reason";
-            match run("sacct", &["-n", "-P", "-X", "-o", fields, "-j", &ids.join(",")]) {
+            match run(
+                "sacct",
+                &["-n", "-P", "-X", "-o", fields, "-j", &ids.join(",")],
+            ) {
                 Ok(out) => found = state::parse_sacct(&out),
                 // "Slurm accounting storage is disabled", or no slurmdbd: don't ask again.
                 Err(_) => self.sacct = false,
             }
         }
         for array in arrays {
-            if tasks.iter().any(|t| t.array == array && !found.contains_key(t)) {
+            if tasks
+                .iter()
+                .any(|t| t.array == array && !found.contains_key(t))
+            {
                 // An unknown (purged) job is an error here: the exit file answers then.
                 if let Ok(out) = run("scontrol", &["show", "job", "-o", array]) {
                     for (id, e) in state::parse_scontrol(&out) {

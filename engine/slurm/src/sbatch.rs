@@ -12,7 +12,13 @@ use crate::options::SlurmOptions;
 
 /// The sbatch flags of an array of `tasks` tasks of `stage`, each needing `r`; its log goes to
 /// `log` (with Slurm's `%A_%a`).
-pub fn flags(opts: &SlurmOptions, stage: &str, r: &Resources, tasks: usize, log: &Path) -> Vec<String> {
+pub fn flags(
+    opts: &SlurmOptions,
+    stage: &str,
+    r: &Resources,
+    tasks: usize,
+    log: &Path,
+) -> Vec<String> {
     let mut f = vec![
         "--parsable".to_string(),
         format!("--job-name=prunus:{stage}"),
@@ -36,7 +42,11 @@ pub fn flags(opts: &SlurmOptions, stage: &str, r: &Resources, tasks: usize, log:
             f.push(format!("--signal=B:TERM@{warn}"));
         }
     }
-    for (flag, v) in [("partition", &opts.partition), ("account", &opts.account), ("qos", &opts.qos)] {
+    for (flag, v) in [
+        ("partition", &opts.partition),
+        ("account", &opts.account),
+        ("qos", &opts.qos),
+    ] {
         if let Some(v) = v {
             f.push(format!("--{flag}={v}"));
         }
@@ -90,7 +100,9 @@ pub fn submit(flags: &[String], script: &str) -> Result<String, String> {
         .expect("piped")
         .write_all(script.as_bytes())
         .map_err(|e| format!("writing the batch script to sbatch: {e}"))?;
-    let out = child.wait_with_output().map_err(|e| format!("sbatch: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("sbatch: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         return Err(refused(String::from_utf8_lossy(&out.stderr).trim(), flags));
@@ -131,7 +143,10 @@ fn refused(stderr: &str, flags: &[String]) -> String {
     } else {
         "fix the setting it names (sbatch flags come from `resources`, the executor block, the config and the command line)"
     };
-    format!("sbatch refused the job ({}): {stderr}; {hint}", flags[1..].join(" "))
+    format!(
+        "sbatch refused the job ({}): {stderr}; {hint}",
+        flags[1..].join(" ")
+    )
 }
 
 #[cfg(test)]
@@ -145,10 +160,23 @@ mod tests {
             sbatch_args: vec!["--exclusive".into()],
             ..SlurmOptions::default()
         };
-        let r = Resources { cpus: 2, gpus: 1, memory_mb: 16384, time_s: Some(3600) };
+        let r = Resources {
+            cpus: 2,
+            gpus: 1,
+            memory_mb: 16384,
+            time_s: Some(3600),
+        };
         let f = flags(&opts, "train", &r, 3, Path::new("/s/%A_%a.log"));
-        for want in ["--array=0-2", "--cpus-per-task=2", "--mem=16384M", "--gres=gpu:1",
-            "--time=0-01:00:00", "--signal=B:TERM@120", "--partition=gpu", "--exclusive"] {
+        for want in [
+            "--array=0-2",
+            "--cpus-per-task=2",
+            "--mem=16384M",
+            "--gres=gpu:1",
+            "--time=0-01:00:00",
+            "--signal=B:TERM@120",
+            "--partition=gpu",
+            "--exclusive",
+        ] {
             assert!(f.iter().any(|x| x == want), "{want} not in {f:?}");
         }
         assert_eq!(slurm_time(61), "0-00:02:00");
@@ -157,8 +185,14 @@ mod tests {
 
     #[test]
     fn the_script_quotes_its_paths() {
-        let opts = SlurmOptions { prunus: "/o'k/prunus".into(), ..SlurmOptions::default() };
+        let opts = SlurmOptions {
+            prunus: "/o'k/prunus".into(),
+            ..SlurmOptions::default()
+        };
         let s = script(&opts, Path::new("/st"), Path::new("/l"), Path::new("/x"));
-        assert!(s.contains("exec '/o'\\''k/prunus' --store '/st' exec"), "{s}");
+        assert!(
+            s.contains("exec '/o'\\''k/prunus' --store '/st' exec"),
+            "{s}"
+        );
     }
 }

@@ -24,7 +24,9 @@ impl std::str::FromStr for TaskId {
         let (array, task) = s.split_once('_').ok_or(format!("not an array task: {s}"))?;
         Ok(TaskId {
             array: array.to_string(),
-            task: task.parse().map_err(|_| format!("not an array task: {s}"))?,
+            task: task
+                .parse()
+                .map_err(|_| format!("not an array task: {s}"))?,
         })
     }
 }
@@ -39,7 +41,10 @@ pub struct Queued {
 impl Queued {
     /// Whether its script runs (its log grows).
     pub fn running(&self) -> bool {
-        matches!(self.state.as_str(), "RUNNING" | "COMPLETING" | "SIGNALING" | "STAGE_OUT")
+        matches!(
+            self.state.as_str(),
+            "RUNNING" | "COMPLETING" | "SIGNALING" | "STAGE_OUT"
+        )
     }
 }
 
@@ -61,8 +66,18 @@ impl Ended {
     pub fn is_final(&self) -> bool {
         !matches!(
             self.state.as_str(),
-            "PENDING" | "RUNNING" | "CONFIGURING" | "COMPLETING" | "REQUEUED" | "REQUEUE_FED"
-                | "RESIZING" | "SUSPENDED" | "SIGNALING" | "STAGE_OUT" | "PREEMPTED" | ""
+            "PENDING"
+                | "RUNNING"
+                | "CONFIGURING"
+                | "COMPLETING"
+                | "REQUEUED"
+                | "REQUEUE_FED"
+                | "RESIZING"
+                | "SUSPENDED"
+                | "SIGNALING"
+                | "STAGE_OUT"
+                | "PREEMPTED"
+                | ""
         )
     }
 }
@@ -77,7 +92,13 @@ pub fn parse_squeue(text: &str) -> HashMap<TaskId, Queued> {
         };
         if let Ok(id) = id.parse::<TaskId>() {
             let reason = reason.unwrap_or("").to_string();
-            out.insert(id, Queued { state: state.to_string(), reason });
+            out.insert(
+                id,
+                Queued {
+                    state: state.to_string(),
+                    reason,
+                },
+            );
         }
     }
     out
@@ -91,7 +112,9 @@ pub fn parse_sacct(text: &str) -> HashMap<TaskId, Ended> {
         let [id, state, exit, elapsed, limit, reason, ..] = f.as_slice() else {
             continue;
         };
-        let Ok(id) = id.parse::<TaskId>() else { continue };
+        let Ok(id) = id.parse::<TaskId>() else {
+            continue;
+        };
         let (exit_code, signal) = exit_pair(exit);
         let ended = Ended {
             // `CANCELLED by 1000`
@@ -112,8 +135,10 @@ pub fn parse_sacct(text: &str) -> HashMap<TaskId, Ended> {
 pub fn parse_scontrol(text: &str) -> HashMap<TaskId, Ended> {
     let mut out = HashMap::new();
     for line in text.lines() {
-        let fields: HashMap<&str, &str> =
-            line.split_whitespace().filter_map(|kv| kv.split_once('=')).collect();
+        let fields: HashMap<&str, &str> = line
+            .split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .collect();
         let (Some(array), Some(tasks)) = (fields.get("ArrayJobId"), fields.get("ArrayTaskId"))
         else {
             continue;
@@ -128,7 +153,13 @@ pub fn parse_scontrol(text: &str) -> HashMap<TaskId, Ended> {
             limit_s: fields.get("TimeLimit").and_then(|t| duration(t)),
         };
         for task in task_range(tasks) {
-            out.insert(TaskId { array: array.to_string(), task }, ended.clone());
+            out.insert(
+                TaskId {
+                    array: array.to_string(),
+                    task,
+                },
+                ended.clone(),
+            );
         }
     }
     out
@@ -181,7 +212,10 @@ mod tests {
                     ExitCode=0:0 RunTime=00:00:00 TimeLimit=UNLIMITED\n";
         let s = parse_scontrol(text);
         let t = &s[&"12_2".parse().unwrap()];
-        assert_eq!((t.state.as_str(), t.signal, t.run_s, t.limit_s), ("TIMEOUT", Some(15), Some(63), Some(60)));
+        assert_eq!(
+            (t.state.as_str(), t.signal, t.run_s, t.limit_s),
+            ("TIMEOUT", Some(15), Some(63), Some(60))
+        );
         assert!(t.is_final());
         assert!(!s[&"12_5".parse().unwrap()].is_final());
         assert_eq!(s.len(), 4);
@@ -189,7 +223,9 @@ mod tests {
 
     #[test]
     fn sacct_lines() {
-        let s = parse_sacct("7_1|CANCELLED by 0|0:15|00:00:09|1-00:00:00|None\n7_0|OUT_OF_MEMORY|0:125|00:01:00|UNLIMITED|None\n");
+        let s = parse_sacct(
+            "7_1|CANCELLED by 0|0:15|00:00:09|1-00:00:00|None\n7_0|OUT_OF_MEMORY|0:125|00:01:00|UNLIMITED|None\n",
+        );
         assert_eq!(s[&"7_1".parse().unwrap()].state, "CANCELLED");
         assert_eq!(s[&"7_1".parse().unwrap()].limit_s, Some(86400));
         assert_eq!(s[&"7_0".parse().unwrap()].limit_s, None);

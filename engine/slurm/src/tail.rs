@@ -17,17 +17,25 @@ pub struct LogTail {
 
 impl LogTail {
     pub fn new(path: PathBuf) -> LogTail {
-        LogTail { path, offset: 0, partial: String::new() }
+        LogTail {
+            path,
+            offset: 0,
+            partial: String::new(),
+        }
     }
 
     /// Reads what the log gained and reports it.
     pub fn poll(&mut self, instance: &str, reporter: &dyn Reporter) {
-        let Ok(mut f) = std::fs::File::open(&self.path) else { return };
+        let Ok(mut f) = std::fs::File::open(&self.path) else {
+            return;
+        };
         if f.seek(SeekFrom::Start(self.offset)).is_err() {
             return;
         }
         let mut new = Vec::new();
-        let Ok(n) = f.read_to_end(&mut new) else { return };
+        let Ok(n) = f.read_to_end(&mut new) else {
+            return;
+        };
         self.offset += n as u64;
         self.partial.push_str(&String::from_utf8_lossy(&new));
         while let Some(end) = self.partial.find('\n') {
@@ -48,7 +56,10 @@ fn report(instance: &str, line: &str, reporter: &dyn Reporter) {
 
 /// `  train/x: 1200/5000 steps (24.0%), ...` -> (1200, 5000, "steps").
 fn progress(instance: &str, line: &str) -> Option<(u64, u64, String)> {
-    let rest = line.trim_start().strip_prefix(instance)?.strip_prefix(": ")?;
+    let rest = line
+        .trim_start()
+        .strip_prefix(instance)?
+        .strip_prefix(": ")?;
     let (counts, rest) = rest.split_once(' ')?;
     let (done, total) = counts.split_once('/')?;
     let unit = rest.split([' ', ',']).next()?.to_string();
@@ -60,7 +71,10 @@ pub fn last_lines(path: &Path, n: usize) -> Vec<String> {
     let text = std::fs::read(path).unwrap_or_default();
     let text = String::from_utf8_lossy(&text);
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].iter().map(|s| s.to_string()).collect()
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 #[cfg(test)]
@@ -83,11 +97,22 @@ mod tests {
     fn log_and_progress_lines_reach_the_reporter() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("1_0.log");
-        std::fs::write(&path, "[t/a] hello\n  t/a: 200/1000 steps (20.0%), 1.00/s, ETA 8 s\n[t/a] part").unwrap();
+        std::fs::write(
+            &path,
+            "[t/a] hello\n  t/a: 200/1000 steps (20.0%), 1.00/s, ETA 8 s\n[t/a] part",
+        )
+        .unwrap();
         let (seen, mut tail) = (Seen::default(), LogTail::new(path.clone()));
         tail.poll("t/a", &seen);
-        std::fs::write(&path, "[t/a] hello\n  t/a: 200/1000 steps (20.0%), 1.00/s, ETA 8 s\n[t/a] partial\n").unwrap();
+        std::fs::write(
+            &path,
+            "[t/a] hello\n  t/a: 200/1000 steps (20.0%), 1.00/s, ETA 8 s\n[t/a] partial\n",
+        )
+        .unwrap();
         tail.poll("t/a", &seen);
-        assert_eq!(*seen.0.lock().unwrap(), ["hello", "200/1000 steps", "partial"]);
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            ["hello", "200/1000 steps", "partial"]
+        );
     }
 }

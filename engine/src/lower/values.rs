@@ -94,15 +94,17 @@ pub(super) fn set_resource(r: &mut Resources, key: &str, v: &Value) -> Result<()
         ("memory", Value::Str(s)) => {
             r.memory_mb = parse_memory(s).ok_or(format!("cannot read memory size `{s}`"))?
         }
-        ("time", Value::Str(s)) => {
-            r.time_s = Some(parse_duration(s).ok_or(format!(
-                "cannot read time limit `{s}`; write e.g. \"90m\", \"12h\", \"2d\" or \"1-12:00:00\""
-            ))?)
-        }
+        ("time", Value::Str(s)) => r.time_s = Some(parse_duration(s).ok_or(format!(
+            "cannot read time limit `{s}`; write e.g. \"90m\", \"12h\", \"2d\" or \"1-12:00:00\""
+        ))?),
         ("cpus" | "gpus" | "memory" | "time", v) => {
             return Err(format!("invalid `{key}`: `{v}`"));
         }
-        _ => return Err(format!("unknown resource `{key}` (cpus, gpus, memory, time)")),
+        _ => {
+            return Err(format!(
+                "unknown resource `{key}` (cpus, gpus, memory, time)"
+            ));
+        }
     }
     Ok(())
 }

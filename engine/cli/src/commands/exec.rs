@@ -114,7 +114,10 @@ fn execute(store: &Store, job: &Job) -> Result<(u8, String)> {
             0,
             format!("✓ {} (published by another prunus run)", job.instance),
         ),
-        Outcome::Failed(error, _) => (1, format!("✗ {} failed after {secs}: {error}", job.instance)),
+        Outcome::Failed(error, _) => (
+            1,
+            format!("✗ {} failed after {secs}: {error}", job.instance),
+        ),
         Outcome::Cancelled => (
             130,
             format!(

@@ -30,7 +30,12 @@ pub struct ExecutorArgs {
     #[arg(long, help_heading = "Slurm")]
     pub time: Option<String>,
     /// An extra sbatch flag, passed as it is (repeat it): --sbatch-arg=--constraint=a100.
-    #[arg(long = "sbatch-arg", value_name = "FLAG", allow_hyphen_values = true, help_heading = "Slurm")]
+    #[arg(
+        long = "sbatch-arg",
+        value_name = "FLAG",
+        allow_hyphen_values = true,
+        help_heading = "Slurm"
+    )]
     pub sbatch: Vec<String>,
 }
 
@@ -42,7 +47,11 @@ pub enum Choice {
 
 pub fn choose(graph: &Graph, args: &ExecutorArgs) -> Result<Choice> {
     let config = config::load()?;
-    let from_config = config.executors.iter().find(|(_, e)| e.default).map(|(n, _)| n.clone());
+    let from_config = config
+        .executors
+        .iter()
+        .find(|(_, e)| e.default)
+        .map(|(n, _)| n.clone());
     let name = args
         .executor
         .clone()
@@ -59,7 +68,11 @@ pub fn choose(graph: &Graph, args: &ExecutorArgs) -> Result<Choice> {
     }
 }
 
-fn slurm_options(graph: &Graph, config: &config::Config, args: &ExecutorArgs) -> Result<SlurmOptions> {
+fn slurm_options(
+    graph: &Graph,
+    config: &config::Config,
+    args: &ExecutorArgs,
+) -> Result<SlurmOptions> {
     let mut opts = SlurmOptions::default();
     if let Some(c) = config.executors.get("slurm") {
         for (key, values, line) in &c.settings {
@@ -80,10 +93,16 @@ fn slurm_options(graph: &Graph, config: &config::Config, args: &ExecutorArgs) ->
         }
         problems.into_result(&graph.sources)?;
     }
-    let cli = [("partition", &args.partition), ("account", &args.account), ("qos", &args.qos), ("time", &args.time)];
+    let cli = [
+        ("partition", &args.partition),
+        ("account", &args.account),
+        ("qos", &args.qos),
+        ("time", &args.time),
+    ];
     for (key, v) in cli {
         if let Some(v) = v {
-            opts.set(key, std::slice::from_ref(v)).map_err(|e| miette!("--{key}: {e}"))?;
+            opts.set(key, std::slice::from_ref(v))
+                .map_err(|e| miette!("--{key}: {e}"))?;
         }
     }
     opts.sbatch_args.extend(args.sbatch.iter().cloned());

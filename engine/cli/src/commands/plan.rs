@@ -57,7 +57,10 @@ pub fn run(store: &Path, args: Args) -> Result<ExitCode> {
         print_table(&graph, &entries, args.all, remote.is_some());
     }
     if let Some(opts) = slurm {
-        print!("{}", estimate::render(&estimate::arrays(&graph, &to_run), &opts));
+        print!(
+            "{}",
+            estimate::render(&estimate::arrays(&graph, &to_run), &opts)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

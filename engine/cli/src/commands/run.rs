@@ -76,7 +76,8 @@ pub fn run(store: &std::path::Path, args: Args) -> Result<ExitCode> {
             let mut executor = SlurmExecutor::new(store.clone(), slurm)
                 .map_err(|e| miette!("cannot run on Slurm: {e}"))?;
             let cancel = cancel_on_ctrl_c();
-            let summary = prunus_engine::run::run_with(&graph, &store, &opts, &mut executor, cancel)?;
+            let summary =
+                prunus_engine::run::run_with(&graph, &store, &opts, &mut executor, cancel)?;
             eprintln!(
                 "slurm: {} instance(s) submitted, {} re-attached to (submitted before)",
                 executor.submitted, executor.attached

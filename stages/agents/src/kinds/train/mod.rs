@@ -122,7 +122,11 @@ impl StageKind for TrainKind {
             (_, false) => 600.0,
         };
         let width = params.f64("network.width").unwrap_or(1.0).max(1.0);
-        let rainbow = if self.algorithm == Algorithm::Rainbow { 1.5 } else { 1.0 };
+        let rainbow = if self.algorithm == Algorithm::Rainbow {
+            1.5
+        } else {
+            1.0
+        };
         Some(steps / per_sec * (0.6 + 0.4 * width) * rainbow)
     }
 
