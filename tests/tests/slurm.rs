@@ -139,8 +139,14 @@ fn a_sweep_through_slurm_gives_the_local_keys_and_outputs() {
         prunus(&local, &["run", "sweep.kdl"]).ok().counts(),
         (5, 0, 0)
     );
-    let ran = prunus(&cluster, &["run", "--executor", "slurm", "sweep.kdl"]).ok();
+    let ran = prunus(&cluster, &["run", "-v", "--executor", "slurm", "sweep.kdl"]).ok();
     assert_eq!(ran.counts(), (5, 0, 0), "{}", ran.stderr);
+    // The jobs' log lines reach the coordinator (read from their Slurm logs).
+    assert!(
+        ran.stderr.contains("[all] all echoes \"fan-in\""),
+        "{}",
+        ran.stderr
+    );
     assert!(
         ran.stderr
             .contains("5 instance(s) submitted, 0 re-attached"),

@@ -144,10 +144,10 @@ impl SlurmExecutor {
             }
             new.push(task);
         }
-        if !new.is_empty() {
-            if let Err(e) = self.sbatch(stage, resources, &mut new) {
-                self.fail_all(new, e, t0);
-            }
+        if !new.is_empty()
+            && let Err(e) = self.sbatch(stage, resources, &mut new)
+        {
+            self.fail_all(new, e, t0);
         }
         drop(locks);
     }
@@ -238,7 +238,8 @@ impl SlurmExecutor {
                 t.tail.poll(&t.task.job.instance, t.task.reporter.as_ref());
             }
             if let Ok(Some(result)) = self.store.lookup(&t.task.job.key) {
-                let t = self.tracked.remove(k);
+                let mut t = self.tracked.remove(k);
+                t.tail.poll(&t.task.job.instance, t.task.reporter.as_ref());
                 self.end(t.task, Outcome::Published(result), t.since);
                 continue;
             }

@@ -2,7 +2,8 @@
 //! instance as a Slurm array task (one array per stage and resources) that runs `prunus exec`
 //! against the store, which every node must see. It implements the engine's
 //! [`prunus_engine::executor::Executor`] by shelling out to what a cluster has: `sbatch`,
-//! `squeue`, `sacct` (or `scontrol show job` without accounting) and `scancel`.
+//! `squeue`, and `sacct` (or `scontrol show job` without accounting). It never cancels a job:
+//! a stopped coordinator leaves its jobs running, and the next run re-attaches to them.
 //!
 //! | module | what |
 //! |---|---|

@@ -98,3 +98,34 @@ fn example(key: &str) -> &'static str {
         _ => "partition \"gpu\"",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_and_durations() {
+        let mut o = SlurmOptions::default();
+        o.set("time", &["1-12:00:00".into()]).unwrap();
+        assert_eq!(o.time_s, Some(36 * 3600));
+        o.set("time", &["90m".into()]).unwrap();
+        assert_eq!(o.time_s, Some(5400));
+        o.set("sbatch", &["--a".into(), "--b".into()]).unwrap();
+        assert_eq!(o.sbatch_args, ["--a", "--b"]);
+        assert!(
+            o.set("time", &["soon".into()])
+                .unwrap_err()
+                .contains("duration")
+        );
+        assert!(
+            o.set("partitoin", &["x".into()])
+                .unwrap_err()
+                .contains("unknown Slurm setting")
+        );
+        assert!(o.set("partition", &[]).unwrap_err().contains("one value"));
+        // The warning signal: 2 min by default, at most half the limit; set, at least 10 s left.
+        assert_eq!((o.warning_s(3600), o.warning_s(60)), (120, 30));
+        o.set("signal-before", &["50s".into()]).unwrap();
+        assert_eq!((o.warning_s(60), o.warning_s(30)), (50, 20));
+    }
+}

@@ -71,9 +71,3 @@ fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
-
-/// Cancels tasks (`scancel`), e.g. for tests and benchmarks.
-pub fn cancel(ids: &[String]) -> Result<(), String> {
-    let args: Vec<&str> = ids.iter().map(String::as_str).collect();
-    run("scancel", &args).map(drop)
-}
