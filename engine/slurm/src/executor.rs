@@ -30,6 +30,8 @@ pub struct SlurmExecutor {
     tracked: Vec<Tracked>,
     finished: VecDeque<Finished>,
     next_poll: Instant,
+    /// When running tasks' logs are read next.
+    next_tail: Instant,
     /// Instances this coordinator submitted, and those it found submitted already.
     pub submitted: usize,
     pub attached: usize,
@@ -75,6 +77,7 @@ impl SlurmExecutor {
             tracked: Vec::new(),
             finished: VecDeque::new(),
             next_poll: Instant::now(),
+            next_tail: Instant::now(),
             submitted: 0,
             attached: 0,
             let_go: false,
@@ -218,7 +221,9 @@ impl SlurmExecutor {
     /// One look at the cluster: published results end their tasks; running tasks' logs feed
     /// their bars; tasks that left the queue without a result failed, with Slurm's reason.
     fn poll(&mut self) {
-        self.next_poll = Instant::now() + self.opts.poll;
+        // Gentler on a big cluster's controller: every poll interval per thousand tasks.
+        let scale = 1.0 + self.tracked.len() as f64 / 1000.0;
+        self.next_poll = Instant::now() + self.opts.poll.mul_f64(scale);
         if self.tracked.is_empty() {
             return;
         }
@@ -229,15 +234,25 @@ impl SlurmExecutor {
                 return;
             }
         };
+        let read_logs = Instant::now() >= self.next_tail;
+        if read_logs {
+            self.next_tail = Instant::now() + Duration::from_secs(1);
+        }
         let mut gone = Vec::new();
         let mut k = 0;
         while k < self.tracked.len() {
             let t = &mut self.tracked[k];
             let queued = queue.get(&t.id);
-            if queued.is_some_and(|q| q.running()) {
+            if read_logs && queued.is_some_and(|q| q.running()) {
                 t.tail.poll(&t.task.job.instance, t.task.reporter.as_ref());
             }
-            if let Ok(Some(result)) = self.store.lookup(&t.task.job.key) {
+            // Only a task that is ending can have published (the store is not read for the
+            // thousands that pend).
+            let ending = queued.is_none_or(|q| q.state == "COMPLETING");
+            if let Some(result) = ending
+                .then(|| self.store.lookup(&t.task.job.key).ok().flatten())
+                .flatten()
+            {
                 let mut t = self.tracked.remove(k);
                 t.tail.poll(&t.task.job.instance, t.task.reporter.as_ref());
                 self.end(t.task, Outcome::Published(result), t.since);
@@ -266,8 +281,10 @@ impl SlurmExecutor {
             return;
         }
         let exit = read_exit(&self.tracked[k].record.exit_file);
-        if ended.is_none() && exit.is_none() {
-            // Not yet known anywhere: Slurm may be between states; give it a few polls.
+        let preempted = ended.is_some_and(|e| e.state == "PREEMPTED");
+        if (ended.is_none() && exit.is_none()) || preempted {
+            // Not known anywhere yet, or preempted (and perhaps about to be requeued): Slurm
+            // may be between states; give it a few polls.
             self.tracked[k].unknown += 1;
             if self.tracked[k].unknown < 4 {
                 return;

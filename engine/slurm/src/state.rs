@@ -76,7 +76,6 @@ impl Ended {
                 | "SUSPENDED"
                 | "SIGNALING"
                 | "STAGE_OUT"
-                | "PREEMPTED"
                 | ""
         )
     }
