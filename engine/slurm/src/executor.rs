@@ -4,7 +4,7 @@
 //! result published in the store is the task's success; a task that leaves the queue without
 //! one failed, and its Slurm state says why.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use prunus_store::Store;
 use crate::ledger::{self, Ledger, Record};
 use crate::options::SlurmOptions;
 use crate::query::Query;
-use crate::state::TaskId;
+use crate::state::{Queued, TaskId};
 use crate::tail::{self, LogTail};
 use crate::{report, sbatch};
 
@@ -135,8 +135,10 @@ impl SlurmExecutor {
         for task in tasks {
             let key = task.job.key;
             if let Some(rec) = self.ledger.get(&key) {
-                if let Some(id) = rec.task_id().filter(|id| queue.contains_key(id)) {
+                let id = rec.task_id().or_else(|| self.found(&rec, &queue));
+                if let Some(id) = id.filter(|id| queue.contains_key(id)) {
                     self.attached += 1;
+                    let rec = self.recorded(&key, rec, &id);
                     self.track(task, id, rec);
                     continue;
                 }
@@ -156,7 +158,8 @@ impl SlurmExecutor {
     }
 
     /// Saves the jobs, submits them as one array and records each task; `tasks` is left
-    /// holding those that could not be submitted.
+    /// holding those that could not be submitted. Each record is written before sbatch runs
+    /// too ([`ledger::SUBMITTING`]), so a coordinator killed meanwhile finds the array.
     fn sbatch(&mut self, stage: &str, r: &Resources, tasks: &mut Vec<Task>) -> Result<(), String> {
         let digests = tasks
             .iter()
@@ -164,36 +167,80 @@ impl SlurmExecutor {
             .collect::<Result<Vec<_>, _>>()?;
         let list = self.ledger.write_list(&digests)?;
         let dir = self.ledger.dir.clone();
-        let flags = sbatch::flags(
+        let record = |task: &Task, id: &str, job| Record {
+            task: id.to_string(),
+            list: list.clone(),
+            instance: task.job.instance.clone(),
+            job,
+            log: dir.join(format!("logs/{id}.log")),
+            exit_file: dir.join(format!("exit/{id}")),
+            submitted_unix_ms: ledger::now_ms(),
+        };
+        for (task, job) in tasks.iter().zip(&digests) {
+            self.ledger
+                .put(&task.job.key, &record(task, ledger::SUBMITTING, *job))?;
+        }
+        let mut flags = sbatch::flags(
             &self.opts,
             stage,
             r,
             tasks.len(),
             &dir.join("logs/%A_%a.log"),
         );
+        flags.push(format!("--comment={}", ledger::comment(&list)));
         let script = sbatch::script(&self.opts, self.store.root(), &list, &dir.join("exit"));
-        let array = sbatch::submit(&flags, &script)?;
+        let array = sbatch::submit(&flags, &script).inspect_err(|_| {
+            for t in tasks.iter() {
+                self.ledger.remove(&t.job.key);
+            }
+        })?;
         for (n, (task, job)) in std::mem::take(tasks).into_iter().zip(digests).enumerate() {
             let id = TaskId {
                 array: array.clone(),
                 task: n as u32,
             };
-            let record = Record {
-                task: id.to_string(),
-                instance: task.job.instance.clone(),
-                job,
-                log: dir.join(format!("logs/{id}.log")),
-                exit_file: dir.join(format!("exit/{id}")),
-                submitted_unix_ms: ledger::now_ms(),
-            };
-            if let Err(e) = self.ledger.put(&task.job.key, &record) {
+            let rec = record(&task, &id.to_string(), job);
+            if let Err(e) = self
+                .ledger
+                .put(&task.job.key, &rec)
+                .and(self.ledger.note(&task.job.key, &rec))
+            {
                 task.reporter
                     .log(&format!("recording Slurm task {id}: {e}"));
             }
             self.submitted += 1;
-            self.track(task, id, record);
+            self.track(task, id, rec);
         }
         Ok(())
+    }
+
+    /// The task of a record written while sbatch ran, if its array is queued: the task whose
+    /// line of the array's job list is the record's job.
+    fn found(&self, rec: &Record, queue: &HashMap<TaskId, Queued>) -> Option<TaskId> {
+        let comment = rec.comment();
+        let (id, _) = queue.iter().find(|(_, q)| q.comment == comment)?;
+        let list = std::fs::read_to_string(&rec.list).ok()?;
+        let line = list.lines().position(|l| l == rec.job.to_string())?;
+        Some(TaskId {
+            array: id.array.clone(),
+            task: line as u32,
+        })
+    }
+
+    /// `rec` naming task `id` (rewritten if it was written while sbatch ran).
+    fn recorded(&self, key: &prunus_store::Digest, rec: Record, id: &TaskId) -> Record {
+        if rec.task_id().is_some() {
+            return rec;
+        }
+        let dir = &self.ledger.dir;
+        let rec = Record {
+            task: id.to_string(),
+            log: dir.join(format!("logs/{id}.log")),
+            exit_file: dir.join(format!("exit/{id}")),
+            ..rec
+        };
+        let _ = self.ledger.put(key, &rec).and(self.ledger.note(key, &rec));
+        rec
     }
 
     fn track(&mut self, task: Task, id: TaskId, record: Record) {

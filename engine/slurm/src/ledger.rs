@@ -15,8 +15,11 @@ use crate::state::TaskId;
 /// One submitted instance.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
-    /// `ARRAY_TASK`.
+    /// `ARRAY_TASK`, or [`SUBMITTING`] while sbatch runs.
     pub task: String,
+    /// Its array's job list (`slurm/arrays/array-*.txt`): also the array's `--comment`, so a
+    /// coordinator killed while sbatch ran finds what it submitted.
+    pub list: PathBuf,
     pub instance: String,
     /// The saved job it runs (`prunus exec <job>`).
     pub job: Digest,
@@ -25,10 +28,24 @@ pub struct Record {
     pub submitted_unix_ms: u64,
 }
 
+/// The task of a record written just before sbatch ran.
+pub const SUBMITTING: &str = "submitting";
+
 impl Record {
     pub fn task_id(&self) -> Option<TaskId> {
         self.task.parse().ok()
     }
+
+    /// The `--comment` of the array this instance is (being) submitted in.
+    pub fn comment(&self) -> String {
+        comment(&self.list)
+    }
+}
+
+/// The `--comment` of the array whose job list is `list`.
+pub fn comment(list: &Path) -> String {
+    let stem = list.file_stem().unwrap_or_default().to_string_lossy();
+    format!("prunus:{stem}")
 }
 
 /// The `slurm/` area of a store.
@@ -70,11 +87,20 @@ impl Ledger {
         serde_json::from_slice(&bytes).ok()
     }
 
-    /// Writes `key`'s record atomically (hold its lock), and notes the submission in
-    /// `slurm/submitted.log` (one line per instance submitted: what tests count).
+    /// Writes `key`'s record atomically (hold its lock).
     pub fn put(&self, key: &Digest, r: &Record) -> Result<(), String> {
         let json = serde_json::to_vec_pretty(r).map_err(|e| e.to_string())?;
-        atomic_write(&self.record(key), &json)?;
+        atomic_write(&self.record(key), &json)
+    }
+
+    /// Forgets `key`'s record (its submission failed).
+    pub fn remove(&self, key: &Digest) {
+        let _ = std::fs::remove_file(self.record(key));
+    }
+
+    /// Notes a submission in `slurm/submitted.log`: one line per instance submitted, what
+    /// tests count.
+    pub fn note(&self, key: &Digest, r: &Record) -> Result<(), String> {
         let line = format!("{} {key} {}\n", r.task, r.instance);
         let path = self.dir.join("submitted.log");
         let mut log = File::options()

@@ -22,7 +22,7 @@ impl Default for Query {
 impl Query {
     /// This user's queued and running tasks.
     pub fn queue(&self) -> Result<HashMap<TaskId, Queued>, String> {
-        let out = run("squeue", &["--me", "-h", "-r", "-o", "%i|%T|%r"])?;
+        let out = run("squeue", &["--me", "-h", "-r", "-o", "%i|%T|%r|%k"])?;
         Ok(state::parse_squeue(&out))
     }
 

@@ -36,6 +36,8 @@ impl std::str::FromStr for TaskId {
 pub struct Queued {
     pub state: String,
     pub reason: String,
+    /// Its `--comment` (prunus marks its arrays with their job list).
+    pub comment: String,
 }
 
 impl Queued {
@@ -81,21 +83,24 @@ impl Ended {
     }
 }
 
-/// `squeue -h -r -o %i|%T|%r` lines: each task by id (pending arrays expanded by `-r`).
+/// `squeue -h -r -o %i|%T|%r|%k` lines: each task by id (pending arrays expanded by `-r`).
 pub fn parse_squeue(text: &str) -> HashMap<TaskId, Queued> {
     let mut out = HashMap::new();
     for line in text.lines() {
-        let mut f = line.trim().split('|');
-        let (Some(id), Some(state), reason) = (f.next(), f.next(), f.next()) else {
+        let mut f = line.trim().splitn(4, '|');
+        let (Some(id), Some(state)) = (f.next(), f.next()) else {
             continue;
         };
         if let Ok(id) = id.parse::<TaskId>() {
-            let reason = reason.unwrap_or("").to_string();
+            let mut rest = || f.next().unwrap_or("").to_string();
+            let (reason, comment) = (rest(), rest());
+            let state = state.to_string();
             out.insert(
                 id,
                 Queued {
-                    state: state.to_string(),
+                    state,
                     reason,
+                    comment,
                 },
             );
         }
@@ -198,7 +203,8 @@ mod tests {
 
     #[test]
     fn squeue_lines() {
-        let q = parse_squeue("12_0|RUNNING|None\n12_1|PENDING|Resources\n");
+        let q = parse_squeue("12_0|RUNNING|None|prunus:a\n12_1|PENDING|Resources|(null)\n");
+        assert_eq!(q[&"12_0".parse().unwrap()].comment, "prunus:a");
         assert!(q[&"12_0".parse().unwrap()].running());
         assert_eq!(q[&"12_1".parse().unwrap()].reason, "Resources");
     }
