@@ -374,7 +374,11 @@ fn a_training_job_requeued_mid_run_resumes_bit_identically() {
     };
     scontrol(&["requeue", &task]);
     wait_until("the job is requeued", Duration::from_secs(30), || {
-        log_of(&p, &task).contains("interrupted")
+        let q = Command::new("squeue")
+            .args(["-h", "-j", &task, "-o", "%T"])
+            .output();
+        let pending = String::from_utf8_lossy(&q.unwrap().stdout).contains("PENDING");
+        log_of(&p, &task).contains("interrupted") && pending
     });
     scontrol(&["update", &format!("JobId={task}"), "StartTime=now"]);
     let r = Ran::from(child.wait_with_output().unwrap()).ok();
@@ -446,4 +450,64 @@ fn a_job_over_its_time_limit_is_timeout_and_resumes_when_resubmitted() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     assert!(step > 0, "{log}");
+}
+
+#[test]
+fn plan_with_slurm_shows_the_arrays_and_their_gpu_hours() {
+    // Needs no cluster: nothing is submitted.
+    let p = Project::new();
+    p.write(
+        "g.kdl",
+        r#"
+pipeline "g"
+executor "slurm" {
+    partition "gpu"
+}
+sweep "s" {
+    seed 0 1
+}
+stage "train" {
+    kind "train/dqn"
+    over "s"
+    env "cartpole"
+    steps 720_000
+    iterations 2
+    resources gpus=1 memory="8G" time="2h"
+}
+stage "sum" {
+    kind "test/echo"
+    needs "train"
+    value "done"
+}
+"#,
+    );
+    let r = prunus(&p, &["plan", "g.kdl"]).ok();
+    assert!(
+        r.stdout.contains("Slurm: 3 job(s) in 2 array(s)"),
+        "{}",
+        r.stdout
+    );
+    let train = r
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("train ") && l.contains(" tasks "));
+    let train = train.unwrap();
+    for flag in [
+        "--gres=gpu:1",
+        "--mem=8192M",
+        "--time=0-02:00:00",
+        "--partition=gpu",
+    ] {
+        assert!(train.contains(flag), "{flag}: {train}");
+    }
+    // 2 runs of 720k steps at train/dqn's rate for CartPole on the CPU device (600 steps/s),
+    // one GPU each: 0.67 GPU-hours.
+    assert!(
+        r.stdout.contains("estimated: 0.7 GPU-hours"),
+        "{}",
+        r.stdout
+    );
+    // `--executor local` plans for this machine instead: no Slurm lines (and a GPU check).
+    let local = prunus(&p, &["plan", "--executor", "local", "--gpus", "1", "g.kdl"]).ok();
+    assert!(!local.stdout.contains("Slurm:"), "{}", local.stdout);
 }

@@ -45,8 +45,8 @@ struct Tracked {
     record: Record,
     since: Instant,
     tail: LogTail,
-    /// Polls that found it neither queued nor known to Slurm nor published.
-    unknown: u32,
+    /// Polls in a row that found it out of the queue and unpublished.
+    gone: u32,
 }
 
 impl SlurmExecutor {
@@ -253,7 +253,7 @@ impl SlurmExecutor {
             record,
             since,
             tail,
-            unknown: 0,
+            gone: 0,
         });
     }
 
@@ -305,8 +305,9 @@ impl SlurmExecutor {
                 self.end(t.task, Outcome::Published(result), t.since);
                 continue;
             }
-            if queued.is_none() {
-                gone.push(t.id.clone());
+            match queued {
+                None => gone.push(t.id.clone()),
+                Some(_) => t.gone = 0,
             }
             k += 1;
         }
@@ -328,14 +329,14 @@ impl SlurmExecutor {
             return;
         }
         let exit = read_exit(&self.tracked[k].record.exit_file);
-        let preempted = ended.is_some_and(|e| e.state == "PREEMPTED");
-        if (ended.is_none() && exit.is_none()) || preempted {
-            // Not known anywhere yet, or preempted (and perhaps about to be requeued): Slurm
-            // may be between states; give it a few polls.
-            self.tracked[k].unknown += 1;
-            if self.tracked[k].unknown < 4 {
-                return;
-            }
+        // An ending must hold for two polls: a requeued task (preempted, `scontrol requeue`)
+        // shows as FAILED or PREEMPTED, and leaves the queue, for a moment. One Slurm knows
+        // nothing of yet gets a few polls.
+        let unsure =
+            (ended.is_none() && exit.is_none()) || ended.is_some_and(|e| e.state == "PREEMPTED");
+        self.tracked[k].gone += 1;
+        if self.tracked[k].gone < if unsure { 4 } else { 2 } {
+            return;
         }
         let mut t = self.tracked.remove(k);
         t.tail.poll(&t.task.job.instance, t.task.reporter.as_ref());
