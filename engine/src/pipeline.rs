@@ -6,6 +6,9 @@
 //! results "results/quickstart"       // where `prunus run` exports the final outputs
 //! remote "lab"                       // share results through this remote (a name from the
 //!                                    // user's config, or a URL; read-only=#true to only read)
+//! executor "slurm" {                 // run on Slurm by default (`--executor local` overrides),
+//!     partition "gpu"                // with these settings (the executor checks them)
+//! }
 //!
 //! sweep main {                       // a cartesian product of axes ...
 //!     game "minatar/breakout" "minatar/asterix"
@@ -63,6 +66,7 @@ pub struct Pipeline {
     pub base_dir: PathBuf,
     pub results: Option<(PathBuf, Loc)>,
     pub remote: Option<RemoteDecl>,
+    pub executor: Option<ExecutorDecl>,
     pub sweeps: Vec<Sweep>,
     pub templates: Vec<StageDecl>,
     pub stages: Vec<StageDecl>,
@@ -74,6 +78,24 @@ pub struct Pipeline {
 pub struct RemoteDecl {
     pub remote: String,
     pub read_only: bool,
+    pub loc: Loc,
+}
+
+/// `executor "slurm" { partition "gpu"; time "24h" }`: where `prunus run` runs the pipeline by
+/// default, and that executor's settings, kept as written: the engine knows no executor's
+/// settings, so the CLI checks them (pointing at `loc` of the one it refuses).
+#[derive(Debug, Clone)]
+pub struct ExecutorDecl {
+    pub name: String,
+    pub settings: Vec<ExecutorSetting>,
+    pub loc: Loc,
+}
+
+/// One line of an `executor` block: `sbatch "--constraint=a100" "--exclusive"`.
+#[derive(Debug, Clone)]
+pub struct ExecutorSetting {
+    pub key: String,
+    pub values: Vec<String>,
     pub loc: Loc,
 }
 
@@ -133,8 +155,8 @@ pub struct ParamSet {
 }
 
 const STAGE_KEYWORDS: [&str; 6] = ["kind", "from", "over", "needs", "resources", "export"];
-const TOP_LEVEL: [&str; 7] = [
-    "pipeline", "include", "results", "remote", "sweep", "template", "stage",
+const TOP_LEVEL: [&str; 8] = [
+    "pipeline", "include", "results", "remote", "executor", "sweep", "template", "stage",
 ];
 
 /// Reads and parses a pipeline file and everything it includes.
@@ -264,7 +286,7 @@ fn top_level(
     {
         let loc = at.loc(node.span());
         match node.name().value() {
-            key @ ("pipeline" | "results" | "remote")
+            key @ ("pipeline" | "results" | "remote" | "executor")
                 if (main || key == "results") && set_before(p, key).is_some() =>
             {
                 let first = set_before(p, key).expect("checked");
@@ -302,6 +324,11 @@ fn top_level(
             "remote" => problems.push(
                 Problem::new(loc, "`remote` in an included file", "only the main file names the remote")
                     .help("move this line to the main pipeline file"),
+            ),
+            "executor" if main => p.executor = parse_executor(node, at, problems),
+            "executor" => problems.push(
+                Problem::new(loc, "`executor` in an included file", "only the main file names the executor")
+                    .help("move this block to the main pipeline file"),
             ),
             "include" => {
                 let Some(rel) = single_string(node, at, problems) else {
@@ -865,8 +892,44 @@ fn set_before(p: &Pipeline, key: &str) -> Option<Loc> {
         "pipeline" => p.name_loc,
         "results" => p.results.as_ref().map(|(_, loc)| *loc),
         "remote" => p.remote.as_ref().map(|r| r.loc),
+        "executor" => p.executor.as_ref().map(|e| e.loc),
         _ => None,
     }
+}
+
+/// `executor "NAME" { key "value" ...; }`: each child a key with string or number values.
+fn parse_executor(node: &KdlNode, at: At, problems: &mut Problems) -> Option<ExecutorDecl> {
+    let loc = at.loc(node.span());
+    let name = single_string(node, at, problems)?;
+    let mut settings = Vec::new();
+    for child in node.children().map(|c| c.nodes()).unwrap_or_default() {
+        let mut values = Vec::new();
+        for e in child.entries() {
+            match (e.name(), e.value()) {
+                (None, KdlValue::String(s)) => values.push(s.clone()),
+                (None, KdlValue::Integer(i)) => values.push(i.to_string()),
+                (None, KdlValue::Float(x)) => values.push(x.to_string()),
+                (None, KdlValue::Bool(b)) => values.push(b.to_string()),
+                _ => {
+                    problems.push(
+                        Problem::new(at.loc(e.span()), "an executor setting takes values", "not understood")
+                            .help("write each setting as a key and its values: partition \"gpu\"; sbatch \"--exclusive\""),
+                    );
+                    return None;
+                }
+            }
+        }
+        settings.push(ExecutorSetting {
+            key: child.name().value().to_string(),
+            values,
+            loc: at.loc(child.span()),
+        });
+    }
+    Some(ExecutorDecl {
+        name,
+        settings,
+        loc,
+    })
 }
 
 /// `remote "NAME-OR-URL"` with an optional `read-only=#true`.

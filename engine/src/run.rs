@@ -232,10 +232,11 @@ impl<'a> Schedule<'a> {
 
     /// Pushes the local result of `i` if the run has a writable remote that lacks it.
     fn share(&mut self, i: usize, key: Digest) {
-        if let (Some(remote), Some(t)) = (&self.remote, &mut self.transfers) {
-            if !remote.read_only() && !remote.has(&key) {
-                t.send(Work::Push(i, key));
-            }
+        if let (Some(remote), Some(t)) = (&self.remote, &mut self.transfers)
+            && !remote.read_only()
+            && !remote.has(&key)
+        {
+            t.send(Work::Push(i, key));
         }
     }
 

@@ -5,6 +5,10 @@
 //! remote "lab" url="s3://lab-cache/prunus" endpoint="https://minio.lab.example:9000" default=#true
 //! remote "nfs" url="file:///mnt/shared/prunus-remote"
 //! trust "alice@gpu1:q83vEjOb5N8HdHmlYRzOy8bdCTzzKCSGtoCEG+P4Iu8="   // `prunus store key` of a colleague
+//! executor "slurm" default=#true {   // runs go to Slurm unless a pipeline or --executor says otherwise
+//!     partition "gpu"
+//!     account "lab"
+//! }
 //! ```
 //!
 //! Credentials never go here: S3 takes them from the usual AWS environment variables.
@@ -24,9 +28,19 @@ pub struct RemoteConfig {
     pub default: bool,
 }
 
+/// An `executor` block: its settings as written (the executor checks them) and whether runs
+/// use it by default.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutorConfig {
+    pub default: bool,
+    /// (key, values, line)
+    pub settings: Vec<(String, Vec<String>, usize)>,
+}
+
 #[derive(Debug, Default)]
 pub struct Config {
     pub remotes: BTreeMap<String, RemoteConfig>,
+    pub executors: BTreeMap<String, ExecutorConfig>,
     /// Public keys whose signed results this user believes (`NAME:BASE64`).
     pub trusted: Vec<String>,
 }
@@ -125,14 +139,45 @@ fn parse(text: &str) -> Result<Config> {
                     ));
                 }
             },
+            "executor" => {
+                let name = arg(0).and_then(|e| e.value().as_string()).ok_or_else(|| {
+                    miette!("line {line}: `executor` needs a name: executor \"slurm\" {{ partition \"gpu\" }}")
+                })?;
+                let exec = ExecutorConfig {
+                    default: node.get("default").and_then(|v| v.as_bool()) == Some(true),
+                    settings: executor_settings(text, node),
+                };
+                config.executors.insert(name.to_string(), exec);
+            }
             other => {
                 return Err(miette!(
-                    "line {line}: unknown setting `{other}` (known: remote, trust)"
+                    "line {line}: unknown setting `{other}` (known: remote, trust, executor)"
                 ));
             }
         }
     }
     Ok(config)
+}
+
+/// The children of an `executor` block: each a key and its values, with its line.
+fn executor_settings(text: &str, node: &kdl::KdlNode) -> Vec<(String, Vec<String>, usize)> {
+    let children = node.children().map(|c| c.nodes()).unwrap_or_default();
+    children
+        .iter()
+        .map(|c| {
+            let values = c
+                .entries()
+                .iter()
+                .filter(|e| e.name().is_none())
+                .map(|e| match e.value() {
+                    kdl::KdlValue::String(s) => s.clone(),
+                    v => v.to_string(),
+                })
+                .collect();
+            let line = text[..c.span().offset()].matches('\n').count() + 1;
+            (c.name().value().to_string(), values, line)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -152,6 +197,13 @@ mod tests {
             Some("http://127.0.0.1:9000")
         );
         assert_eq!(c.trusted, ["alice@h:AAAA"]);
+        let c = parse("executor \"slurm\" default=#true {\n    partition \"gpu\"\n    sbatch \"--a\" \"--b\"\n}\n").unwrap();
+        let slurm = &c.executors["slurm"];
+        assert!(slurm.default);
+        assert_eq!(
+            slurm.settings[1],
+            ("sbatch".into(), vec!["--a".into(), "--b".into()], 3)
+        );
         let e = parse("\n\nremote \"x\"\n").unwrap_err().to_string();
         assert!(e.contains("line 3") && e.contains("needs url"), "{e}");
         assert!(

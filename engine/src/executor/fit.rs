@@ -36,6 +36,7 @@ pub fn check(graph: &Graph, room: &Slots, to_run: &[usize]) -> Result<(), Pipeli
             cpus: 0,
             gpus: 0,
             memory_mb: 0,
+            time_s: None,
         };
         let mine = to_run.iter().filter(|i| stage.instances.contains(i));
         for inst in mine.map(|&i| &graph.instances[i]) {

@@ -260,7 +260,7 @@ impl<'a> StageParams<'a> {
             if let Err(msg) = set_resource(&mut Resources::default(), k, v) {
                 problems.push(
                     Problem::new(*loc, msg, "invalid resource")
-                        .help("resources cpus=2 gpus=1 memory=\"8G\""),
+                        .help("resources cpus=2 gpus=1 memory=\"8G\" time=\"12h\""),
                 );
             }
         }

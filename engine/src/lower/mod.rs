@@ -17,7 +17,7 @@ use crate::diagnostic::{Loc, PipelineError, Problem, Problems, Sources, did_you_
 use crate::pipeline::{Pipeline, StageDecl};
 use crate::registry::Registry;
 use checks::Resolved;
-pub use values::{coerce, parse_memory};
+pub use values::{coerce, parse_duration, parse_memory};
 
 /// A pipeline ready to plan and run: stages in dependency order, and their instances.
 pub struct Graph {
@@ -29,6 +29,8 @@ pub struct Graph {
     pub results: PathBuf,
     /// The pipeline's `remote` line (`prunus run --remote` overrides it).
     pub remote: Option<crate::pipeline::RemoteDecl>,
+    /// The pipeline's `executor` block (`prunus run --executor` overrides it).
+    pub executor: Option<crate::pipeline::ExecutorDecl>,
     pub stages: Vec<Stage>,
     /// Grouped by stage, in stage order: every input of an instance has a smaller index.
     pub instances: Vec<Instance>,
@@ -97,6 +99,7 @@ pub fn lower(p: &Pipeline, sources: &Sources, registry: &Registry) -> Result<Gra
         base_dir: p.base_dir.clone(),
         results,
         remote: p.remote.clone(),
+        executor: p.executor.clone(),
         stages,
         instances,
         sources: sources.clone(),

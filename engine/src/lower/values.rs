@@ -94,10 +94,49 @@ pub(super) fn set_resource(r: &mut Resources, key: &str, v: &Value) -> Result<()
         ("memory", Value::Str(s)) => {
             r.memory_mb = parse_memory(s).ok_or(format!("cannot read memory size `{s}`"))?
         }
-        ("cpus" | "gpus" | "memory", v) => return Err(format!("invalid `{key}`: `{v}`")),
-        _ => return Err(format!("unknown resource `{key}` (cpus, gpus, memory)")),
+        ("time", Value::Str(s)) => r.time_s = Some(parse_duration(s).ok_or(format!(
+            "cannot read time limit `{s}`; write e.g. \"90m\", \"12h\", \"2d\" or \"1-12:00:00\""
+        ))?),
+        ("cpus" | "gpus" | "memory" | "time", v) => {
+            return Err(format!("invalid `{key}`: `{v}`"));
+        }
+        _ => {
+            return Err(format!(
+                "unknown resource `{key}` (cpus, gpus, memory, time)"
+            ));
+        }
     }
     Ok(())
+}
+
+/// A wall-clock limit in seconds: `"90s"`, `"90m"`, `"12h"`, `"2d"`, or Slurm's own
+/// `[D-]HH:MM:SS` / `MM:SS` (pipeline `resources time=`, a batch system's `--time`).
+pub fn parse_duration(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let unit = |suffix: char, secs: f64| {
+        let x: f64 = s.strip_suffix(suffix)?.trim().parse().ok()?;
+        (x > 0.0 && x.is_finite()).then(|| (x * secs).round() as u64)
+    };
+    if let Some(t) = [('s', 1.0), ('m', 60.0), ('h', 3600.0), ('d', 86400.0)]
+        .iter()
+        .find_map(|&(c, secs)| unit(c, secs))
+    {
+        return Some(t);
+    }
+    let (days, clock) = match s.split_once('-') {
+        Some((d, rest)) => (d.parse::<u64>().ok()?, rest),
+        None => (0, s),
+    };
+    let parts: Vec<u64> = clock
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let secs = match parts.as_slice() {
+        [h, m, sec] if days > 0 || parts.len() == 3 => h * 3600 + m * 60 + sec,
+        [m, sec] => m * 60 + sec,
+        _ => return None,
+    };
+    Some(days * 86400 + secs).filter(|&t| t > 0)
 }
 
 /// "8G", "512M", "1.5G" -> megabytes (pipeline `resources` and `prunus run --memory`).

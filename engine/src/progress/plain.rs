@@ -18,7 +18,7 @@ pub(super) fn interval() -> Option<Duration> {
         return Some(DEFAULT_INTERVAL);
     };
     match text.trim().parse::<f64>() {
-        Ok(s) if s == 0.0 => None,
+        Ok(0.0) => None,
         Ok(s) if s > 0.0 && s.is_finite() => Some(Duration::from_secs_f64(s)),
         _ => {
             eprintln!(

@@ -193,6 +193,10 @@ pub struct Resources {
     pub cpus: u32,
     pub gpus: u32,
     pub memory_mb: u64,
+    /// One instance's wall-clock limit in seconds (`resources time="12h"`): a batch system's
+    /// time limit (Slurm's `--time`); the local executor does not enforce it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_s: Option<u64>,
 }
 
 impl Default for Resources {
@@ -201,6 +205,7 @@ impl Default for Resources {
             cpus: 1,
             gpus: 0,
             memory_mb: 1024,
+            time_s: None,
         }
     }
 }
@@ -360,6 +365,12 @@ pub trait StageKind: Send + Sync {
     fn outputs(&self, params: &Params) -> Vec<String>;
     fn resources(&self, _params: &Params) -> Resources {
         Resources::default()
+    }
+    /// A rough estimate of one instance's wall-clock seconds on the resources it asks for:
+    /// `prunus plan --executor slurm` sums it into GPU-hours before a cluster is asked for
+    /// them. `None` (the default) when the kind cannot say.
+    fn estimate_secs(&self, _params: &Params) -> Option<f64> {
+        None
     }
     /// Checks these (resolved) parameters as `run` will read them, so that `prunus plan`
     /// reports a value the kind cannot use at the pipeline line that set it, before anything

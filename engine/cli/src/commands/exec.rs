@@ -35,6 +35,10 @@ pub struct Args {
     /// Print the job (JSON) instead of running it.
     #[arg(long)]
     show: bool,
+    /// Write how it ended to this file (`CODE` and a message, one line each): what a Slurm
+    /// coordinator reads when the cluster keeps no accounting.
+    #[arg(long, value_name = "FILE")]
+    exit_file: Option<PathBuf>,
 }
 
 pub fn run(store_root: &Path, args: Args) -> Result<ExitCode> {
@@ -59,12 +63,29 @@ pub fn run(store_root: &Path, args: Args) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&job).into_diagnostic()?);
         return Ok(ExitCode::SUCCESS);
     }
-    execute(&store, &job)
+    let (code, message) = execute(&store, &job)?;
+    if let Some(file) = &args.exit_file {
+        write_exit(file, code, &message)?;
+    }
+    Ok(ExitCode::from(code))
+}
+
+/// Writes the exit file atomically (a coordinator may read it at any moment).
+fn write_exit(file: &Path, code: u8, message: &str) -> Result<()> {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).into_diagnostic()?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).into_diagnostic()?;
+    let one_line = message.replace('\n', " ");
+    std::io::Write::write_all(&mut tmp, format!("{code}\n{one_line}\n").as_bytes())
+        .into_diagnostic()?;
+    tmp.persist(file).into_diagnostic()?;
+    Ok(())
 }
 
 /// Runs `job` here, printing its log lines; exit 0 when published (or already published),
-/// 1 on failure, 130 when interrupted (it resumes from its checkpoint when rerun).
-fn execute(store: &Store, job: &Job) -> Result<ExitCode> {
+/// 1 on failure, 130 when interrupted (it resumes from its checkpoint when rerun); with a
+/// one-line account of how it ended.
+fn execute(store: &Store, job: &Job) -> Result<(u8, String)> {
     let registry = registry::standard(&job.base_dir);
     let kind = registry.get(&job.kind).ok_or_else(|| {
         miette!(
@@ -89,27 +110,26 @@ fn execute(store: &Store, job: &Job) -> Result<ExitCode> {
     reporter.done();
     ui.finish();
     let secs = human_secs(t0.elapsed().as_secs_f64());
-    Ok(match outcome {
-        Outcome::Published(_) => {
-            eprintln!("✓ {} ({secs}): {}", job.instance, job.key);
-            ExitCode::SUCCESS
-        }
-        Outcome::Cached(_) => {
-            eprintln!("✓ {} (published by another prunus run)", job.instance);
-            ExitCode::SUCCESS
-        }
-        Outcome::Failed(error, _) => {
-            eprintln!("✗ {} failed after {secs}: {error}", job.instance);
-            ExitCode::FAILURE
-        }
-        Outcome::Cancelled => {
-            eprintln!(
+    let (code, message) = match outcome {
+        Outcome::Published(_) => (0, format!("✓ {} ({secs}): {}", job.instance, job.key)),
+        Outcome::Cached(_) => (
+            0,
+            format!("✓ {} (published by another prunus run)", job.instance),
+        ),
+        Outcome::Failed(error, _) => (
+            1,
+            format!("✗ {} failed after {secs}: {error}", job.instance),
+        ),
+        Outcome::Cancelled => (
+            130,
+            format!(
                 "… {} interrupted; it resumes from its checkpoint on the next run",
                 job.instance
-            );
-            ExitCode::from(130)
-        }
-    })
+            ),
+        ),
+    };
+    eprintln!("{message}");
+    Ok((code, message))
 }
 
 /// Plans `pipeline` and saves the job of `instance` into the store.

@@ -3,6 +3,7 @@
 
 pub mod device;
 pub mod exec;
+pub mod executor;
 pub mod explain;
 pub mod kinds;
 pub mod ls;

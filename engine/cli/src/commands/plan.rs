@@ -10,6 +10,9 @@ use prunus_engine::executor::local::Slots;
 use prunus_engine::plan::{self, Entry, Status};
 
 use prunus::registry;
+use prunus_slurm::estimate;
+
+use super::executor::Choice;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,6 +29,8 @@ pub struct Args {
     gpus: Option<u32>,
     #[command(flatten)]
     remote: super::remote::RunRemote,
+    #[command(flatten)]
+    executor: super::executor::ExecutorArgs,
 }
 
 pub fn run(store: &Path, args: Args) -> Result<ExitCode> {
@@ -38,12 +43,24 @@ pub fn run(store: &Path, args: Args) -> Result<ExitCode> {
     let to_run: Vec<usize> = (0..entries.len())
         .filter(|&i| !matches!(entries[i].status, Status::Cached | Status::Remote))
         .collect();
-    let room = Slots::this_machine(1, args.gpus.unwrap_or(u32::MAX), 0);
-    fit::check(&graph, &room, &to_run)?;
+    let slurm = match super::executor::choose(&graph, &args.executor)? {
+        Choice::Slurm(opts) => Some(opts),
+        Choice::Local => {
+            let room = Slots::this_machine(1, args.gpus.unwrap_or(u32::MAX), 0);
+            fit::check(&graph, &room, &to_run)?;
+            None
+        }
+    };
     if args.json {
         print_json(&graph, &entries)?;
     } else {
         print_table(&graph, &entries, args.all, remote.is_some());
+    }
+    if let Some(opts) = slurm {
+        print!(
+            "{}",
+            estimate::render(&estimate::arrays(&graph, &to_run), &opts)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,6 +10,9 @@ use prunus_engine::RunOptions;
 use prunus_engine::run::human_secs;
 
 use prunus::registry;
+use prunus_slurm::SlurmExecutor;
+
+use super::executor::Choice;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -44,6 +47,8 @@ pub struct Args {
     quiet: bool,
     #[command(flatten)]
     remote: super::remote::RunRemote,
+    #[command(flatten)]
+    executor: super::executor::ExecutorArgs,
 }
 
 pub fn run(store: &std::path::Path, args: Args) -> Result<ExitCode> {
@@ -68,8 +73,23 @@ pub fn run(store: &std::path::Path, args: Args) -> Result<ExitCode> {
         opts.memory_mb = prunus_engine::lower::parse_memory(&m)
             .ok_or_else(|| miette!("cannot read --memory {m}; write e.g. 16G or 512M"))?;
     }
+    let choice = super::executor::choose(&graph, &args.executor)?;
     let t0 = std::time::Instant::now();
-    let summary = prunus_engine::run::run(&graph, &store, &opts, cancel_on_ctrl_c())?;
+    let summary = match choice {
+        Choice::Local => prunus_engine::run::run(&graph, &store, &opts, cancel_on_ctrl_c())?,
+        Choice::Slurm(slurm) => {
+            let mut executor = SlurmExecutor::new(store.clone(), slurm)
+                .map_err(|e| miette!("cannot run on Slurm: {e}"))?;
+            let cancel = cancel_on_ctrl_c();
+            let summary =
+                prunus_engine::run::run_with(&graph, &store, &opts, &mut executor, cancel)?;
+            eprintln!(
+                "slurm: {} instance(s) submitted, {} re-attached to (submitted before)",
+                executor.submitted, executor.attached
+            );
+            summary
+        }
+    };
     let secs = t0.elapsed().as_secs_f64();
     eprintln!(
         "{}: {} ran, {} cached, {} failed, {} not run, in {}",

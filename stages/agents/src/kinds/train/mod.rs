@@ -106,7 +106,28 @@ impl StageKind for TrainKind {
             cpus: 1,
             gpus: gpu as u32,
             memory_mb,
+            time_s: None,
         }
+    }
+
+    /// Agent steps over a rate by family and device, slowed by the network's width: rough
+    /// (the paper's Atari runs took about two days each on a P100), for planning GPU-hours.
+    fn estimate_secs(&self, params: &Params) -> Option<f64> {
+        let steps = params.u64("steps").ok()? as f64;
+        let gpu = matches!(params.str("device"), Ok("cuda"));
+        let per_sec = match (Family::of(params.str("env").unwrap_or("")), gpu) {
+            (Family::Atari, true) => 120.0,
+            (Family::Atari, false) => 15.0,
+            (_, true) => 1_500.0,
+            (_, false) => 600.0,
+        };
+        let width = params.f64("network.width").unwrap_or(1.0).max(1.0);
+        let rainbow = if self.algorithm == Algorithm::Rainbow {
+            1.5
+        } else {
+            1.0
+        };
+        Some(steps / per_sec * (0.6 + 0.4 * width) * rainbow)
     }
 
     /// The parameters as [`Setup::new`] reads them, short of building the environment.
