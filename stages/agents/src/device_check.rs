@@ -17,6 +17,7 @@ use rand_pcg::Pcg64;
 use crate::agent::{Agent, AgentConfig};
 use crate::networks::{Architecture, NetworkConfig};
 use crate::objectives::{Categorical, Objective, TdLoss};
+use crate::prune::{GmpHook, PruneSettings};
 use crate::replay::{Batch, Replay, ReplayConfig};
 use crate::train::{LoopConfig, Trainer};
 
@@ -29,9 +30,13 @@ pub struct Case {
     pub width: f64,
     /// C51 with prioritized 3-step replay (Rainbow); else DQN.
     pub rainbow: bool,
+    /// Above 0: GMP (ERK) to this sparsity by the first mask update, then masks applied after
+    /// every gradient step, as a pruned run pays for them.
+    pub sparsity: f64,
 }
 
-fn minatar() -> Spec {
+/// MinAtar's observations: 4×10×10 bits (Breakout's channels), 6 actions.
+pub fn minatar() -> Spec {
     Spec {
         shape: vec![4, 10, 10],
         kind: ObsKind::Binary,
@@ -57,6 +62,7 @@ pub fn cases() -> Vec<Case> {
         architecture,
         width,
         rainbow,
+        sparsity: 0.0,
     };
     let minatar_cnn = || Architecture::MinAtarCnn { hidden: vec![] };
     vec![
@@ -268,12 +274,30 @@ pub fn steps_per_sec(case: &Case, device: &Device, steps: u64) -> f64 {
     let agent = Agent::new(case.agent(), &mut Pcg64::seed_from_u64(0), device);
     let env = Box::new(Frames::new(case.spec.clone()));
     let mut trainer = Trainer::new(config, agent, Replay::new(replay), env);
+    if case.sparsity > 0.0 {
+        let settings = PruneSettings {
+            sparsity: case.sparsity,
+            start: 0.0,
+            end: 0.0,
+            frequency: 1_000,
+            distribution: "erk".into(),
+        };
+        let kernels = trainer.agent.network().kernels();
+        let hook = GmpHook::new(&settings, config_grad_steps(&trainer.config), &kernels)
+            .expect("valid GMP settings");
+        trainer.hooks.push(Box::new(hook));
+    }
     trainer
         .train_steps(warmup + 200)
         .expect("frames never fail"); // fill replay, warm up
     let start = Instant::now();
     trainer.train_steps(steps).expect("frames never fail");
     steps as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The gradient steps a loop of this config takes.
+fn config_grad_steps(config: &LoopConfig) -> u64 {
+    ((config.training_steps - config.min_replay_history) as f64 * config.replay_ratio) as u64 + 1
 }
 
 /// Pseudo-random frames with a given spec; episodes of 1,000 steps.

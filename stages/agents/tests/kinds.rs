@@ -199,6 +199,53 @@ fn cancelled_run_resumes_bit_identically() {
     }
 }
 
+#[test]
+fn a_run_cancelled_mid_pruning_resumes_with_its_masks() {
+    // The MinAtar ResNet, pruned to 95% between gradient steps 125 and 500 of 625 (masks
+    // updated every 50), cancelled at agent step 2,400 (gradient step ~475, in the third of
+    // three iterations: masks at ~90%).
+    let kind = kind(Algorithm::Dqn);
+    let p = params(
+        &kind,
+        &[
+            ("env", Value::Str("minatar/breakout".into())),
+            ("network", Value::Str("minatar-resnet".into())),
+            ("steps", Value::Int(3_000)),
+            ("iterations", Value::Int(3)),
+            ("min-replay", Value::Int(500)),
+            ("prune", Value::Str("gmp".into())),
+            ("prune.frequency", Value::Int(50)),
+            ("checkpoints", Value::List(vec![Value::Float(1.0)])),
+            ("probe-batch", Value::Int(32)),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let straight = dir.path().join("straight");
+    kind.run(&context(p.clone(), &straight, &dir.path().join("s1")))
+        .unwrap();
+    let (out, scratch) = (dir.path().join("resumed"), dir.path().join("s2"));
+    let mut ctx = context(p.clone(), &out, &scratch);
+    let flag = ctx.cancel.clone();
+    ctx.reporter = Arc::new(CancelAt { at: 2_400, flag });
+    assert!(matches!(kind.run(&ctx), Err(StageError::Cancelled)));
+    kind.run(&context(p.clone(), &out, &scratch)).unwrap();
+    // Masks were in force before the cancel (sparsity.csv's row for the end of the second
+    // iteration, gradient step 384), and the resumed run ends where the straight one does.
+    let csv = std::fs::read_to_string(out.join("sparsity.csv")).unwrap();
+    let early = csv.lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split(',').collect();
+        f[0].parse::<u64>().unwrap() < 450 && f[2].parse::<f64>().unwrap() > 0.5
+    });
+    assert!(early, "no mask before the cancel in {csv}");
+    for name in kind.outputs(&p) {
+        assert_eq!(
+            std::fs::read(straight.join(&name)).unwrap(),
+            std::fs::read(out.join(&name)).unwrap(),
+            "{name} differs from the uninterrupted run's"
+        );
+    }
+}
+
 /// Keeps every log line.
 #[derive(Default)]
 struct Recorder(std::sync::Mutex<Vec<String>>);

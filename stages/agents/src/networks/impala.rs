@@ -5,6 +5,14 @@
 //! google/dopamine@81f695c, the version the paper cites). The stack convolutions use Dopamine's
 //! xavier-uniform; the residual convolutions are built without a `kernel_init`, so they get
 //! Flax's default lecun-normal.
+//!
+//! [`ResNetShape::MINATAR`] is the same torso adapted to MinAtar's 10×10 inputs: two stacks
+//! (16, 32)·width instead of three, so the two stride-2 pools take 10×10 to 5×5 to 3×3 (a third
+//! would leave 2×2), the same two residual blocks per stack and the same 512-unit dense layer
+//! that does not scale with width. At width 1 it has 51k conv weights and 147k dense ones
+//! (Breakout's 4 channels), so 95% sparsity still keeps ~10k weights, ~70k at width 4: the
+//! regime of the paper's Impala networks (arXiv 2402.12479, §4), which Dopamine's one-conv
+//! MinAtar network (10k weights, 509 kept at 95%) is not.
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
@@ -41,7 +49,8 @@ pub struct ResidualBlock {
 impl ImpalaLayout {
     /// Dopamine's `ImpalaEncoder`: stacks of 16, 32 and 32 channels, two blocks each.
     pub fn dopamine() -> Self {
-        Self::new(&[16, 32, 32], 2)
+        let shape = ResNetShape::DOPAMINE;
+        Self::new(shape.channels, shape.blocks)
     }
 
     /// Stacks of the given base channels with `blocks` residual blocks each, numbered in
@@ -135,15 +144,42 @@ impl ImpalaLayout {
     }
 }
 
+/// What a ResNet torso is made of, before width scaling.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ResNetShape {
+    /// Output channels of each stack.
+    pub channels: &'static [usize],
+    /// Residual blocks per stack.
+    pub blocks: usize,
+    /// Units of the dense layer after the torso (not width-scaled).
+    pub dense: usize,
+}
+
+impl ResNetShape {
+    /// Dopamine's `ImpalaDQNNetwork` for Atari.
+    pub const DOPAMINE: ResNetShape = ResNetShape {
+        channels: &[16, 32, 32],
+        blocks: 2,
+        dense: 512,
+    };
+    /// The same, two stacks, for MinAtar's 10×10 inputs (module docs).
+    pub const MINATAR: ResNetShape = ResNetShape {
+        channels: &[16, 32],
+        blocks: 2,
+        dense: 512,
+    };
+}
+
 /// The ResNet's convolutions, max-pool and dense layer (512 units, not width-scaled, as
 /// Dopamine's `ImpalaDQNNetwork`).
 pub(super) fn torso(
+    shape: &ResNetShape,
     width: f64,
     input: InputShape,
     rng: &mut dyn rand::RngCore,
     device: &Device,
 ) -> Torso {
-    let layout = ImpalaLayout::dopamine();
+    let layout = ImpalaLayout::new(shape.channels, shape.blocks);
     let mut convs: Vec<Conv2d> = Vec::with_capacity(layout.num_convs());
     let mut cin = input.c;
     let (mut h, mut w) = (input.h, input.w);
@@ -174,7 +210,7 @@ pub(super) fn torso(
         convs,
         pool: Some(pool),
         wiring: Wiring::Impala(layout),
-        hidden: vec![512],
+        hidden: vec![shape.dense],
         flat: cin * h * w,
     }
 }

@@ -1,5 +1,5 @@
-//! Q-networks: MLP (classic control), MinAtar CNN, Nature CNN and Impala ResNet (15 conv layers),
-//! each with a width multiplier; one module per architecture.
+//! Q-networks: MLP (classic control), MinAtar CNN, Nature CNN and Impala ResNet (15 conv layers,
+//! or 10 in its MinAtar version), each with a width multiplier; one module per architecture.
 //!
 //! Architectures follow Dopamine's JAX networks (`dopamine/jax/networks.py` at
 //! google/dopamine@1093179): SAME padding everywhere (Flax's `nn.Conv` default, so the Nature
@@ -38,6 +38,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 pub use self::impala::ImpalaLayout;
+use self::impala::ResNetShape;
 pub use self::init::{lecun_normal, xavier_uniform};
 use crate::parameters::{Activations, KernelInfo, Layer};
 use crate::tensor::to_vec;
@@ -54,10 +55,13 @@ pub enum Architecture {
     NatureCnn,
     /// Three stacks of conv, max-pool and two residual blocks, channels (16, 32, 32)·w, Dense(512).
     ImpalaResNet,
+    /// The Impala ResNet with two stacks, channels (16, 32)·w, Dense(512), for 10×10 inputs.
+    MinAtarResNet,
 }
 
 impl Architecture {
-    /// Parses the `network` parameter: `mlp`, `minatar`, `nature`, `impala`.
+    /// Parses the `network` parameter: `mlp`, `minatar`, `minatar128`, `minatar-resnet`,
+    /// `nature`, `impala`.
     pub fn parse(name: &str, mlp_hidden: &[usize]) -> Option<Self> {
         Some(match name {
             "mlp" => Architecture::Mlp {
@@ -67,6 +71,7 @@ impl Architecture {
             "minatar128" => Architecture::MinAtarCnn { hidden: vec![128] },
             "nature" => Architecture::NatureCnn,
             "impala" => Architecture::ImpalaResNet,
+            "minatar-resnet" => Architecture::MinAtarResNet,
             _ => return None,
         })
     }
@@ -170,7 +175,12 @@ impl QNetwork {
             Architecture::Mlp { hidden } => mlp::torso(hidden, w, input),
             Architecture::MinAtarCnn { hidden } => minatar::torso(hidden, w, input, rng, device),
             Architecture::NatureCnn => nature::torso(w, input, rng, device),
-            Architecture::ImpalaResNet => impala::torso(w, input, rng, device),
+            Architecture::ImpalaResNet => {
+                impala::torso(&ResNetShape::DOPAMINE, w, input, rng, device)
+            }
+            Architecture::MinAtarResNet => {
+                impala::torso(&ResNetShape::MINATAR, w, input, rng, device)
+            }
         };
         let mut dense = Vec::new();
         let mut din = torso.flat;
@@ -442,6 +452,21 @@ mod tests {
                 .map(|l| (l.name.as_str(), l.values.dims())),
             Some(("dense1", [1, 512]))
         );
+    }
+
+    #[test]
+    fn minatar_resnet_pools_10_to_3_and_scales_convs() {
+        let net = build(Architecture::MinAtarResNet, 1.0, vec![4, 10, 10]);
+        let k = net.kernels();
+        assert_eq!(k.len(), 12); // 2 stacks of 5 convolutions, dense, head
+        assert_eq!(k[9].name, "stack1/block1/conv2");
+        // (4·16 + 4·16·16 + 16·32 + 4·32·32)·9 = 51,264 conv weights; 3·3·32 = 288 features.
+        assert_eq!(kernel_params(&net)[..10].iter().sum::<usize>(), 51_264);
+        assert_eq!(k[10].shape, vec![288, 512]);
+        let x4 = build(Architecture::MinAtarResNet, 4.0, vec![4, 10, 10]);
+        assert_eq!(x4.kernels()[10].shape, vec![1152, 512]);
+        let out = x4.forward(Tensor::zeros([3, 400], &crate::device("cpu").unwrap()));
+        assert_eq!(out.dims(), [3, 6]);
     }
 
     #[test]

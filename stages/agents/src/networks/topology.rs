@@ -139,6 +139,7 @@ mod tests {
         use prunus_sparsity::redo::Recycle;
         let cases = [
             (Architecture::ImpalaResNet, vec![4, 84, 84]),
+            (Architecture::MinAtarResNet, vec![4, 10, 10]),
             (Architecture::NatureCnn, vec![4, 84, 84]),
             (Architecture::MinAtarCnn { hidden: vec![] }, vec![4, 10, 10]),
             (Architecture::Mlp { hidden: vec![8, 8] }, vec![4]),

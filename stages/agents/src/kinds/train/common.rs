@@ -85,7 +85,7 @@ fn network() -> Vec<ParamSpec> {
             "network",
             Str,
             Some(Value::Str("auto".into())),
-            "mlp | minatar | nature | impala; auto: impala (Atari), minatar (MinAtar), mlp (classic)",
+            "mlp | minatar | minatar128 | minatar-resnet | nature | impala; auto: impala (Atari), minatar (MinAtar), mlp (classic)",
         ),
         spec(
             "network.width",

@@ -245,7 +245,7 @@ fn network_choice(
     let architecture = Architecture::parse(network, &[hidden, hidden]).ok_or_else(|| {
         param_err(
             "network",
-            format!("unknown network `{network}`; use mlp, minatar, minatar128, nature or impala"),
+            format!("unknown network `{network}`; use mlp, minatar, minatar128, minatar-resnet, nature or impala"),
         )
     })?;
     let width = p.f64("network.width")?;
