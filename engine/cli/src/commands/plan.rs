@@ -83,6 +83,45 @@ fn print_json(graph: &Graph, entries: &[Entry]) -> Result<()> {
     Ok(())
 }
 
+/// What the instances to run cost by their kinds' estimates, each key once (sweeps that share
+/// runs name them twice): CPU-hours for one core per CPU asked, GPU-hours per GPU.
+fn cost_line(graph: &Graph, entries: &[Entry]) -> Option<String> {
+    let (mut cpu, mut gpu, mut seen) = (0.0, 0.0, std::collections::HashSet::new());
+    for (i, e) in entries.iter().enumerate() {
+        if matches!(e.status, Status::Cached | Status::Remote) {
+            continue;
+        }
+        if e.key.is_some_and(|k| !seen.insert(k)) {
+            continue;
+        }
+        let inst = &graph.instances[i];
+        let Some(secs) = graph.stage_of(i).kind.estimate_secs(&inst.params) else {
+            continue;
+        };
+        let r = inst.resources;
+        if r.gpus > 0 {
+            gpu += secs * r.gpus as f64 / 3600.0;
+        } else {
+            cpu += secs * r.cpus.max(1) as f64 / 3600.0;
+        }
+    }
+    let hours = |h: f64| {
+        if h < 10.0 {
+            format!("{h:.2}")
+        } else {
+            format!("{h:.0}")
+        }
+    };
+    (cpu + gpu > 0.0).then(|| {
+        format!(
+            "estimated work: {} CPU-hours, {} GPU-hours (rough: the kinds' measured rates; \
+             `--executor slurm` breaks it down per stage)",
+            hours(cpu),
+            hours(gpu)
+        )
+    })
+}
+
 /// One line per stage, then its instances to run (the first 50 unless `all`).
 fn print_table(graph: &Graph, entries: &[Entry], all: bool, remote: bool) {
     let (mut runs, mut on_remote) = (0, 0);
@@ -137,6 +176,9 @@ fn print_table(graph: &Graph, entries: &[Entry], all: bool, remote: bool) {
         );
     }
     println!("{} of {} instances to run", runs, graph.instances.len());
+    if let Some(line) = cost_line(graph, entries) {
+        println!("{line}");
+    }
     if graph.stages.is_empty() {
         println!("(it has no stages: only templates and sweeps, for other pipelines to `include`)");
     }

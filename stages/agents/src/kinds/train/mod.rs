@@ -8,6 +8,7 @@
 //! values as written; the resolved values are logged.
 
 pub mod common;
+mod cost;
 pub mod dqn;
 pub mod rainbow;
 pub mod run;
@@ -110,24 +111,9 @@ impl StageKind for TrainKind {
         }
     }
 
-    /// Agent steps over a rate by family and device, slowed by the network's width: rough
-    /// (the paper's Atari runs took about two days each on a P100), for planning GPU-hours.
+    /// Measured rates by family, network and device ([`cost`]), for planning.
     fn estimate_secs(&self, params: &Params) -> Option<f64> {
-        let steps = params.u64("steps").ok()? as f64;
-        let gpu = matches!(params.str("device"), Ok("cuda"));
-        let per_sec = match (Family::of(params.str("env").unwrap_or("")), gpu) {
-            (Family::Atari, true) => 120.0,
-            (Family::Atari, false) => 15.0,
-            (_, true) => 1_500.0,
-            (_, false) => 600.0,
-        };
-        let width = params.f64("network.width").unwrap_or(1.0).max(1.0);
-        let rainbow = if self.algorithm == Algorithm::Rainbow {
-            1.5
-        } else {
-            1.0
-        };
-        Some(steps / per_sec * (0.6 + 0.4 * width) * rainbow)
+        cost::estimate_secs(self.algorithm, params)
     }
 
     /// The parameters as [`Setup::new`] reads them, short of building the environment.
