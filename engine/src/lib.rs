@@ -21,6 +21,7 @@ pub mod key;
 pub mod kinds;
 pub mod lower;
 pub mod pipeline;
+mod plain_kdl;
 pub mod plan;
 mod prescan;
 mod process;

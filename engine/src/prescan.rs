@@ -150,7 +150,11 @@ fn parse_window(
     text: &str,
     window: &[Range<usize>],
 ) -> Vec<(usize, Result<KdlDocument, KdlError>)> {
-    let parse = |r: &Range<usize>| (r.start, KdlDocument::parse(&text[r.clone()]));
+    let parse = |r: &Range<usize>| {
+        let chunk = &text[r.clone()];
+        let doc = crate::plain_kdl::read(chunk).map_or_else(|| KdlDocument::parse(chunk), Ok);
+        (r.start, doc)
+    };
     std::thread::scope(|s| {
         let others: Vec<_> = window[1..]
             .iter()
