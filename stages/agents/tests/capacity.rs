@@ -69,6 +69,13 @@ fn erk_starves_the_one_conv_of_dopamines_minatar_network() {
 }
 
 #[test]
+fn minatar128_keeps_its_conv_and_10k_weights() {
+    let layers = kept(Architecture::MinAtarCnn { hidden: vec![128] }, 1.0, Distribution::Erk);
+    assert_eq!(layers.iter().map(|l| l.1).sum::<usize>(), 206_144);
+    assert_eq!((layers[0].2, layers[1].2, total(&layers)), (142, 9_434, 10_308));
+}
+
+#[test]
 fn the_minatar_resnet_keeps_capacity_at_95_percent() {
     // (width, conv weights kept, all weights kept): thousands of conv weights, ~100 per
     // convolution even at width 1, where the one-conv network keeps 8.
