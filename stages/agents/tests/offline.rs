@@ -108,7 +108,7 @@ fn write(
             Item::Step(f, a, r, t) => c.push_step(obs(kind, f, &mut floats), *a, *r, *t).unwrap(),
             Item::End(f) => c.end_episode(obs(kind, f, &mut floats)).unwrap(),
         }
-        c.close_if_full().unwrap();
+        // (A full shard is closed by the next step: an episode's end record goes with it.)
     }
     let state = c.finish().unwrap();
     let manifest = Manifest {
@@ -358,7 +358,7 @@ fn losses(objective: Objective, out: Vec<f32>, cols: usize, next: &[f32], b: &Ba
     objective
         .per_sample_loss(out, next, b, actions, &cpu())
         .into_data()
-        .to_vec::<f32>()
+        .try_to_vec::<f32>()
         .unwrap()
 }
 
@@ -367,7 +367,7 @@ fn cql_loss_equals_the_hand_computed_value() {
     // Two samples, three actions. Sample 0: Q = (1, 2, 0), data action 1, target
     // 0.5 + 0.9·max(0, 1, 3) = 3.2, TD error 1.2 → Huber 1.2 − 0.5 = 0.7; CQL term
     // log(e + e² + 1) − 2 = 0.4076059644. Sample 1: Q = (0.5, −1, 3), action 0, terminal
-    // target 1.0, error 0.5 → Huber 0.125; CQL log(e^0.5 + e^−1 + e³) − 0.5 = 2.5949825.
+    // target 1.0, error 0.5 → Huber 0.125; CQL log(e^0.5 + e^−1 + e³) − 0.5 = 2.5956743.
     let b = batch(vec![1, 0], vec![0.5, 1.0], vec![0.9, 0.0]);
     let next = [0.0, 1.0, 3.0, 9.0, 9.0, 9.0];
     let got = losses(
@@ -378,7 +378,7 @@ fn cql_loss_equals_the_hand_computed_value() {
         &b,
         3,
     );
-    let want = [0.7 + 0.1 * 0.407_605_96, 0.125 + 0.1 * 2.594_982_5];
+    let want = [0.7 + 0.1 * 0.407_605_96, 0.125 + 0.1 * 2.595_674_3];
     for (g, w) in got.iter().zip(want) {
         assert!((g - w).abs() < 1e-5, "{got:?} vs {want:?}");
     }
@@ -416,15 +416,15 @@ fn cql_c51_loss_equals_the_hand_computed_value() {
 #[test]
 fn the_cql_term_vanishes_only_at_a_one_hot_q_with_infinite_margin() {
     let q = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [1, 3]), &cpu());
-    let term = |v: Vec<f32>, a: usize| cql::penalty(q(v), &[a]).into_data().to_vec::<f32>().unwrap()[0];
+    let term = |v: Vec<f32>, a: usize| cql::penalty(q(v), &[a]).into_data().try_to_vec::<f32>().unwrap()[0];
     // One-hot at the data action with a margin too large for f32 to see the rest: 0.
     assert_eq!(term(vec![0.0, 1e4, 0.0], 1), 0.0);
     // Otherwise positive: finite margins, another action's favourite, equal values.
     assert!(term(vec![0.0, 5.0, 0.0], 1) > 0.0);
     assert!(term(vec![0.0, 1e4, 0.0], 0) > 1e3);
     assert!((term(vec![2.0, 2.0, 2.0], 2) - 3f32.ln()).abs() < 1e-6);
-    // Large values do not overflow (the row maximum is taken out).
-    assert!((term(vec![1e30, 1e30, 0.0], 0) - 2f32.ln()).abs() < 1e-6);
+    // Values whose exponential overflows f32 stay finite (the row maximum is taken out).
+    assert!((term(vec![100.0, 100.0, 0.0], 0) - 2f32.ln()).abs() < 1e-4);
 }
 
 // ---- learning --------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ pub fn read_records(
     for (entry, path) in manifest.shards.iter().zip(shards) {
         let take = selection.take(entry.episodes);
         let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let mut stream = zstd::stream::read::Decoder::new(BufReader::with_capacity(1 << 20, file))
+        let mut stream = zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(1 << 20, file))
             .map_err(|e| format!("{}: {e}", path.display()))?;
         let mut started = 0u64;
         for _ in 0..entry.records {
@@ -132,6 +132,13 @@ pub fn load_replay(
         gamma,
         prioritized: false,
     });
+    // Frames the selection will hold: each shard's share of its records, a little over.
+    let expected: f64 = manifest
+        .shards
+        .iter()
+        .map(|s| s.records as f64 * selection.take(s.episodes) as f64 / s.episodes.max(1) as f64)
+        .sum();
+    replay.reserve((expected * 1.05) as usize + 1_000);
     let mut loaded = Loaded {
         transitions: 0,
         episodes: 0,

@@ -160,7 +160,9 @@ impl Collector {
         self.write(flags, 0, 0.0, obs, false)
     }
 
-    /// Closes the open shard if it holds `shard_size` transitions; returns whether it did.
+    /// Closes the open shard if it holds `shard_size` transitions; returns whether it did. (The
+    /// next step closes a full shard anyway; call this after a step's end-of-episode record,
+    /// never between the two, to reach a boundary where [`state`](Self::state) is complete.)
     pub fn close_if_full(&mut self) -> io::Result<bool> {
         match &self.open {
             Some(o) if o.entry.transitions >= self.shard_size => {

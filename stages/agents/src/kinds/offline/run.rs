@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use prunus_env::{Action, Env, ObsKind};
+use prunus_env::{Action, Env};
 use prunus_results::{CheckpointEntry, ResultFile, ReturnsRow, SparsityRow};
 use prunus_stage::{Context, StageError, sealed};
 use rand::{Rng, SeedableRng};
@@ -26,7 +26,7 @@ use crate::kinds::param_err;
 use crate::kinds::train::run::results_err;
 use crate::networks::NetworkConfig;
 use crate::prune::GmpHook;
-use crate::replay::Replay;
+use crate::replay::{ObsKindSer, Replay};
 use crate::train::{FrameStack, IterationStats};
 
 const RESUME: &str = "offline.ckpt";
@@ -61,7 +61,7 @@ fn agent_config(
     } else {
         vec![m.shape.iter().product::<usize>() * m.frame_stack]
     };
-    let byte = m.frame.kind == ObsKind::Byte.into();
+    let byte = m.frame.kind == ObsKindSer::Byte;
     Ok(AgentConfig {
         network: NetworkConfig {
             architecture,
@@ -225,11 +225,11 @@ fn gradient_step(
         .ok_or_else(|| StageError::Failed("the dataset holds no complete transition".into()))?;
     let step = state.grad_steps;
     for hook in hooks.iter_mut() {
-        hook.before_update(step, agent);
+        hook.before_update(step, &*agent);
     }
     agent.learn(&batch, false);
     for hook in hooks.iter_mut() {
-        hook.after_update(step, agent, replay);
+        hook.after_update(step, &mut *agent, replay);
     }
     state.grad_steps += 1;
     if state.grad_steps.is_multiple_of(s.target_update_period) {
