@@ -79,14 +79,19 @@ fn report(name: &str, dir: &std::path::Path, m: &Manifest, write_secs: f64, stat
     .unwrap();
     let read_secs = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let (replay, loaded) = dataset::load_replay(m, &paths, Selection::all(), 1, 0.99, true).unwrap();
+    let (replay, loaded) =
+        dataset::load_replay(m, &paths, Selection::all(), 1, 0.99, true).unwrap();
     let load_secs = start.elapsed().as_secs_f64();
     let n = m.transitions as f64;
     let stored = m.bytes() as f64 / n;
     let raw = m.raw_bytes() as f64 / n;
     // A naive dump: state and next state as f32 stacks, action, reward, terminal.
     let naive = (2 * state_len * 4 + 4 + 4 + 1) as f64;
-    println!("{name}: {} transitions in {} shards", m.transitions, m.shards.len());
+    println!(
+        "{name}: {} transitions in {} shards",
+        m.transitions,
+        m.shards.len()
+    );
     println!(
         "  write {:>10.0} transitions/s   read {:>10.0} transitions/s   load into replay {:>10.0} transitions/s",
         n / write_secs,
@@ -181,16 +186,34 @@ fn main() {
     let mut t = 0u64;
     let n_atari = scale(20_000);
     let format = FrameFormat::new(ObsKind::Byte, 84 * 84);
-    let (ma, secs) = write(&dir, format, vec![1, 84, 84], 4, n_atari, n_atari / 2, || {
-        t += 1;
-        let frame: Vec<u8> = (0..84 * 84).map(|_| frames.random()).collect();
-        let end = t.is_multiple_of(1_000);
-        (frame, (t % 18) as u8, 0.0, end, end)
-    });
-    report("Atari-shaped (84x84 random bytes, stack 4)", &dir, &ma, secs, 4 * 84 * 84);
+    let (ma, secs) = write(
+        &dir,
+        format,
+        vec![1, 84, 84],
+        4,
+        n_atari,
+        n_atari / 2,
+        || {
+            t += 1;
+            let frame: Vec<u8> = (0..84 * 84).map(|_| frames.random()).collect();
+            let end = t.is_multiple_of(1_000);
+            (frame, (t % 18) as u8, 0.0, end, end)
+        },
+    );
+    report(
+        "Atari-shaped (84x84 random bytes, stack 4)",
+        &dir,
+        &ma,
+        secs,
+        4 * 84 * 84,
+    );
 
     // Gradient steps on the MinAtar dataset: CQL vs the online DQN learner's update.
-    let paths: Vec<_> = m.shards.iter().map(|s| tmp.path().join("minatar").join(&s.file)).collect();
+    let paths: Vec<_> = m
+        .shards
+        .iter()
+        .map(|s| tmp.path().join("minatar").join(&s.file))
+        .collect();
     let (replay, _) = dataset::load_replay(&m, &paths, Selection::all(), 1, 0.99, true).unwrap();
     let steps = scale(5_000);
     let dqn = steps_per_sec(Objective::Dqn(TdLoss::Mse), &replay, steps);
@@ -204,5 +227,8 @@ fn main() {
     );
     println!("gradient steps/s, MinAtar CNN x1, batch 32, one core ({steps} timed steps each):");
     println!("  online DQN learner (MSE)       {dqn:>10.1} updates/s");
-    println!("  train/cql (Huber + alpha CQL)  {cql:>10.1} gradient steps/s   ({:.2}x DQN)", cql / dqn);
+    println!(
+        "  train/cql (Huber + alpha CQL)  {cql:>10.1} gradient steps/s   ({:.2}x DQN)",
+        cql / dqn
+    );
 }

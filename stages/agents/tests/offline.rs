@@ -67,7 +67,12 @@ fn stream(kind: ObsKind, frame_len: usize, steps: u64, seed: u64) -> Vec<Item> {
         for t in 0..len {
             let last = t + 1 == len;
             let action = lens.random_range(0..6u8);
-            items.push(Item::Step(frame(), action, episode as f32 + 0.5, last && terminal));
+            items.push(Item::Step(
+                frame(),
+                action,
+                episode as f32 + 0.5,
+                last && terminal,
+            ));
         }
         done += len;
         if done < steps || terminal {
@@ -170,7 +175,11 @@ fn datasets_round_trip_bit_for_bit_across_shards() {
         let (m, paths) = write(dir.path(), kind, frame_len, shard, &items);
         assert_eq!(m.transitions, steps);
         assert_eq!(m.shards.len(), dataset::shard_count(steps, shard));
-        assert!(m.shards[..m.shards.len() - 1].iter().all(|s| s.transitions == shard));
+        assert!(
+            m.shards[..m.shards.len() - 1]
+                .iter()
+                .all(|s| s.transitions == shard)
+        );
         for s in &m.shards {
             let (bytes, digest) =
                 prunus_agents::dataset::writer::digest_file(&dir.path().join(&s.file)).unwrap();
@@ -182,7 +191,10 @@ fn datasets_round_trip_bit_for_bit_across_shards() {
         for (r, item) in records.iter().zip(&items) {
             match item {
                 Item::Step(f, a, rew, t) => {
-                    assert_eq!((r.action, r.reward, r.is_terminal(), r.is_last()), (*a, *rew, *t, false));
+                    assert_eq!(
+                        (r.action, r.reward, r.is_terminal(), r.is_last()),
+                        (*a, *rew, *t, false)
+                    );
                     assert_eq!(r.is_first(), first);
                     assert_eq!(r.frame, stored(kind, f));
                     first = false;
@@ -249,7 +261,10 @@ fn a_fraction_takes_the_first_episodes_of_each_shard_whole() {
             .map(|(r, _)| r)
             .collect();
         assert_eq!(got.len(), want.len(), "fraction {fraction}");
-        assert!(got.iter().zip(want).all(|(a, b)| a == b), "fraction {fraction}");
+        assert!(
+            got.iter().zip(want).all(|(a, b)| a == b),
+            "fraction {fraction}"
+        );
         // Episodes come whole: every selected episode's steps, then its end if it has one.
         assert!(got.first().is_some_and(Record::is_first));
     }
@@ -305,12 +320,20 @@ fn a_killed_collection_resumes_to_the_same_bytes() {
     let p = collect_params(&kind, 3_000, 500);
     let dir = tempfile::tempdir().unwrap();
     let straight = dir.path().join("straight");
-    kind.run(&context(p.clone(), vec![], &straight, &dir.path().join("s1")))
-        .unwrap();
+    kind.run(&context(
+        p.clone(),
+        vec![],
+        &straight,
+        &dir.path().join("s1"),
+    ))
+    .unwrap();
     let outputs = kind.outputs(&p);
     assert_eq!(outputs.len(), 2 + 6);
     let m = Manifest::read(&straight.join(dataset::MANIFEST)).unwrap();
-    assert_eq!((m.transitions, m.shards.len(), m.env.as_str()), (3_000, 6, "cartpole"));
+    assert_eq!(
+        (m.transitions, m.shards.len(), m.env.as_str()),
+        (3_000, 6, "cartpole")
+    );
 
     let (out, scratch) = (dir.path().join("resumed"), dir.path().join("s2"));
     let mut ctx = context(p.clone(), vec![], &out, &scratch);
@@ -318,8 +341,14 @@ fn a_killed_collection_resumes_to_the_same_bytes() {
     // Cancelled mid-way through the fourth shard: it resumes from the end of the third.
     ctx.reporter = Arc::new(CancelAt { at: 1_700, flag });
     assert!(matches!(kind.run(&ctx), Err(StageError::Cancelled)));
-    assert!(scratch.join("shards").join(dataset::shard_name(3)).is_file());
-    kind.run(&context(p.clone(), vec![], &out, &scratch)).unwrap();
+    assert!(
+        scratch
+            .join("shards")
+            .join(dataset::shard_name(3))
+            .is_file()
+    );
+    kind.run(&context(p.clone(), vec![], &out, &scratch))
+        .unwrap();
     for name in &outputs {
         assert_eq!(
             std::fs::read(straight.join(name)).unwrap(),
@@ -333,8 +362,13 @@ fn a_killed_collection_resumes_to_the_same_bytes() {
     let flag = ctx.cancel.clone();
     ctx.reporter = Arc::new(CancelAt { at: 1_200, flag });
     assert!(matches!(kind.run(&ctx), Err(StageError::Cancelled)));
-    std::fs::write(scratch3.join("shards").join(dataset::shard_name(0)), b"junk").unwrap();
-    kind.run(&context(p.clone(), vec![], &out3, &scratch3)).unwrap();
+    std::fs::write(
+        scratch3.join("shards").join(dataset::shard_name(0)),
+        b"junk",
+    )
+    .unwrap();
+    kind.run(&context(p.clone(), vec![], &out3, &scratch3))
+        .unwrap();
     assert_eq!(
         std::fs::read(straight.join(dataset::MANIFEST)).unwrap(),
         std::fs::read(out3.join(dataset::MANIFEST)).unwrap()
@@ -352,7 +386,14 @@ fn batch(actions: Vec<usize>, returns: Vec<f32>, discounts: Vec<f32>) -> Batch {
     }
 }
 
-fn losses(objective: Objective, out: Vec<f32>, cols: usize, next: &[f32], b: &Batch, actions: usize) -> Vec<f32> {
+fn losses(
+    objective: Objective,
+    out: Vec<f32>,
+    cols: usize,
+    next: &[f32],
+    b: &Batch,
+    actions: usize,
+) -> Vec<f32> {
     let rows = b.actions.len();
     let out = Tensor::<2>::from_data(TensorData::new(out, [rows, cols]), &cpu());
     objective
@@ -371,7 +412,10 @@ fn cql_loss_equals_the_hand_computed_value() {
     let b = batch(vec![1, 0], vec![0.5, 1.0], vec![0.9, 0.0]);
     let next = [0.0, 1.0, 3.0, 9.0, 9.0, 9.0];
     let got = losses(
-        Objective::Cql { td: TdLoss::Huber, alpha: 0.1 },
+        Objective::Cql {
+            td: TdLoss::Huber,
+            alpha: 0.1,
+        },
         vec![1.0, 2.0, 0.0, 0.5, -1.0, 3.0],
         3,
         &next,
@@ -383,8 +427,25 @@ fn cql_loss_equals_the_hand_computed_value() {
         assert!((g - w).abs() < 1e-5, "{got:?} vs {want:?}");
     }
     // alpha 0 is plain DQN with the Huber loss.
-    let plain = losses(Objective::Cql { td: TdLoss::Huber, alpha: 0.0 }, vec![1.0, 2.0, 0.0, 0.5, -1.0, 3.0], 3, &next, &b, 3);
-    let dqn = losses(Objective::Dqn(TdLoss::Huber), vec![1.0, 2.0, 0.0, 0.5, -1.0, 3.0], 3, &next, &b, 3);
+    let plain = losses(
+        Objective::Cql {
+            td: TdLoss::Huber,
+            alpha: 0.0,
+        },
+        vec![1.0, 2.0, 0.0, 0.5, -1.0, 3.0],
+        3,
+        &next,
+        &b,
+        3,
+    );
+    let dqn = losses(
+        Objective::Dqn(TdLoss::Huber),
+        vec![1.0, 2.0, 0.0, 0.5, -1.0, 3.0],
+        3,
+        &next,
+        &b,
+        3,
+    );
     assert_eq!(plain, dqn);
 }
 
@@ -397,7 +458,11 @@ fn cql_c51_loss_equals_the_hand_computed_value() {
     // Data action 1: cross-entropy −(.4 ln 1/4 + .6 ln 1/4) = ln 4 = 1.3862944.
     // Expected Q: action 0 → 0, action 1 → −1/2 + 1/4 = −0.25; CQL term
     // log(e^0 + e^−0.25) + 0.25 = 0.8259394.
-    let c = Categorical { atoms: 3, vmin: -1.0, vmax: 1.0 };
+    let c = Categorical {
+        atoms: 3,
+        vmin: -1.0,
+        vmax: 1.0,
+    };
     let b = batch(vec![1], vec![0.5], vec![0.5]);
     let ln2 = 2f32.ln();
     let ln3 = 3f32.ln();
@@ -416,7 +481,12 @@ fn cql_c51_loss_equals_the_hand_computed_value() {
 #[test]
 fn the_cql_term_vanishes_only_at_a_one_hot_q_with_infinite_margin() {
     let q = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [1, 3]), &cpu());
-    let term = |v: Vec<f32>, a: usize| cql::penalty(q(v), &[a]).into_data().try_to_vec::<f32>().unwrap()[0];
+    let term = |v: Vec<f32>, a: usize| {
+        cql::penalty(q(v), &[a])
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()[0]
+    };
     // One-hot at the data action with a margin too large for f32 to see the rest: 0.
     assert_eq!(term(vec![0.0, 1e4, 0.0], 1), 0.0);
     // Otherwise positive: finite margins, another action's favourite, equal values.
@@ -461,7 +531,9 @@ fn cql_learns_cartpole_from_a_trained_agents_dataset() {
     let behaviour = {
         let rows: Vec<prunus_results::ReturnsRow> =
             prunus_results::read_csv(&data.join("returns.csv")).unwrap();
-        rows.iter().map(|r| r.train_return.unwrap_or(0.0)).collect::<Vec<_>>()
+        rows.iter()
+            .map(|r| r.train_return.unwrap_or(0.0))
+            .collect::<Vec<_>>()
     };
     let cql = OfflineKind::new(OfflineAlgorithm::Cql);
     let p = params(
@@ -516,12 +588,21 @@ fn an_offline_run_resumes_bit_identically_and_prunes() {
             ],
         );
         let input = || input_of("collect", &data, &collect.outputs(&cp));
-        let straight = dir.path().join(format!("{}-a", algorithm.name().replace('/', "_")));
-        kind.run(&context(p.clone(), vec![input()], &straight, &dir.path().join("sa")))
-            .unwrap();
+        let straight = dir
+            .path()
+            .join(format!("{}-a", algorithm.name().replace('/', "_")));
+        kind.run(&context(
+            p.clone(),
+            vec![input()],
+            &straight,
+            &dir.path().join("sa"),
+        ))
+        .unwrap();
         let (out, scratch) = (
-            dir.path().join(format!("{}-b", algorithm.name().replace('/', "_"))),
-            dir.path().join(format!("sb-{}", algorithm.name().replace('/', "_"))),
+            dir.path()
+                .join(format!("{}-b", algorithm.name().replace('/', "_"))),
+            dir.path()
+                .join(format!("sb-{}", algorithm.name().replace('/', "_"))),
         );
         let mut ctx = context(p.clone(), vec![input()], &out, &scratch);
         let flag = ctx.cancel.clone();
@@ -540,7 +621,11 @@ fn an_offline_run_resumes_bit_identically_and_prunes() {
         let rows: Vec<prunus_results::ReturnsRow> =
             prunus_results::read_csv(&out.join("returns.csv")).unwrap();
         assert_eq!(rows.len(), 2);
-        assert!((rows[1].sparsity - 0.9).abs() < 0.01, "{}", rows[1].sparsity);
+        assert!(
+            (rows[1].sparsity - 0.9).abs() < 0.01,
+            "{}",
+            rows[1].sparsity
+        );
         let _ = std::fs::remove_dir_all(dir.path().join("sa"));
     }
 }
@@ -607,5 +692,8 @@ fn bad_parameters_are_explained() {
     let err = kind
         .run(&context(params(&kind, &[]), vec![], dir.path(), dir.path()))
         .unwrap_err();
-    assert!(err.to_string().contains("exactly one upstream collect"), "{err}");
+    assert!(
+        err.to_string().contains("exactly one upstream collect"),
+        "{err}"
+    );
 }

@@ -69,8 +69,9 @@ pub fn read_records(
     for (entry, path) in manifest.shards.iter().zip(shards) {
         let take = selection.take(entry.episodes);
         let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let mut stream = zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(1 << 20, file))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut stream =
+            zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(1 << 20, file))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
         let mut started = 0u64;
         for _ in 0..entry.records {
             stream.read_exact(&mut buf).map_err(|e| {

@@ -95,8 +95,8 @@ impl Collector {
     /// Whether every finished shard of `state` is in `dir` with its recorded size and digest.
     pub fn verify(dir: &Path, state: &CollectorState) -> Result<(), String> {
         for s in &state.shards {
-            let (bytes, digest) = digest_file(&dir.join(&s.file))
-                .map_err(|e| format!("shard {}: {e}", s.file))?;
+            let (bytes, digest) =
+                digest_file(&dir.join(&s.file)).map_err(|e| format!("shard {}: {e}", s.file))?;
             if bytes != s.bytes || digest != s.digest {
                 return Err(format!(
                     "shard {} does not match its recorded digest",
@@ -155,7 +155,12 @@ impl Collector {
     /// Appends the frame that ended an episode (it goes into the shard of the episode's last
     /// transition, full or not).
     pub fn end_episode(&mut self, obs: Observation<'_>) -> io::Result<()> {
-        let flags = LAST | if self.state.at_episode_start { FIRST } else { 0 };
+        let flags = LAST
+            | if self.state.at_episode_start {
+                FIRST
+            } else {
+                0
+            };
         self.state.at_episode_start = true;
         self.write(flags, 0, 0.0, obs, false)
     }
@@ -259,9 +264,9 @@ fn encode_frame(obs: Observation<'_>, format: FrameFormat, out: &mut Vec<u8>) ->
             }
         }
         (K::Byte, Observation::Byte(v)) if v.len() == format.frame_len => out.extend_from_slice(v),
-        (K::Float, Observation::Float(v)) if v.len() == format.frame_len => {
-            v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()))
-        }
+        (K::Float, Observation::Float(v)) if v.len() == format.frame_len => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
         _ => {
             return Err(io::Error::other(
                 "observation does not match the dataset's frame format",

@@ -272,11 +272,18 @@ impl CollectKind {
         let env = (self.env_factory)(&env_name, &env_options).map_err(|e| param_err("env", e))?;
         let spec = env.spec().clone();
         check_policy_fits(&snap, &spec, &env_name)?;
-        let iterations = or_default(p, "iterations", Preset::of(Family::of(&env_name)).iterations)?;
+        let iterations = or_default(
+            p,
+            "iterations",
+            Preset::of(Family::of(&env_name)).iterations,
+        )?;
         if s.steps % iterations != 0 {
             return Err(param_err(
                 "steps",
-                format!("{} steps do not split into {iterations} iterations", s.steps),
+                format!(
+                    "{} steps do not split into {iterations} iterations",
+                    s.steps
+                ),
             ));
         }
         let seed = p.u64("seed")?;
@@ -313,8 +320,8 @@ impl CollectKind {
                 Trainer::new(config, agent, Replay::new(replay), env)
             }
             Some(r) => {
-                let agent =
-                    Agent::load(snap.agent.clone(), &r.agent, &device).map_err(StageError::Failed)?;
+                let agent = Agent::load(snap.agent.clone(), &r.agent, &device)
+                    .map_err(StageError::Failed)?;
                 Trainer::restore(config, agent, r.replay.clone(), env, r.state.clone())
                     .map_err(StageError::Failed)?
             }
@@ -450,7 +457,10 @@ fn collect(
                 r.run.progress,
             )
         }
-        None => (Collector::new(shards, format, s.shard_size), Progress::default()),
+        None => (
+            Collector::new(shards, format, s.shard_size),
+            Progress::default(),
+        ),
     };
     trainer.record = Some(Vec::new());
     let total = trainer.config.iterations * trainer.config.training_steps;
@@ -538,8 +548,7 @@ fn place(from: &Path, to: &Path) -> Result<(), StageError> {
 
 /// The shard files of an upstream `collect` instance, in order, with its manifest.
 pub fn dataset_of(input: &prunus_stage::Input) -> Result<(Manifest, Vec<PathBuf>), StageError> {
-    let manifest =
-        Manifest::read(input.output(dataset::MANIFEST)?).map_err(StageError::Failed)?;
+    let manifest = Manifest::read(input.output(dataset::MANIFEST)?).map_err(StageError::Failed)?;
     let files = manifest
         .shards
         .iter()

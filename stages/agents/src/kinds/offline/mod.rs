@@ -24,7 +24,9 @@
 
 pub mod run;
 
-use prunus_stage::{Context, ParamSpec, ParamType, Params, Resources, StageError, StageKind, Value};
+use prunus_stage::{
+    Context, ParamSpec, ParamType, Params, Resources, StageError, StageKind, Value,
+};
 use serde::Serialize;
 
 use super::param_err;
@@ -120,12 +122,17 @@ impl OfflineSettings {
         if network != "auto" && Architecture::parse(&network, &[hidden, hidden]).is_none() {
             return Err(param_err(
                 "network",
-                format!("unknown network `{network}`; use auto, mlp, minatar, minatar128, minatar-resnet, nature or impala"),
+                format!(
+                    "unknown network `{network}`; use auto, mlp, minatar, minatar128, minatar-resnet, nature or impala"
+                ),
             ));
         }
         let width = p.f64("network.width")?;
         if !(width.is_finite() && width > 0.0) {
-            return Err(param_err("network.width", format!("must be positive, got {width}")));
+            return Err(param_err(
+                "network.width",
+                format!("must be positive, got {width}"),
+            ));
         }
         let iterations = at_least_one(p, "iterations")?;
         let steps = match p.u64("steps")? {
@@ -135,7 +142,9 @@ impl OfflineSettings {
         if steps % iterations != 0 {
             return Err(param_err(
                 "steps",
-                format!("{steps} gradient steps do not split into {iterations} equal iterations; make `steps` a multiple of `iterations`"),
+                format!(
+                    "{steps} gradient steps do not split into {iterations} equal iterations; make `steps` a multiple of `iterations`"
+                ),
             ));
         }
         let positive = |key: &str| -> Result<f64, StageError> {
@@ -147,7 +156,10 @@ impl OfflineSettings {
         };
         let gamma = p.f64("gamma")?;
         if !(0.0..=1.0).contains(&gamma) {
-            return Err(param_err("gamma", format!("must be in [0, 1], got {gamma}")));
+            return Err(param_err(
+                "gamma",
+                format!("must be in [0, 1], got {gamma}"),
+            ));
         }
         let alpha = p.f64("alpha")?;
         if !(alpha.is_finite() && alpha >= 0.0) {
@@ -160,7 +172,9 @@ impl OfflineSettings {
         if !(fraction > 0.0 && fraction <= 1.0) {
             return Err(param_err(
                 "dataset.fraction",
-                format!("is the fraction of each shard's episodes to train on, must be in (0, 1], got {fraction}"),
+                format!(
+                    "is the fraction of each shard's episodes to train on, must be in (0, 1], got {fraction}"
+                ),
             ));
         }
         let (atoms, vmax) = match algorithm {
@@ -172,14 +186,20 @@ impl OfflineSettings {
                 }
                 let vmax = p.f64("vmax")?;
                 if !(vmax.is_finite() && vmax >= 0.0) {
-                    return Err(param_err("vmax", format!("must be >= 0 (0: the family's), got {vmax}")));
+                    return Err(param_err(
+                        "vmax",
+                        format!("must be >= 0 (0: the family's), got {vmax}"),
+                    ));
                 }
                 (atoms, vmax)
             }
         };
         let checkpoints = p.f64s("checkpoints")?;
         if let Some(bad) = checkpoints.iter().find(|f| !(0.0..=1.0).contains(*f)) {
-            return Err(param_err("checkpoints", format!("fractions must be in [0, 1], got {bad}")));
+            return Err(param_err(
+                "checkpoints",
+                format!("fractions must be in [0, 1], got {bad}"),
+            ));
         }
         let device = p.str("device")?.to_string();
         crate::check_device(&device).map_err(|e| param_err("device", e))?;
@@ -303,8 +323,18 @@ impl StageKind for OfflineKind {
         ]);
         if self.algorithm == OfflineAlgorithm::CqlC51 {
             out.extend([
-                spec("atoms", Int, Some(Value::Int(51)), "atoms of the C51 support"),
-                spec("vmax", Float, Some(Value::Float(0.0)), "support [-vmax, vmax]; 0: 10 (Atari), 100 (MinAtar, classic)"),
+                spec(
+                    "atoms",
+                    Int,
+                    Some(Value::Int(51)),
+                    "atoms of the C51 support",
+                ),
+                spec(
+                    "vmax",
+                    Float,
+                    Some(Value::Float(0.0)),
+                    "support [-vmax, vmax]; 0: 10 (Atari), 100 (MinAtar, classic)",
+                ),
             ]);
         }
         out.extend(pruning());
@@ -313,9 +343,15 @@ impl StageKind for OfflineKind {
     }
 
     fn outputs(&self, params: &Params) -> Vec<String> {
-        let mut out: Vec<String> = ["returns.csv", "sparsity.csv", "final.ckpt", "checkpoints.json", "probe_batch.bin"]
-            .map(String::from)
-            .into();
+        let mut out: Vec<String> = [
+            "returns.csv",
+            "sparsity.csv",
+            "final.ckpt",
+            "checkpoints.json",
+            "probe_batch.bin",
+        ]
+        .map(String::from)
+        .into();
         let n = params.f64s("checkpoints").map(|v| v.len()).unwrap_or(0);
         out.extend((0..n).map(|k| format!("ckpt-{k}.ckpt")));
         out

@@ -140,7 +140,8 @@ pub fn run_offline(
     let (mut agent, mut state, mut progress, saved_hooks) = match resume {
         Some(r) => {
             ctx.log(format!("resuming at gradient step {}", r.state.grad_steps));
-            let agent = Agent::load(config.clone(), &r.agent, &device).map_err(StageError::Failed)?;
+            let agent =
+                Agent::load(config.clone(), &r.agent, &device).map_err(StageError::Failed)?;
             (agent, r.state, r.progress, Some(r.hooks))
         }
         None => {
@@ -204,7 +205,15 @@ pub fn run_offline(
                 return Err(StageError::Cancelled);
             }
         }
-        end_iteration(s, ctx, env.as_ref(), &agent, &hooks, &mut state, &mut progress)?;
+        end_iteration(
+            s,
+            ctx,
+            env.as_ref(),
+            &agent,
+            &hooks,
+            &mut state,
+            &mut progress,
+        )?;
         save(&agent, &hooks, &state, &progress)?;
         if ctx.cancelled() {
             return Err(StageError::Cancelled);
@@ -276,7 +285,11 @@ pub fn evaluate(
     (Some(total / episodes as f64), episodes)
 }
 
-fn snapshot(agent: &Agent, hooks: &[Box<dyn UpdateHook>], state: &OfflineState) -> Result<Snapshot, StageError> {
+fn snapshot(
+    agent: &Agent,
+    hooks: &[Box<dyn UpdateHook>],
+    state: &OfflineState,
+) -> Result<Snapshot, StageError> {
     let saved = agent.save().map_err(StageError::Failed)?;
     Ok(Snapshot {
         agent: agent.config().clone(),
