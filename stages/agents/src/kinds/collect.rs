@@ -277,7 +277,7 @@ impl CollectKind {
             "iterations",
             Preset::of(Family::of(&env_name)).iterations,
         )?;
-        if s.steps % iterations != 0 {
+        if !s.steps.is_multiple_of(iterations) {
             return Err(param_err(
                 "steps",
                 format!(
