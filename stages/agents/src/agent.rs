@@ -153,6 +153,22 @@ impl Agent {
         }
     }
 
+    /// An agent acting with trained weights (burnpack bytes of an online network, as in a
+    /// [`Snapshot`](crate::checkpoint::Snapshot)), its target a copy of them and Adam fresh:
+    /// what collecting a checkpoint's policy runs.
+    pub fn from_network(
+        config: AgentConfig,
+        online: &[u8],
+        device: &Device,
+    ) -> Result<Self, String> {
+        let mut scratch = rand_pcg::Pcg64::new(0, 0);
+        let mut agent = Agent::new(config, &mut scratch, device);
+        agent.online = load_network(agent.online, online)?;
+        agent.acting = agent.online.valid();
+        agent.target = agent.acting.clone();
+        Ok(agent)
+    }
+
     /// Hard copy of the online weights into the target network.
     pub fn sync_target(&mut self) {
         self.target = self.acting.clone();

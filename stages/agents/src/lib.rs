@@ -21,6 +21,7 @@ pub mod adam;
 pub mod agent;
 pub mod baselines;
 pub mod checkpoint;
+pub mod dataset;
 pub mod device_check;
 pub mod envs;
 #[cfg(feature = "cuda")]
@@ -95,5 +96,8 @@ pub fn kinds() -> prunus_stage::Kinds {
         std::sync::Arc::new(kinds::TrainKind::new(kinds::Algorithm::Dqn)),
         std::sync::Arc::new(kinds::TrainKind::new(kinds::Algorithm::Rainbow)),
         std::sync::Arc::new(kinds::ProbeKind),
+        std::sync::Arc::new(kinds::CollectKind::default()),
+        std::sync::Arc::new(kinds::OfflineKind::new(kinds::OfflineAlgorithm::Cql)),
+        std::sync::Arc::new(kinds::OfflineKind::new(kinds::OfflineAlgorithm::CqlC51)),
     ]
 }

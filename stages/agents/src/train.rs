@@ -85,7 +85,7 @@ pub struct LoopState {
 
 /// A frame copied out of the environment (its borrow ends at the next step).
 #[derive(Clone, Debug)]
-enum Frame {
+pub enum Frame {
     U8 { binary: bool, data: Vec<u8> },
     F32(Vec<f32>),
 }
@@ -105,7 +105,8 @@ impl Frame {
         }
     }
 
-    fn view(&self) -> Observation<'_> {
+    /// The frame as the environment gave it.
+    pub fn view(&self) -> Observation<'_> {
         match self {
             Frame::U8 { binary: true, data } => Observation::Binary(data),
             Frame::U8 {
@@ -129,13 +130,13 @@ fn decode(obs: Observation<'_>, out: &mut [f32]) {
 
 /// The last `stack` frames as the agent sees them (oldest first, zeros before the episode).
 #[derive(Clone, Debug)]
-struct FrameStack {
+pub(crate) struct FrameStack {
     frame_len: usize,
-    data: Vec<f32>,
+    pub(crate) data: Vec<f32>,
 }
 
 impl FrameStack {
-    fn new(spec: &Spec) -> Self {
+    pub(crate) fn new(spec: &Spec) -> Self {
         let frame_len = spec.shape.iter().product();
         FrameStack {
             frame_len,
@@ -143,17 +144,34 @@ impl FrameStack {
         }
     }
 
-    fn reset(&mut self, obs: Observation<'_>) {
+    pub(crate) fn reset(&mut self, obs: Observation<'_>) {
         self.data.fill(0.0);
         self.push(obs);
     }
 
-    fn push(&mut self, obs: Observation<'_>) {
+    pub(crate) fn push(&mut self, obs: Observation<'_>) {
         let n = self.frame_len;
         self.data.copy_within(n.., 0);
         let len = self.data.len();
         decode(obs, &mut self.data[len - n..]);
     }
+}
+
+/// What one agent step added to the experience stream, in the order replay receives it: the
+/// frame the step started from with its action, (unclipped) reward and MDP termination, then,
+/// when the step ended the episode, the episode's final frame. The `collect` kind records these
+/// as a dataset ([`crate::dataset`]).
+#[derive(Clone, Debug)]
+pub enum Recorded {
+    Step {
+        frame: Frame,
+        action: u8,
+        reward: f32,
+        terminal: bool,
+    },
+    EpisodeEnd {
+        frame: Frame,
+    },
 }
 
 /// The training loop over one environment.
@@ -166,6 +184,9 @@ pub struct Trainer {
     current: Frame,
     pub state: LoopState,
     pub hooks: Vec<Box<dyn UpdateHook>>,
+    /// When `Some`, every agent step appends what it added to the experience stream (see
+    /// [`Recorded`]); the owner drains it. `None` (the default) records nothing.
+    pub record: Option<Vec<Recorded>>,
 }
 
 impl Trainer {
@@ -192,6 +213,7 @@ impl Trainer {
             current,
             state,
             hooks: Vec::new(),
+            record: None,
         }
     }
 
@@ -223,6 +245,7 @@ impl Trainer {
             current,
             state,
             hooks: Vec::new(),
+            record: None,
         })
     }
 
@@ -302,10 +325,25 @@ impl Trainer {
         ep.ret += reward as f64;
         self.state.env_steps += 1;
         self.state.steps_in_iteration += 1;
-        self.current = Frame::copy(self.env.observation());
+        let next = Frame::copy(self.env.observation());
+        if let Some(record) = &mut self.record {
+            record.push(Recorded::Step {
+                frame: std::mem::replace(&mut self.current, next),
+                action: u8::try_from(action).expect("action fits in u8"),
+                reward,
+                terminal,
+            });
+        } else {
+            self.current = next;
+        }
         self.stack.push(self.env.observation());
         if terminal || truncated {
             self.replay.end_episode(self.current.view());
+            if let Some(record) = &mut self.record {
+                record.push(Recorded::EpisodeEnd {
+                    frame: self.current.clone(),
+                });
+            }
             self.state.iteration_return_sum += ep.ret;
             self.state.iteration_episodes += 1;
             self.state.episode = None;

@@ -1,8 +1,9 @@
-//! The value-based objectives: DQN's TD regression ([`td`]) and compact Rainbow's C51
-//! distributional loss ([`c51`]), and the importance weights of prioritized replay. Conservative
-//! Q-learning (CQL, Kumar et al. 2020) would join here.
+//! The value-based objectives: DQN's TD regression ([`td`]), compact Rainbow's C51
+//! distributional loss ([`c51`]), each optionally with conservative Q-learning's regularizer
+//! ([`cql`], for offline training), and the importance weights of prioritized replay.
 
 pub mod c51;
+pub mod cql;
 pub mod td;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -19,22 +20,41 @@ pub enum Objective {
     Dqn(TdLoss),
     /// C51 distributions.
     C51(Categorical),
+    /// Q-values, TD regression plus `alpha` times the CQL(H) term (offline `train/cql`).
+    Cql { td: TdLoss, alpha: f32 },
+    /// C51 distributions, cross-entropy plus `alpha` times the CQL(H) term on the expected Q
+    /// (offline `train/cql-c51`).
+    CqlC51 { c51: Categorical, alpha: f32 },
 }
 
 impl Objective {
     /// Network outputs per action (1 for Q-values, the atoms for C51).
     pub fn outputs_per_action(&self) -> usize {
+        self.td().outputs_per_action_td()
+    }
+
+    /// The TD part of the objective (the objective itself without CQL's term): what the
+    /// network's outputs mean and how its targets are built.
+    pub fn td(&self) -> Objective {
+        match *self {
+            Objective::Cql { td, .. } => Objective::Dqn(td),
+            Objective::CqlC51 { c51, .. } => Objective::C51(c51),
+            other => other,
+        }
+    }
+
+    fn outputs_per_action_td(&self) -> usize {
         match self {
-            Objective::Dqn(_) => 1,
             Objective::C51(c) => c.atoms,
+            _ => 1,
         }
     }
 
     /// Q-values `[batch, actions]` from the network's outputs.
     pub fn q_values(&self, outputs: Vec<f32>) -> Vec<f32> {
-        match self {
-            Objective::Dqn(_) => outputs,
+        match self.td() {
             Objective::C51(c) => c.q_values(&outputs),
+            _ => outputs,
         }
     }
 
@@ -62,6 +82,16 @@ impl Objective {
                     c.target_distribution(next_out, num_actions, &batch.returns, &batch.discounts);
                 let m = Tensor::<2>::from_data(TensorData::new(m, [b, c.atoms]), device);
                 c51::cross_entropy(out, &batch.actions, m, c.atoms)
+            }
+            Objective::Cql { td, alpha } => {
+                let penalty = cql::penalty(out.clone(), &batch.actions);
+                Objective::Dqn(td).per_sample_loss(out, next_out, batch, num_actions, device)
+                    + penalty.mul_scalar(alpha)
+            }
+            Objective::CqlC51 { c51, alpha } => {
+                let penalty = cql::penalty(cql::expected_q(out.clone(), &c51), &batch.actions);
+                Objective::C51(c51).per_sample_loss(out, next_out, batch, num_actions, device)
+                    + penalty.mul_scalar(alpha)
             }
         }
     }

@@ -46,6 +46,14 @@ impl Actions {
     }
 
     /// Writes the stand-in action (0, or zeros) of an episode's final frame, which starts no transition.
+    /// Reserves room for `n` more slots.
+    pub fn reserve(&mut self, n: usize) {
+        match self {
+            Actions::Discrete(v) => v.reserve(n),
+            Actions::Continuous { dims, values } => values.reserve(n * *dims),
+        }
+    }
+
     pub fn put_none(&mut self, slot: usize, append: bool) {
         match self {
             Actions::Discrete(_) => self.put(slot, append, Action::Discrete(0)),

@@ -146,6 +146,20 @@ impl Replay {
         &self.config
     }
 
+    /// Reserves room for `frames` more frames (a replay filled once, from a dataset, then
+    /// holds no more than it needs instead of up to twice that).
+    pub fn reserve(&mut self, frames: usize) {
+        let n = self.config.frame_len;
+        match &mut self.frames {
+            Frames::Bits(buf) => buf.reserve(frames * n.div_ceil(8)),
+            Frames::Bytes(buf) => buf.reserve(frames * n),
+            Frames::Floats(buf) => buf.reserve(frames * n),
+        }
+        self.actions.reserve(frames);
+        self.rewards.reserve(frames);
+        self.flags.reserve(frames);
+    }
+
     /// Transitions currently stored (frames, including episodes' final frames).
     pub fn len(&self) -> usize {
         self.count.min(self.config.capacity as u64) as usize

@@ -14,7 +14,7 @@ pub struct Defaults {
     pub prioritized: bool,
 }
 
-pub(super) fn spec(
+pub(crate) fn spec(
     key: &'static str,
     ty: ParamType,
     default: Option<Value>,
@@ -78,7 +78,7 @@ fn environment() -> Vec<ParamSpec> {
 }
 
 /// The Q-network.
-fn network() -> Vec<ParamSpec> {
+pub(crate) fn network() -> Vec<ParamSpec> {
     use ParamType::*;
     vec![
         spec(
@@ -221,7 +221,7 @@ fn exploration() -> Vec<ParamSpec> {
 }
 
 /// Gradual magnitude pruning.
-fn pruning() -> Vec<ParamSpec> {
+pub(crate) fn pruning() -> Vec<ParamSpec> {
     use ParamType::*;
     vec![
         spec(
@@ -337,7 +337,7 @@ fn baselines() -> Vec<ParamSpec> {
 }
 
 /// Checkpoints, the probe batch and the device.
-fn outputs() -> Vec<ParamSpec> {
+pub(crate) fn outputs() -> Vec<ParamSpec> {
     use ParamType::*;
     vec![
         spec(
@@ -384,13 +384,13 @@ pub(super) fn window(params: &Params, name: &str) -> Result<(u64, u64), StageErr
 }
 
 /// The integer parameter `key`, or `default` when it is 0.
-pub(super) fn or_default(params: &Params, key: &str, default: u64) -> Result<u64, StageError> {
+pub(crate) fn or_default(params: &Params, key: &str, default: u64) -> Result<u64, StageError> {
     let v = params.u64(key)?;
     Ok(if v == 0 { default } else { v })
 }
 
 /// The non-negative float parameter `key`, or `default` when it is 0.
-pub(super) fn or_default_f(params: &Params, key: &str, default: f64) -> Result<f64, StageError> {
+pub(crate) fn or_default_f(params: &Params, key: &str, default: f64) -> Result<f64, StageError> {
     let v = params.f64(key)?;
     if v < 0.0 {
         return Err(param_err(key, format!("must not be negative, got {v}")));

@@ -18,7 +18,7 @@ use crate::prune::GmpHook;
 use crate::replay::Replay;
 use crate::train::Trainer;
 
-fn build_trainer(setup: &Setup, resume: Option<&Resume>) -> Result<Trainer, String> {
+pub(crate) fn build_trainer(setup: &Setup, resume: Option<&Resume>) -> Result<Trainer, String> {
     let env = (setup.env_factory)(&setup.env_name, &setup.env_options)?;
     let mut hooks: Vec<Box<dyn UpdateHook>> = Vec::new();
     let mut trainer = match resume {
@@ -206,7 +206,7 @@ pub fn run_training(setup: &Setup, ctx: &Context) -> Result<(), StageError> {
 
 /// Evaluates and records the iteration that just finished training: its row, its layers'
 /// sparsities, the hooks' reports, and the snapshots due at this point.
-fn end_iteration(
+pub(crate) fn end_iteration(
     setup: &Setup,
     ctx: &Context,
     trainer: &mut Trainer,
@@ -321,6 +321,6 @@ fn write_checkpoints(
     prunus_results::write_json(&ctx.output(CheckpointEntry::NAME), &entries).map_err(results_err)
 }
 
-fn results_err(e: prunus_results::Error) -> StageError {
+pub(crate) fn results_err(e: prunus_results::Error) -> StageError {
     StageError::Failed(e.to_string())
 }

@@ -183,7 +183,7 @@ impl Setup {
 }
 
 /// The integer parameter `key`, which must be at least 1 (a count that 0 would break).
-fn at_least_one(p: &Params, key: &str) -> Result<u64, StageError> {
+pub(crate) fn at_least_one(p: &Params, key: &str) -> Result<u64, StageError> {
     match p.u64(key)? {
         0 => Err(param_err(key, "must be at least 1, got 0")),
         n => Ok(n),
@@ -191,7 +191,7 @@ fn at_least_one(p: &Params, key: &str) -> Result<u64, StageError> {
 }
 
 /// A probability parameter: in [0, 1].
-fn probability(p: &Params, key: &str) -> Result<f64, StageError> {
+pub(crate) fn probability(p: &Params, key: &str) -> Result<f64, StageError> {
     let x = p.f64(key)?;
     if !(0.0..=1.0).contains(&x) {
         return Err(param_err(
@@ -203,7 +203,7 @@ fn probability(p: &Params, key: &str) -> Result<f64, StageError> {
 }
 
 /// `env.sticky`, `env.max-steps`, `env.actions`.
-fn env_settings(p: &Params) -> Result<EnvSettings, StageError> {
+pub(crate) fn env_settings(p: &Params) -> Result<EnvSettings, StageError> {
     let sticky = p.f64("env.sticky")?;
     let max_steps = p.u64("env.max-steps")?;
     let full_action_set = match p.str("env.actions")? {
@@ -232,7 +232,7 @@ fn env_settings(p: &Params) -> Result<EnvSettings, StageError> {
 
 /// The torso (`network`, `network.width`, `network.hidden`): what the parameters name, and
 /// that it fits the environment's observations (classic control has vectors: only mlp).
-fn network_choice(
+pub(crate) fn network_choice(
     p: &Params,
     preset: &Preset,
     env_name: &str,
@@ -398,7 +398,7 @@ fn loop_config(p: &Params, preset: &Preset) -> Result<LoopConfig, StageError> {
 }
 
 /// GMP (`prune`, `prune.*`); `None` when off.
-fn prune_settings(p: &Params) -> Result<Option<PruneSettings>, StageError> {
+pub(crate) fn prune_settings(p: &Params) -> Result<Option<PruneSettings>, StageError> {
     match p.str("prune")? {
         "none" => Ok(None),
         "gmp" => {
