@@ -70,9 +70,16 @@ fn erk_starves_the_one_conv_of_dopamines_minatar_network() {
 
 #[test]
 fn minatar128_keeps_its_conv_and_10k_weights() {
-    let layers = kept(Architecture::MinAtarCnn { hidden: vec![128] }, 1.0, Distribution::Erk);
+    let layers = kept(
+        Architecture::MinAtarCnn { hidden: vec![128] },
+        1.0,
+        Distribution::Erk,
+    );
     assert_eq!(layers.iter().map(|l| l.1).sum::<usize>(), 206_144);
-    assert_eq!((layers[0].2, layers[1].2, total(&layers)), (142, 9_434, 10_308));
+    assert_eq!(
+        (layers[0].2, layers[1].2, total(&layers)),
+        (142, 9_434, 10_308)
+    );
 }
 
 #[test]

@@ -139,10 +139,10 @@ mod tests {
         use prunus_sparsity::redo::Recycle;
         let cases = [
             (Architecture::ImpalaResNet, vec![4, 84, 84]),
-            (Architecture::MinAtarResNet, vec![4, 10, 10]),
             (Architecture::NatureCnn, vec![4, 84, 84]),
             (Architecture::MinAtarCnn { hidden: vec![] }, vec![4, 10, 10]),
             (Architecture::Mlp { hidden: vec![8, 8] }, vec![4]),
+            (Architecture::MinAtarResNet, vec![4, 10, 10]),
         ];
         let mut all = Vec::new();
         for (architecture, input) in cases {
@@ -212,5 +212,15 @@ mod tests {
             )]
         );
         assert_eq!(names(3), ["dense1", "dense2"]);
+        assert_eq!(
+            names(4),
+            [
+                "stack0/block0/conv1",
+                "stack0/block1/conv1",
+                "stack1/block0/conv1",
+                "stack1/block1/conv1",
+                "dense1"
+            ]
+        );
     }
 }
