@@ -3,12 +3,14 @@
 //! Q-learning (CQL, Kumar et al. 2020) would join here.
 
 pub mod c51;
+pub mod full;
 pub mod td;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 pub use self::c51::Categorical;
+pub use self::full::{FullRainbow, Values};
 pub use self::td::TdLoss;
 use crate::replay::Batch;
 
@@ -19,6 +21,8 @@ pub enum Objective {
     Dqn(TdLoss),
     /// C51 distributions.
     C51(Categorical),
+    /// Dopamine's full Rainbow switches, as the Atari-100k agents (DrQ(ε), DER) set them.
+    FullRainbow(FullRainbow),
 }
 
 impl Objective {
@@ -27,6 +31,19 @@ impl Objective {
         match self {
             Objective::Dqn(_) => 1,
             Objective::C51(c) => c.atoms,
+            Objective::FullRainbow(f) => f.outputs_per_action(),
+        }
+    }
+
+    /// The plain objective underneath: [`FullRainbow`]'s TD or C51 loss without double DQN
+    /// (what the probes compute their targets and gradients with); itself otherwise.
+    pub fn base(&self) -> Objective {
+        match *self {
+            Objective::FullRainbow(f) => match f.values {
+                Values::Q(loss) => Objective::Dqn(loss),
+                Values::C51(c) => Objective::C51(c),
+            },
+            other => other,
         }
     }
 
@@ -35,6 +52,7 @@ impl Objective {
         match self {
             Objective::Dqn(_) => outputs,
             Objective::C51(c) => c.q_values(&outputs),
+            Objective::FullRainbow(f) => f.q_values(outputs),
         }
     }
 
@@ -62,6 +80,10 @@ impl Objective {
                     c.target_distribution(next_out, num_actions, &batch.returns, &batch.discounts);
                 let m = Tensor::<2>::from_data(TensorData::new(m, [b, c.atoms]), device);
                 c51::cross_entropy(out, &batch.actions, m, c.atoms)
+            }
+            // Without the online network's next-state outputs: no double DQN.
+            Objective::FullRainbow(f) => {
+                f.per_sample_loss(out, next_out, None, batch, num_actions, device)
             }
         }
     }

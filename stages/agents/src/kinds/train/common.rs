@@ -221,7 +221,7 @@ fn exploration() -> Vec<ParamSpec> {
 }
 
 /// Gradual magnitude pruning.
-fn pruning() -> Vec<ParamSpec> {
+pub(super) fn pruning() -> Vec<ParamSpec> {
     use ParamType::*;
     vec![
         spec(
@@ -337,7 +337,7 @@ fn baselines() -> Vec<ParamSpec> {
 }
 
 /// Checkpoints, the probe batch and the device.
-fn outputs() -> Vec<ParamSpec> {
+pub(super) fn outputs() -> Vec<ParamSpec> {
     use ParamType::*;
     vec![
         spec(
