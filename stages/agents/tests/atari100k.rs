@@ -122,7 +122,7 @@ fn noisy_layer_is_its_mean_without_noise_and_seeded_noise_is_reproducible() {
 }
 
 fn common_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec::<f32>().unwrap()
+    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
 }
 
 #[test]
