@@ -171,8 +171,15 @@ fn drq_eps_and_der_train_on_pong() {
         return;
     }
     let roms = ale_py_roms();
-    p.prunus(&["roms", "install", "--from", roms.to_str().unwrap(), "--dir", "roms"])
-        .ok();
+    p.prunus(&[
+        "roms",
+        "install",
+        "--from",
+        roms.to_str().unwrap(),
+        "--dir",
+        "roms",
+    ])
+    .ok();
     p.write("pong-100k.kdl", PONG_100K);
     let mut cmd = p.command(&["run", "pong-100k.kdl", "-q"]);
     let out = cmd
@@ -200,6 +207,14 @@ fn drq_eps_and_der_train_on_pong() {
         assert!((-21.0..=21.0).contains(&eval), "{stage}: {returns}");
     }
     let der = p.read("results/pong-100k/der/returns.csv");
-    let sparsity: f64 = der.lines().last().unwrap().split(',').next_back().unwrap().parse().unwrap();
+    let sparsity: f64 = der
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .next_back()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((sparsity - 0.9).abs() < 1e-3, "GMP reached 0.9: {der}");
 }

@@ -184,7 +184,12 @@ impl Agent {
     /// on the next states another, shared by both.
     ///
     /// [`learn`]: Self::learn
-    pub fn learn_with(&mut self, batch: &Batch, prioritized: bool, rng: &mut impl Rng) -> LearnOutput {
+    pub fn learn_with(
+        &mut self,
+        batch: &Batch,
+        prioritized: bool,
+        rng: &mut impl Rng,
+    ) -> LearnOutput {
         let Objective::FullRainbow(f) = self.config.objective else {
             return self.learn(batch, prioritized);
         };
@@ -210,12 +215,7 @@ impl Agent {
     }
 
     /// The optimizer step on a per-sample loss (importance-weighted when `prioritized`).
-    fn descend(
-        &mut self,
-        per_sample: Tensor<1>,
-        batch: &Batch,
-        prioritized: bool,
-    ) -> LearnOutput {
+    fn descend(&mut self, per_sample: Tensor<1>, batch: &Batch, prioritized: bool) -> LearnOutput {
         let b = batch.actions.len();
         let per_sample_values = to_vec(per_sample.clone().inner());
         let loss = if prioritized {

@@ -48,9 +48,7 @@ impl Draw {
 /// its own [`Draw`] from `rng`; returns the draws.
 pub fn augment(states: &mut [f32], shape: [usize; 3], rng: &mut impl Rng) -> Vec<Draw> {
     let len: usize = shape.iter().product();
-    let draws: Vec<Draw> = (0..states.len() / len)
-        .map(|_| Draw::sample(rng))
-        .collect();
+    let draws: Vec<Draw> = (0..states.len() / len).map(|_| Draw::sample(rng)).collect();
     apply(states, shape, &draws);
     draws
 }

@@ -298,7 +298,11 @@ impl Trainer {
         let action = self
             .agent
             .act(&self.stack.data, epsilon, &mut self.state.rng);
-        let lives = self.config.life_loss_terminal.then(|| self.env.lives()).flatten();
+        let lives = self
+            .config
+            .life_loss_terminal
+            .then(|| self.env.lives())
+            .flatten();
         let step = self
             .env
             .step(Action::Discrete(action))
@@ -422,7 +426,11 @@ impl Trainer {
                 let a = self
                     .agent
                     .act_eval(&stack.data, self.config.epsilon_eval, &mut rng);
-                let lives = self.config.life_loss_terminal.then(|| env.lives()).flatten();
+                let lives = self
+                    .config
+                    .life_loss_terminal
+                    .then(|| env.lives())
+                    .flatten();
                 let step = env
                     .step(Action::Discrete(a))
                     .expect("agent actions are in range");

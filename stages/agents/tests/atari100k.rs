@@ -51,8 +51,16 @@ fn augmentation_matches_an_independent_reference() {
     let draws = augment::augment(&mut states, shape, &mut Pcg64::seed_from_u64(7));
     // The corners force edge replication on both sides.
     let mut fixed = draws.clone();
-    fixed[0] = Draw { row: 0, col: 0, intensity: 0.9 };
-    fixed[1] = Draw { row: 7, col: 7, intensity: 1.1 };
+    fixed[0] = Draw {
+        row: 0,
+        col: 0,
+        intensity: 0.9,
+    };
+    fixed[1] = Draw {
+        row: 7,
+        col: 7,
+        intensity: 1.1,
+    };
     let mut corners = original.clone();
     augment::apply(&mut corners, shape, &fixed);
     for (out, draws) in [(&states, &draws), (&corners, &fixed)] {
@@ -60,13 +68,20 @@ fn augmentation_matches_an_independent_reference() {
             for c in 0..4 {
                 let at = (b * 4 + c) * plane;
                 let expected = reference(&original[at..at + plane], 84, 84, d);
-                assert_eq!(&out[at..at + plane], &expected[..], "state {b} channel {c} {d:?}");
+                assert_eq!(
+                    &out[at..at + plane],
+                    &expected[..],
+                    "state {b} channel {c} {d:?}"
+                );
             }
         }
     }
     // Same key, same augmentation; another key, another.
     let mut again = original.clone();
-    assert_eq!(augment::augment(&mut again, shape, &mut Pcg64::seed_from_u64(7)), draws);
+    assert_eq!(
+        augment::augment(&mut again, shape, &mut Pcg64::seed_from_u64(7)),
+        draws
+    );
     assert_eq!(again, states);
 }
 
@@ -78,7 +93,10 @@ fn augmentation_offsets_are_0_to_7_and_intensity_is_clipped() {
         let mut seen = [0usize; 9];
         draws.iter().for_each(|d| seen[axis(d).min(8)] += 1);
         assert!(seen[..8].iter().all(|&n| n > 2_000), "{seen:?}");
-        assert_eq!(seen[8], 0, "offset 8 never occurs (randint's bound is exclusive)");
+        assert_eq!(
+            seen[8], 0,
+            "offset 8 never occurs (randint's bound is exclusive)"
+        );
     }
     let (lo, hi) = (1.0 - 2.0 * 0.05, 1.0 + 2.0 * 0.05);
     assert!(draws.iter().all(|d| (lo..=hi).contains(&d.intensity)));
@@ -102,9 +120,16 @@ fn noisy_layer_is_its_mean_without_noise_and_seeded_noise_is_reproducible() {
     );
     let sigma = NoisySigma::new(&device, din, dout);
     let s = common_values(sigma.weight.val());
-    assert!(s.iter().all(|&v| (v - 0.1 / (din as f32).sqrt()).abs() < 1e-7));
+    assert!(
+        s.iter()
+            .all(|&v| (v - 0.1 / (din as f32).sqrt()).abs() < 1e-7)
+    );
     let bound = 1.0 / (din as f32).sqrt();
-    assert!(common_values(mu.weight.val()).iter().all(|v| v.abs() <= bound));
+    assert!(
+        common_values(mu.weight.val())
+            .iter()
+            .all(|v| v.abs() <= bound)
+    );
     let x = Tensor::<2>::from_data(
         TensorData::new((0..2 * din).map(|i| i as f32 / 3.0).collect(), [2, din]),
         &device,
@@ -130,11 +155,18 @@ fn dueling_head_is_value_plus_centred_advantage() {
     let device = common::cpu();
     let (features, actions, atoms) = (6, 3, 4);
     let mut rng = Pcg64::seed_from_u64(3);
-    let config = HeadConfig { dueling: true, noisy: false, atoms };
+    let config = HeadConfig {
+        dueling: true,
+        noisy: false,
+        atoms,
+    };
     let head = FullRainbowHead::new(&config, features, &[], &mut rng, &device);
     let adv = LinearConfig::new(features, actions * atoms).init(&device);
     let x = Tensor::<2>::from_data(
-        TensorData::new((0..2 * features).map(|i| (i as f32).sin()).collect(), [2, features]),
+        TensorData::new(
+            (0..2 * features).map(|i| (i as f32).sin()).collect(),
+            [2, features],
+        ),
         &device,
     );
     let out = common_values(head.forward(&adv, x.clone(), 0, None));
@@ -142,12 +174,18 @@ fn dueling_head_is_value_plus_centred_advantage() {
     let v = common_values(head.value.as_ref().unwrap().forward(x));
     for b in 0..2 {
         for k in 0..atoms {
-            let mean: f32 =
-                (0..actions).map(|i| a[b * actions * atoms + i * atoms + k]).sum::<f32>() / 3.0;
+            let mean: f32 = (0..actions)
+                .map(|i| a[b * actions * atoms + i * atoms + k])
+                .sum::<f32>()
+                / 3.0;
             for i in 0..actions {
                 let at = b * actions * atoms + i * atoms + k;
                 let expected = v[b * atoms + k] + a[at] - mean;
-                assert!((out[at] - expected).abs() < 1e-5, "{} vs {expected}", out[at]);
+                assert!(
+                    (out[at] - expected).abs() < 1e-5,
+                    "{} vs {expected}",
+                    out[at]
+                );
             }
         }
     }
@@ -181,7 +219,9 @@ fn agent_config(values: Values, noisy: bool, augment: bool) -> AgentConfig {
 fn batch(rng: &mut impl Rng) -> Batch {
     let n = 8;
     let state = |rng: &mut dyn rand::RngCore| -> Vec<f32> {
-        (0..n * 2 * 144).map(|_| rng.random_range(0..256) as f32).collect()
+        (0..n * 2 * 144)
+            .map(|_| rng.random_range(0..256) as f32)
+            .collect()
     };
     Batch {
         states: state(rng),
@@ -201,7 +241,11 @@ fn batch(rng: &mut impl Rng) -> Batch {
 fn atari100k_agents_learn_and_a_seeded_run_is_deterministic() {
     let device = common::cpu();
     let drq = agent_config(Values::Q(TdLoss::Huber), false, true);
-    let c51 = Categorical { atoms: 51, vmin: -10.0, vmax: 10.0 };
+    let c51 = Categorical {
+        atoms: 51,
+        vmin: -10.0,
+        vmax: 10.0,
+    };
     let der = agent_config(Values::C51(c51), true, false);
     for (config, prioritized) in [(drq, false), (der, true)] {
         let run = || {
@@ -220,13 +264,21 @@ fn atari100k_agents_learn_and_a_seeded_run_is_deterministic() {
         let (l2, w2, _) = run();
         assert!(l1.iter().all(|l| l.is_finite()), "{l1:?}");
         assert_eq!((l1, w1), (l2, w2), "seeded runs agree bit for bit");
-        let names: Vec<String> = agent.network().kernels().into_iter().map(|k| k.name).collect();
+        let names: Vec<String> = agent
+            .network()
+            .kernels()
+            .into_iter()
+            .map(|k| k.name)
+            .collect();
         assert_eq!(names, ["conv1", "dense1", "head", "value"]);
         let state = batch(&mut Pcg64::seed_from_u64(8)).states[..288].to_vec();
         let eval: Vec<usize> = (0..8)
             .map(|k| agent.act_eval(&state, 0.0, &mut Pcg64::seed_from_u64(k)))
             .collect();
-        assert!(eval.iter().all(|&a| a == eval[0]), "no noise in evaluation: {eval:?}");
+        assert!(
+            eval.iter().all(|&a| a == eval[0]),
+            "no noise in evaluation: {eval:?}"
+        );
         assert_eq!(agent.is_noisy(), prioritized);
     }
 }
@@ -247,7 +299,10 @@ fn atari100k_kinds_validate_their_parameters_by_name() {
     assert!(check(Algorithm::DrqEps, &[]).is_ok());
     assert!(check(Algorithm::Der, &[]).is_ok());
     let err = |algorithm, overrides: &[(&str, Value)]| check(algorithm, overrides).unwrap_err();
-    let e = err(Algorithm::DrqEps, &[("env", Value::Str("minatar/breakout".into()))]);
+    let e = err(
+        Algorithm::DrqEps,
+        &[("env", Value::Str("minatar/breakout".into()))],
+    );
     assert!(e.contains("env") && e.contains("not an Atari game"), "{e}");
     let e = err(Algorithm::DrqEps, &[("env.noops", Value::Int(20_000))]);
     assert!(e.contains("env.noops"), "{e}");
@@ -290,6 +345,9 @@ fn atari100k_kinds_declare_the_gins_defaults_and_no_baselines() {
         assert_eq!(default(Der, key), Some(der), "{key}");
     }
     for key in ["reset.period", "redo.period", "weight-decay", "l2"] {
-        assert!(default(DrqEps, key).is_none() && default(Der, key).is_none(), "{key}");
+        assert!(
+            default(DrqEps, key).is_none() && default(Der, key).is_none(),
+            "{key}"
+        );
     }
 }

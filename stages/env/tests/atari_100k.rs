@@ -6,7 +6,7 @@
 
 mod reference;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use prunus_env::{Action, Env, EnvOptions, Observation};
 
@@ -16,10 +16,10 @@ fn roms() -> PathBuf {
     PathBuf::from(String::from_utf8(out).unwrap().trim())
 }
 
-fn make(game: &str, life_loss: bool, noop_max: u32, rom_dir: &PathBuf) -> Box<dyn Env> {
+fn make(game: &str, life_loss: bool, noop_max: u32, rom_dir: &Path) -> Box<dyn Env> {
     let opts = EnvOptions {
         sticky_action_prob: Some(0.0),
-        rom_dir: Some(rom_dir.clone()),
+        rom_dir: Some(rom_dir.to_path_buf()),
         terminal_on_life_loss: life_loss,
         noop_max,
         ..EnvOptions::default()
@@ -37,7 +37,10 @@ fn frame(env: &dyn Env) -> Vec<u8> {
 #[test]
 fn a_lost_life_ends_the_step_and_the_game_goes_on() {
     let dir = roms();
-    let (mut plain, mut lossy) = (make("breakout", false, 0, &dir), make("breakout", true, 0, &dir));
+    let (mut plain, mut lossy) = (
+        make("breakout", false, 0, &dir),
+        make("breakout", true, 0, &dir),
+    );
     plain.reset(Some(3));
     lossy.reset(Some(3));
     let n = lossy.spec().action_space.discrete().unwrap();
@@ -53,9 +56,16 @@ fn a_lost_life_ends_the_step_and_the_game_goes_on() {
             assert!(!lossy.step(Action::Discrete(1)).unwrap().terminal);
             break;
         }
-        assert_eq!((p, frame(&*plain)), (l, frame(&*lossy)), "identical until a life is lost");
+        assert_eq!(
+            (p, frame(&*plain)),
+            (l, frame(&*lossy)),
+            "identical until a life is lost"
+        );
     }
-    assert!(lost, "Breakout loses a life within 3,000 steps of these actions");
+    assert!(
+        lost,
+        "Breakout loses a life within 3,000 steps of these actions"
+    );
 }
 
 #[test]
@@ -66,7 +76,11 @@ fn noop_starts_keep_the_reset_frame_and_are_replayable() {
     for seed in 0..6 {
         plain.reset(Some(seed));
         noops.reset(Some(seed));
-        assert_eq!(frame(&*plain), frame(&*noops), "the first observation is the reset's");
+        assert_eq!(
+            frame(&*plain),
+            frame(&*noops),
+            "the first observation is the reset's"
+        );
         let run = |env: &mut Box<dyn Env>| -> Vec<Vec<u8>> {
             (0..40)
                 .map(|_| {
@@ -78,8 +92,15 @@ fn noop_starts_keep_the_reset_frame_and_are_replayable() {
         let with_noops = run(&mut noops);
         differ += (run(&mut plain) != with_noops) as usize;
         noops.reset(Some(seed));
-        assert_eq!(run(&mut noops), with_noops, "the same seed, the same no-ops");
+        assert_eq!(
+            run(&mut noops),
+            with_noops,
+            "the same seed, the same no-ops"
+        );
     }
     // 0 no-ops has probability 1/30 per seed.
-    assert!(differ >= 4, "no-ops advanced the game in only {differ} of 6 seeds");
+    assert!(
+        differ >= 4,
+        "no-ops advanced the game in only {differ} of 6 seeds"
+    );
 }

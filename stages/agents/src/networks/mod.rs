@@ -284,12 +284,7 @@ impl QNetwork {
         self.torso(x, None, None)
     }
 
-    fn run(
-        &self,
-        x: Tensor<2>,
-        acts: Option<&mut Vec<Layer>>,
-        noise: Option<&Noise>,
-    ) -> Tensor<2> {
+    fn run(&self, x: Tensor<2>, acts: Option<&mut Vec<Layer>>, noise: Option<&Noise>) -> Tensor<2> {
         let features = self.torso(x, acts, noise);
         match &self.rainbow {
             None => self.head.forward(features),

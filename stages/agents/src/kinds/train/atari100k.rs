@@ -86,23 +86,63 @@ fn overrides(algorithm: Algorithm) -> Vec<(&'static str, Value, &'static str)> {
     use Value::*;
     let der = algorithm == Algorithm::Der;
     vec![
-        ("env.sticky", Float(0.0), "sticky-action probability (Atari 100k: none)"),
-        ("network", Str("nature".into()),
-            "torso: nature (Dopamine's FullRainbowNetwork) | impala | minatar | minatar128 | minatar-resnet"),
-        ("steps", Int(100_000), "agent steps in total (Atari 100k: 100k; the paper's Fig. 8: 10M = 40M frames)"),
+        (
+            "env.sticky",
+            Float(0.0),
+            "sticky-action probability (Atari 100k: none)",
+        ),
+        (
+            "network",
+            Str("nature".into()),
+            "torso: nature (Dopamine's FullRainbowNetwork) | impala | minatar | minatar128 | minatar-resnet",
+        ),
+        (
+            "steps",
+            Int(100_000),
+            "agent steps in total (Atari 100k: 100k; the paper's Fig. 8: 10M = 40M frames)",
+        ),
         ("iterations", Int(10), "iterations (rows of returns.csv)"),
-        ("eval-episodes", Int(100),
-            "evaluation episodes after each iteration (MaxEpisodeEvalRunner.num_eval_episodes); 0: none"),
-        ("replay-ratio", Float(1.0), "gradient updates per agent step (update_period 1)"),
+        (
+            "eval-episodes",
+            Int(100),
+            "evaluation episodes after each iteration (MaxEpisodeEvalRunner.num_eval_episodes); 0: none",
+        ),
+        (
+            "replay-ratio",
+            Float(1.0),
+            "gradient updates per agent step (update_period 1)",
+        ),
         ("learning-rate", Float(1e-4), "Adam step size"),
         ("adam-epsilon", Float(1.5e-4), "Adam epsilon"),
-        ("n-step", Int(10), "n of the n-step returns (update_horizon)"),
+        (
+            "n-step",
+            Int(10),
+            "n of the n-step returns (update_horizon)",
+        ),
         ("replay.capacity", Int(1_000_000), "replay frames"),
-        ("min-replay", Int(1_600), "frames in replay before learning starts"),
-        ("target-update", Int(if der { 2_000 } else { 1 }),
-            if der { "agent steps between target syncs" } else { "agent steps between target syncs (1: the target is the online network)" }),
-        ("epsilon.decay", Int(if der { 2_000 } else { 5_000 }),
-            if der { "agent steps of the linear decay after warm-up (unused while noisy: epsilon is 0)" } else { "agent steps of the linear decay after warm-up" }),
+        (
+            "min-replay",
+            Int(1_600),
+            "frames in replay before learning starts",
+        ),
+        (
+            "target-update",
+            Int(if der { 2_000 } else { 1 }),
+            if der {
+                "agent steps between target syncs"
+            } else {
+                "agent steps between target syncs (1: the target is the online network)"
+            },
+        ),
+        (
+            "epsilon.decay",
+            Int(if der { 2_000 } else { 5_000 }),
+            if der {
+                "agent steps of the linear decay after warm-up (unused while noisy: epsilon is 0)"
+            } else {
+                "agent steps of the linear decay after warm-up"
+            },
+        ),
     ]
 }
 
@@ -128,8 +168,18 @@ fn own(algorithm: Algorithm) -> Vec<ParamSpec> {
     let der = algorithm == Algorithm::Der;
     let values = if der {
         vec![
-            spec("atoms", Int, Some(Value::Int(51)), "atoms of the C51 support"),
-            spec("vmax", Float, Some(Value::Float(10.0)), "C51 support [-vmax, vmax]"),
+            spec(
+                "atoms",
+                Int,
+                Some(Value::Int(51)),
+                "atoms of the C51 support",
+            ),
+            spec(
+                "vmax",
+                Float,
+                Some(Value::Float(10.0)),
+                "C51 support [-vmax, vmax]",
+            ),
         ]
     } else {
         vec![spec(
@@ -140,7 +190,12 @@ fn own(algorithm: Algorithm) -> Vec<ParamSpec> {
         )]
     };
     let flags = vec![
-        spec("dueling", Bool, Some(Value::Bool(true)), "dueling head: V + A - mean A"),
+        spec(
+            "dueling",
+            Bool,
+            Some(Value::Bool(true)),
+            "dueling head: V + A - mean A",
+        ),
         spec(
             "double-dqn",
             Bool,
@@ -177,26 +232,30 @@ fn own(algorithm: Algorithm) -> Vec<ParamSpec> {
 
 /// The full-Rainbow objective these parameters name.
 pub fn objective(algorithm: Algorithm, p: &Params) -> Result<Objective, StageError> {
-    let values = if algorithm == Algorithm::Der {
-        let atoms = p.u64("atoms")? as usize;
-        if atoms < 2 {
-            return Err(param_err("atoms", format!("needs at least 2 atoms, got {atoms}")));
-        }
-        let vmax = p.f64("vmax")?;
-        if !(vmax.is_finite() && vmax > 0.0) {
-            return Err(param_err("vmax", format!("must be positive, got {vmax}")));
-        }
-        Values::C51(Categorical {
-            atoms,
-            vmin: -vmax as f32,
-            vmax: vmax as f32,
-        })
-    } else {
-        let loss = p.str("loss")?;
-        Values::Q(TdLoss::parse(loss).ok_or_else(|| {
-            param_err("loss", format!("unknown loss `{loss}`; use huber or mse"))
-        })?)
-    };
+    let values =
+        if algorithm == Algorithm::Der {
+            let atoms = p.u64("atoms")? as usize;
+            if atoms < 2 {
+                return Err(param_err(
+                    "atoms",
+                    format!("needs at least 2 atoms, got {atoms}"),
+                ));
+            }
+            let vmax = p.f64("vmax")?;
+            if !(vmax.is_finite() && vmax > 0.0) {
+                return Err(param_err("vmax", format!("must be positive, got {vmax}")));
+            }
+            Values::C51(Categorical {
+                atoms,
+                vmin: -vmax as f32,
+                vmax: vmax as f32,
+            })
+        } else {
+            let loss = p.str("loss")?;
+            Values::Q(TdLoss::parse(loss).ok_or_else(|| {
+                param_err("loss", format!("unknown loss `{loss}`; use huber or mse"))
+            })?)
+        };
     Ok(Objective::FullRainbow(FullRainbow {
         values,
         double_dqn: p.bool("double-dqn")?,

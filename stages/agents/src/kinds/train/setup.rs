@@ -315,7 +315,11 @@ struct Optimizer {
 
 /// `baselines`: whether the kind takes `weight-decay` and `l2` (off otherwise).
 fn optimizer(p: &Params, preset: &Preset, baselines: bool) -> Result<Optimizer, StageError> {
-    let wd = if baselines { p.f64("weight-decay")? } else { 0.0 };
+    let wd = if baselines {
+        p.f64("weight-decay")?
+    } else {
+        0.0
+    };
     if !(wd >= 0.0 && wd.is_finite()) {
         return Err(param_err(
             "weight-decay",
