@@ -130,3 +130,91 @@ fn roms_install_then_train_on_pong_and_a_clear_error_without_roms() {
     let sparsity: f64 = rows[1].split(',').next_back().unwrap().parse().unwrap();
     assert!((sparsity - 0.9).abs() < 1e-3, "GMP reached 0.9: {returns}");
 }
+
+/// The Atari-100k agents (Dopamine's DrQ(eps) and DER settings: n = 10, one update per step,
+/// life-loss terminals, no-op starts, no sticky actions) on Pong with a small budget: 2,000
+/// agent steps, 400 updates each, one evaluation episode per iteration, DER pruned by GMP.
+const PONG_100K: &str = r#"
+pipeline "pong-100k"
+stage "drq-eps" {
+    kind "train/drq-eps"
+    env "atari/pong"
+    network "nature"
+    network.width 0.25
+    steps 2_000
+    iterations 2
+    eval-episodes 1
+    replay.capacity 4_000
+    checkpoints 1.0
+    probe-batch 32
+}
+stage "der" {
+    kind "train/der"
+    env "atari/pong"
+    network "nature"
+    network.width 0.25
+    steps 2_000
+    iterations 2
+    eval-episodes 1
+    replay.capacity 4_000
+    checkpoints 1.0
+    probe-batch 32
+    prune "gmp" sparsity=0.9
+}
+"#;
+
+#[test]
+fn drq_eps_and_der_train_on_pong() {
+    let p = Project::new();
+    if p.prunus(&["roms", "list", "--dir", "roms"]).code != 0 {
+        eprintln!("this prunus has no Atari support; see the test above");
+        return;
+    }
+    let roms = ale_py_roms();
+    p.prunus(&[
+        "roms",
+        "install",
+        "--from",
+        roms.to_str().unwrap(),
+        "--dir",
+        "roms",
+    ])
+    .ok();
+    p.write("pong-100k.kdl", PONG_100K);
+    let mut cmd = p.command(&["run", "pong-100k.kdl", "-q"]);
+    let out = cmd
+        .env("PRUNUS_ROMS", p.path().join("roms"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for stage in ["drq-eps", "der"] {
+        let returns = p.read(&format!("results/pong-100k/{stage}/returns.csv"));
+        let rows: Vec<Vec<&str>> = returns
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').collect())
+            .collect();
+        assert_eq!(rows.len(), 2, "{returns}");
+        // iteration, env_steps, grad_steps, ...: ~400 updates after the 1,600 warm-up frames.
+        assert_eq!(rows[1][1], "2000", "{returns}");
+        let updates: u64 = rows[1][2].parse().unwrap();
+        assert!((395..=405).contains(&updates), "{returns}");
+        let eval: f64 = rows[1][5].parse().unwrap();
+        assert!((-21.0..=21.0).contains(&eval), "{stage}: {returns}");
+    }
+    let der = p.read("results/pong-100k/der/returns.csv");
+    let sparsity: f64 = der
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .next_back()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((sparsity - 0.9).abs() < 1e-3, "GMP reached 0.9: {der}");
+}

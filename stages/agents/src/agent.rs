@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::adam::Adam;
 use crate::hooks::{Prunable, Surgery};
-use crate::networks::{NetworkConfig, QNetwork};
-use crate::objectives::{self, Objective};
+use crate::networks::{HeadConfig, NetworkConfig, QNetwork};
+use crate::objectives::{self, FullRainbow, Objective};
 use crate::parameters::ParameterSet;
 use crate::replay::Batch;
 use crate::tensor::to_vec;
@@ -35,6 +35,19 @@ impl AgentConfig {
         NetworkConfig {
             outputs: self.num_actions * self.objective.outputs_per_action(),
             ..self.network.clone()
+        }
+    }
+
+    /// The head options the objective asks for (dueling, noisy: the Atari-100k agents); plain
+    /// for every other objective.
+    pub fn head(&self) -> HeadConfig {
+        match self.objective {
+            Objective::FullRainbow(f) => HeadConfig {
+                dueling: f.dueling,
+                noisy: f.noisy,
+                atoms: f.outputs_per_action(),
+            },
+            _ => HeadConfig::default(),
         }
     }
 }
@@ -62,7 +75,12 @@ impl Agent {
     /// A fresh agent with weights drawn from `rng`; `device` is the plain (non-autodiff) device.
     pub fn new(config: AgentConfig, rng: &mut impl Rng, device: &Device) -> Self {
         crate::malloc::tune();
-        let online = QNetwork::new(&config.network_config(), rng, &device.clone().autodiff());
+        let online = QNetwork::with_head(
+            &config.network_config(),
+            &config.head(),
+            rng,
+            &device.clone().autodiff(),
+        );
         let optimizer = Adam::new(config.adam_epsilon);
         let acting = online.valid();
         let target = acting.clone();
@@ -89,24 +107,49 @@ impl Agent {
         &self.device
     }
 
-    /// Q-values `[batch, actions]` of a batch of flattened states.
+    /// Q-values `[batch, actions]` of a batch of flattened states (noise-free).
     pub fn q_values(&self, states: &[f32], batch: usize) -> Vec<f32> {
+        self.q_values_noisy(states, batch, None)
+    }
+
+    fn q_values_noisy(
+        &self,
+        states: &[f32],
+        batch: usize,
+        noise: Option<&crate::networks::Noise>,
+    ) -> Vec<f32> {
         let x = Tensor::<2>::from_data(
             TensorData::new(states.to_vec(), [batch, states.len() / batch]),
             &self.device,
         );
         self.config
             .objective
-            .q_values(to_vec(self.acting.forward(x)))
+            .q_values(to_vec(self.acting.forward_noisy(x, noise)))
     }
 
-    /// ε-greedy action for one state (ties go to the lowest index, like `argmax`).
+    /// ε-greedy action for one state while training (ties go to the lowest index, like
+    /// `argmax`); a noisy network acts with fresh noise from `rng`.
     pub fn act(&self, state: &[f32], epsilon: f64, rng: &mut impl Rng) -> usize {
         if rng.random::<f64>() < epsilon {
             return rng.random_range(0..self.config.num_actions);
         }
-        let q = self.q_values(state, 1);
-        (0..q.len()).fold(0, |best, a| if q[a] > q[best] { a } else { best })
+        let noise = self.acting.sample_noise(rng);
+        argmax(&self.q_values_noisy(state, 1, noise.as_ref()))
+    }
+
+    /// [`act`](Self::act) in evaluation: noisy layers without noise (Dopamine's `eval_mode`);
+    /// the same as `act` for every other network.
+    pub fn act_eval(&self, state: &[f32], epsilon: f64, rng: &mut impl Rng) -> usize {
+        if rng.random::<f64>() < epsilon {
+            return rng.random_range(0..self.config.num_actions);
+        }
+        argmax(&self.q_values(state, 1))
+    }
+
+    /// Whether the network has noisy layers (then exploration is the noise: ε is 0 in training,
+    /// Dopamine's `zero_epsilon`).
+    pub fn is_noisy(&self) -> bool {
+        self.acting.is_noisy()
     }
 
     /// One gradient step on `batch` (with importance weights when `prioritized`).
@@ -128,6 +171,52 @@ impl Agent {
             self.config.num_actions,
             &self.device,
         );
+        self.descend(per_sample, batch, prioritized)
+    }
+
+    /// One gradient step that may draw from `rng`: the Atari-100k objective's augmentation,
+    /// noise and double-DQN targets ([`FullRainbow`]); every other objective is [`learn`]
+    /// (which draws nothing).
+    ///
+    /// As Dopamine's `Atari100kRainbowAgent._training_step_update` and `full_rainbow_agent.train`:
+    /// states and next states are augmented with draws of their own; the online network on the
+    /// states has one noise draw, the target network (and, for double DQN, the online network)
+    /// on the next states another, shared by both.
+    ///
+    /// [`learn`]: Self::learn
+    pub fn learn_with(
+        &mut self,
+        batch: &Batch,
+        prioritized: bool,
+        rng: &mut impl Rng,
+    ) -> LearnOutput {
+        let Objective::FullRainbow(f) = self.config.objective else {
+            return self.learn(batch, prioritized);
+        };
+        let b = batch.actions.len();
+        let sl = batch.states.len() / b;
+        let (mut states, mut next) = (batch.states.clone(), batch.next_states.clone());
+        if f.augment {
+            let shape = image_shape(&self.config.network.input);
+            crate::augment::augment(&mut states, shape, rng);
+            crate::augment::augment(&mut next, shape, rng);
+        }
+        let noise = self.acting.sample_noise(rng);
+        let next_noise = self.acting.sample_noise(rng);
+        let next = Tensor::<2>::from_data(TensorData::new(next, [b, sl]), &self.device);
+        let next_target = to_vec(self.target.forward_noisy(next.clone(), next_noise.as_ref()));
+        let next_online = f
+            .double_dqn
+            .then(|| to_vec(self.acting.forward_noisy(next, next_noise.as_ref())));
+        let states = Tensor::<2>::from_data(TensorData::new(states, [b, sl]), &self.device);
+        let out = self.online.forward_noisy(states, noise.as_ref());
+        let per_sample = full_loss(&f, out, &next_target, next_online.as_deref(), batch, self);
+        self.descend(per_sample, batch, prioritized)
+    }
+
+    /// The optimizer step on a per-sample loss (importance-weighted when `prioritized`).
+    fn descend(&mut self, per_sample: Tensor<1>, batch: &Batch, prioritized: bool) -> LearnOutput {
+        let b = batch.actions.len();
         let per_sample_values = to_vec(per_sample.clone().inner());
         let loss = if prioritized {
             let w = objectives::importance_weights(&batch.priorities);
@@ -241,6 +330,39 @@ impl Prunable for Agent {
     fn operate(&mut self, surgery: &Surgery) {
         Agent::operate(self, surgery);
     }
+}
+
+/// Index of the largest value, ties to the lowest (as `argmax`).
+fn argmax(q: &[f32]) -> usize {
+    (0..q.len()).fold(0, |best, a| if q[a] > q[best] { a } else { best })
+}
+
+/// `[channels, height, width]` of an image input (the augmentation needs images; the kinds
+/// that augment accept image environments only).
+fn image_shape(input: &[usize]) -> [usize; 3] {
+    match input {
+        [c, h, w] => [*c, *h, *w],
+        other => panic!("image augmentation needs [c, h, w] inputs, got {other:?}"),
+    }
+}
+
+/// [`FullRainbow::per_sample_loss`] with the agent's action count and device.
+fn full_loss(
+    f: &FullRainbow,
+    out: Tensor<2>,
+    next_target: &[f32],
+    next_online: Option<&[f32]>,
+    batch: &Batch,
+    agent: &Agent,
+) -> Tensor<1> {
+    f.per_sample_loss(
+        out,
+        next_target,
+        next_online,
+        batch,
+        agent.config.num_actions,
+        &agent.device,
+    )
 }
 
 /// A network's weights from serialized record bytes (as written by [`Agent::save`]).

@@ -45,7 +45,10 @@ impl Snapshot {
     pub fn network(&self, device: &Device) -> Result<QNetwork, String> {
         let config = self.agent.network_config();
         let mut scratch = rand_pcg::Pcg64::new(0, 0);
-        load_network(QNetwork::new(&config, &mut scratch, device), &self.online)
+        load_network(
+            QNetwork::with_head(&config, &self.agent.head(), &mut scratch, device),
+            &self.online,
+        )
     }
 
     pub fn write(&self, path: &Path) -> std::io::Result<()> {

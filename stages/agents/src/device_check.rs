@@ -270,6 +270,7 @@ pub fn steps_per_sec(case: &Case, device: &Device, steps: u64) -> f64 {
         batch_size: 32,
         clip_rewards: true,
         seed: 0,
+        life_loss_terminal: false,
     };
     let agent = Agent::new(case.agent(), &mut Pcg64::seed_from_u64(0), device);
     let env = Box::new(Frames::new(case.spec.clone()));

@@ -16,6 +16,16 @@ pub struct EnvSettings {
     /// `Some(true)`: the platform's full action set; `Some(false)`: the game's minimal set;
     /// `None`: the paper default (Atari minimal, MinAtar all 6).
     pub full_action_set: Option<bool>,
+    /// Atari: a step ends at a lost life (the Atari-100k agents; see `EnvOptions`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub terminal_on_life_loss: bool,
+    /// Atari: random NOOP frames at reset are drawn from `0..noop_max` (0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub noop_max: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The environment `name` with `settings`, from prunus-env's factory.
@@ -34,6 +44,8 @@ fn options(settings: &EnvSettings) -> EnvOptions {
         sticky_action_prob: settings.sticky_action_prob,
         max_episode_steps: settings.max_episode_steps,
         full_action_set: settings.full_action_set,
+        terminal_on_life_loss: settings.terminal_on_life_loss,
+        noop_max: settings.noop_max,
         ..EnvOptions::default()
     }
 }

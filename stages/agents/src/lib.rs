@@ -1,10 +1,12 @@
-//! Agents on burn: Q-networks, replay, DQN and compact Rainbow, Dopamine's training loop with
-//! gradual magnitude pruning, checkpoints that resume bit for bit, and the `train/dqn`,
-//! `train/rainbow` and `probe` stage kinds.
+//! Agents on burn: Q-networks, replay, DQN, compact Rainbow and the Atari-100k agents DrQ(ε)
+//! and DER, Dopamine's training loop with gradual magnitude pruning, checkpoints that resume
+//! bit for bit, and the `train/dqn`, `train/rainbow`, `train/drq-eps`, `train/der` and `probe`
+//! stage kinds.
 //!
 //! One concept per module: [`networks`] (MLP, MinAtar CNN, Nature CNN, Impala ResNet; width
 //! multiplier; stable layer names), [`replay`] (frames stored once, stacking and n-step returns
-//! at sampling, prioritized [`sum_tree`]), [`objectives`] (TD and C51), [`adam`] (optax's Adam),
+//! at sampling, prioritized [`sum_tree`]), [`objectives`] (TD, C51 and the Atari-100k agents'
+//! full-Rainbow switches), [`augment`] (DrQ's image augmentation), [`adam`] (optax's Adam),
 //! [`agent`] (the value-based agent: networks + Adam + objective), [`schedule`] (ε), [`train`]
 //! (the iteration loop), [`hooks`] (what pruning and the baselines see of a learner:
 //! [`hooks::Prunable`] and [`parameters::ParameterSet`]), [`prune`] (GMP as a hook),
@@ -19,6 +21,7 @@
 
 pub mod adam;
 pub mod agent;
+pub mod augment;
 pub mod baselines;
 pub mod checkpoint;
 pub mod dataset;
@@ -95,6 +98,8 @@ pub fn kinds() -> prunus_stage::Kinds {
     vec![
         std::sync::Arc::new(kinds::TrainKind::new(kinds::Algorithm::Dqn)),
         std::sync::Arc::new(kinds::TrainKind::new(kinds::Algorithm::Rainbow)),
+        std::sync::Arc::new(kinds::TrainKind::new(kinds::Algorithm::DrqEps)),
+        std::sync::Arc::new(kinds::TrainKind::new(kinds::Algorithm::Der)),
         std::sync::Arc::new(kinds::ProbeKind),
         std::sync::Arc::new(kinds::CollectKind::default()),
         std::sync::Arc::new(kinds::OfflineKind::new(kinds::OfflineAlgorithm::Cql)),

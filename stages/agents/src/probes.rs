@@ -28,7 +28,7 @@ fn states(values: &[f32], rows: usize, device: &Device) -> Tensor<2> {
 fn targets(snap: &Snapshot, net: &QNetwork, batch: &ProbeBatch, device: &Device) -> Vec<f32> {
     let next = to_vec(net.forward(states(&batch.next_states, batch.len(), device)));
     let a = snap.agent.num_actions;
-    match snap.agent.objective.td() {
+    match snap.agent.objective.base() {
         Objective::Dqn(_) => td::targets(&next, a, &batch.returns, &batch.discounts),
         Objective::C51(c) => {
             let z = c.support();
@@ -37,7 +37,9 @@ fn targets(snap: &Snapshot, net: &QNetwork, batch: &ProbeBatch, device: &Device)
                 .map(|m| m.iter().zip(&z).map(|(p, z)| p * z).sum())
                 .collect()
         }
-        Objective::Cql { .. } | Objective::CqlC51 { .. } => unreachable!("td() drops CQL"),
+        Objective::Cql { .. } | Objective::CqlC51 { .. } | Objective::FullRainbow(_) => {
+            unreachable!("base() is a plain objective")
+        }
     }
 }
 
@@ -134,7 +136,7 @@ pub fn gradient_covariance(
     for i in 0..k {
         let x = states(&batch.states[i * sl..(i + 1) * sl], 1, device);
         let out = trained.forward(x);
-        let loss = match snap.agent.objective.td() {
+        let loss = match snap.agent.objective.base() {
             Objective::Dqn(l) => {
                 let a = Tensor::<2, Int>::from_data(
                     TensorData::new(vec![batch.actions[i] as i64], [1, 1]),
@@ -158,7 +160,9 @@ pub fn gradient_covariance(
                 let m = Tensor::<2>::from_data(TensorData::new(m, [1, c.atoms]), device);
                 c51::cross_entropy(out, &batch.actions[i..=i], m, c.atoms)
             }
-            Objective::Cql { .. } | Objective::CqlC51 { .. } => unreachable!("td() drops CQL"),
+            Objective::Cql { .. } | Objective::CqlC51 { .. } | Objective::FullRainbow(_) => {
+                unreachable!("base() is a plain objective")
+            }
         };
         let grads = GradientsParams::from_grads(loss.sum().backward(), &trained);
         let mut v = Flatten {

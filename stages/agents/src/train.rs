@@ -46,6 +46,11 @@ pub struct LoopConfig {
     /// Clip rewards to [-1, 1] for learning (returns are always reported unclipped).
     pub clip_rewards: bool,
     pub seed: u64,
+    /// A lost life ends the agent's episode (a terminal transition, a fresh frame stack) while
+    /// the game goes on (Dopamine's `terminal_on_life_loss`, with `Runner._run_one_episode`
+    /// continuing to game over; on in the Atari-100k configs). Returns are per game.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub life_loss_terminal: bool,
 }
 
 /// One row of `returns.csv`.
@@ -174,6 +179,12 @@ pub enum Recorded {
     },
 }
 
+/// Whether `step` lost a life without ending the game (`before`: the lives before it), as
+/// Dopamine's `AtariPreprocessing` compares `ale.lives()` (a game over is a terminal anyway).
+fn lost_life(before: Option<u32>, env: &dyn Env, step: &Step) -> bool {
+    !step.terminal && matches!((before, env.lives()), (Some(b), Some(a)) if a < b)
+}
+
 /// The training loop over one environment.
 pub struct Trainer {
     pub config: LoopConfig,
@@ -230,9 +241,15 @@ impl Trainer {
             env.reset(Some(ep.seed));
             stack.reset(env.observation());
             for &a in &ep.actions {
-                env.step(Action::Discrete(a as usize))
+                let lives = config.life_loss_terminal.then(|| env.lives()).flatten();
+                let step = env
+                    .step(Action::Discrete(a as usize))
                     .map_err(|e| e.to_string())?;
-                stack.push(env.observation());
+                if config.life_loss_terminal && lost_life(lives, &*env, &step) {
+                    stack.reset(env.observation());
+                } else {
+                    stack.push(env.observation());
+                }
             }
         }
         let current = Frame::copy(env.observation());
@@ -291,23 +308,34 @@ impl Trainer {
             self.begin_episode();
         }
         let c = &self.config;
-        let epsilon = linearly_decaying_epsilon(
-            c.epsilon_decay_period,
-            self.state.env_steps,
-            c.min_replay_history,
-            c.epsilon_train,
-        );
+        let epsilon = if self.agent.is_noisy() {
+            0.0 // Dopamine's `zero_epsilon`: noisy networks explore by their noise
+        } else {
+            linearly_decaying_epsilon(
+                c.epsilon_decay_period,
+                self.state.env_steps,
+                c.min_replay_history,
+                c.epsilon_train,
+            )
+        };
         let action = self
             .agent
             .act(&self.stack.data, epsilon, &mut self.state.rng);
+        let lives = self
+            .config
+            .life_loss_terminal
+            .then(|| self.env.lives())
+            .flatten();
+        let step = self
+            .env
+            .step(Action::Discrete(action))
+            .map_err(|e| e.to_string())?;
+        let life_lost = self.config.life_loss_terminal && lost_life(lives, &*self.env, &step);
         let Step {
             reward,
             terminal,
             truncated,
-        } = self
-            .env
-            .step(Action::Discrete(action))
-            .map_err(|e| e.to_string())?;
+        } = step;
         let learn_reward = if self.config.clip_rewards {
             reward.clamp(-1.0, 1.0)
         } else {
@@ -317,7 +345,7 @@ impl Trainer {
             self.current.view(),
             Action::Discrete(action),
             learn_reward,
-            terminal,
+            terminal || life_lost,
         );
         let ep = self.state.episode.as_mut().expect("episode in progress");
         ep.actions
@@ -347,6 +375,10 @@ impl Trainer {
             self.state.iteration_return_sum += ep.ret;
             self.state.iteration_episodes += 1;
             self.state.episode = None;
+        } else if life_lost {
+            // The agent's episode ends here; the game's goes on from this frame.
+            self.replay.end_episode(self.current.view());
+            self.stack.reset(self.current.view());
         }
         if self.replay.add_count() > self.config.min_replay_history {
             self.state.update_credit += self.config.replay_ratio;
@@ -377,7 +409,9 @@ impl Trainer {
         for hook in &mut self.hooks {
             hook.before_update(step, &self.agent);
         }
-        let out = self.agent.learn(&batch, prioritized);
+        let out = self
+            .agent
+            .learn_with(&batch, prioritized, &mut self.state.rng);
         if prioritized {
             self.replay
                 .update_priorities(&batch.indices, &out.priorities);
@@ -429,7 +463,12 @@ impl Trainer {
             loop {
                 let a = self
                     .agent
-                    .act(&stack.data, self.config.epsilon_eval, &mut rng);
+                    .act_eval(&stack.data, self.config.epsilon_eval, &mut rng);
+                let lives = self
+                    .config
+                    .life_loss_terminal
+                    .then(|| env.lives())
+                    .flatten();
                 let step = env
                     .step(Action::Discrete(a))
                     .expect("agent actions are in range");
@@ -437,7 +476,11 @@ impl Trainer {
                 if step.terminal || step.truncated {
                     break;
                 }
-                stack.push(env.observation());
+                if self.config.life_loss_terminal && lost_life(lives, &*env, &step) {
+                    stack.reset(env.observation());
+                } else {
+                    stack.push(env.observation());
+                }
             }
         }
         Some(total / n as f64)

@@ -244,6 +244,14 @@ pub struct EnvOptions {
     pub full_action_set: Option<bool>,
     /// Atari: where ROMs are looked up (`None`: `$PRUNUS_ROMS` or the user's data directory).
     pub rom_dir: Option<std::path::PathBuf>,
+    /// Atari: end an agent step at the frame where a life is lost, as Dopamine's
+    /// `AtariPreprocessing(terminal_on_life_loss=True)` breaks its frame-skip loop there (the
+    /// Atari-100k configs). The game goes on; agents see the loss through [`Env::lives`].
+    /// Off (the default): every step emulates all its frames until game over.
+    pub terminal_on_life_loss: bool,
+    /// Atari: at each reset, emulate `n` raw NOOP frames with `n` uniform in `0..noop_max`
+    /// (Dopamine's Atari-100k `MaxEpisodeEvalRunner._run_no_ops`, `max_noops = 30`). 0: none.
+    pub noop_max: u32,
 }
 
 /// The environments this build can create, by the names pipelines use.
@@ -275,6 +283,11 @@ pub fn check(name: &str, opts: &EnvOptions) -> Result<(), EnvError> {
     }
     if CLASSIC.contains(&name) {
         classic_options(name, opts)?;
+    }
+    if !name.starts_with("atari/") && (opts.terminal_on_life_loss || opts.noop_max > 0) {
+        return Err(EnvError::Other(format!(
+            "`{name}` is not an Atari game: life-loss terminals and no-op starts are Atari options"
+        )));
     }
     Ok(())
 }

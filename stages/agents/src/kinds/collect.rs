@@ -301,6 +301,8 @@ impl CollectKind {
             batch_size: 1,
             clip_rewards: false,
             seed,
+            // The dataset records the game's own episodes.
+            life_loss_terminal: false,
         };
         let device = crate::device_at(p.str("device")?, 0).map_err(|e| param_err("device", e))?;
         // The trainer's replay is not what is recorded: the smallest one it accepts.

@@ -21,6 +21,7 @@ impl QNetwork {
     /// Multiplies every kernel element-wise by its mask (`masks[i]` flattened like
     /// [`kernel_values`](Self::kernel_values); `None` leaves the kernel dense). Biases are untouched.
     pub fn apply_masks(mut self, masks: &[Option<Tensor<1>>]) -> Self {
+        let all = masks;
         let mut masks = masks.iter();
         let mut apply4 = |mut c: Conv2d| {
             if let Some(Some(m)) = masks.next() {
@@ -43,6 +44,18 @@ impl QNetwork {
             .map(&mut apply2)
             .collect();
         self.head = apply2(self.head);
+        if let Some(mut rainbow) = self.rainbow.take() {
+            // Dueling's value stream is the last kernel; each noisy layer's σ takes its μ's
+            // mask, so that a pruned connection carries no noise either.
+            rainbow.value = rainbow.value.map(apply2);
+            let nc = self.convs.len();
+            for (k, sigma) in rainbow.sigmas.iter_mut().enumerate() {
+                if let Some(Some(m)) = all.get(nc + k) {
+                    sigma.weight = sigma.weight.clone().map(|w| mask_param(w, m));
+                }
+            }
+            self.rainbow = Some(rainbow);
+        }
         self
     }
 }

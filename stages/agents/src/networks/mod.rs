@@ -21,11 +21,13 @@
 
 pub mod conv;
 mod edit;
+pub mod full_rainbow;
 pub mod impala;
 pub mod init;
 mod minatar;
 mod mlp;
 mod nature;
+pub mod noisy;
 pub mod topology;
 
 use burn::module::{Module, Param};
@@ -37,6 +39,7 @@ use burn::tensor::{Device, Tensor};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+pub use self::full_rainbow::{FullRainbowHead, HeadConfig, Noise};
 pub use self::impala::ImpalaLayout;
 use self::impala::ResNetShape;
 pub use self::init::{lecun_normal, xavier_uniform};
@@ -163,12 +166,28 @@ pub struct QNetwork {
     in_c: usize,
     in_h: usize,
     in_w: usize,
+    /// The dueling and noisy options of Dopamine's `FullRainbowNetwork` ([`full_rainbow`]);
+    /// `None` (every plain network) adds no parameter.
+    rainbow: Option<FullRainbowHead>,
 }
 
 impl QNetwork {
     /// Builds the network with weights drawn from `rng`, on `device`: the torso's convolutions
     /// first, then the dense layers, then the head.
     pub fn new(config: &NetworkConfig, rng: &mut impl Rng, device: &Device) -> Self {
+        Self::with_head(config, &HeadConfig::default(), rng, device)
+    }
+
+    /// [`new`](Self::new) with the head options `head` (dueling, noisy). With the plain head
+    /// the draws and the network are exactly [`new`](Self::new)'s; otherwise the value stream
+    /// follows, and with noise the hidden dense layers and the head are redrawn with the noisy
+    /// layers' `μ` initialiser.
+    pub fn with_head(
+        config: &NetworkConfig,
+        head_config: &HeadConfig,
+        rng: &mut impl Rng,
+        device: &Device,
+    ) -> Self {
         let input = InputShape::of(&config.input);
         let w = config.width;
         let torso = match &config.architecture {
@@ -188,7 +207,28 @@ impl QNetwork {
             dense.push(init::linear(rng, device, din, h));
             din = h;
         }
-        let head = init::linear(rng, device, din, config.outputs);
+        let mut head = init::linear(rng, device, din, config.outputs);
+        let rainbow = (!head_config.is_plain()).then(|| {
+            let mut fans: Vec<(usize, usize)> = dense
+                .iter()
+                .map(|d: &Linear| {
+                    let [i, o] = d.weight.val().dims();
+                    (i, o)
+                })
+                .collect();
+            fans.push((din, config.outputs));
+            if head_config.noisy {
+                for (d, &(i, o)) in dense.iter_mut().zip(&fans) {
+                    *d = full_rainbow::noisy_mu(rng, device, i, o);
+                }
+                head = full_rainbow::noisy_mu(rng, device, din, config.outputs);
+            }
+            let mut r = FullRainbowHead::new(head_config, din, &fans, rng, device);
+            if let (true, Some(v)) = (head_config.noisy, r.value.as_mut()) {
+                *v = full_rainbow::noisy_mu(rng, device, din, head_config.atoms);
+            }
+            r
+        });
         let net = QNetwork {
             convs: torso.convs,
             dense,
@@ -201,6 +241,7 @@ impl QNetwork {
             in_c: input.c,
             in_h: input.h,
             in_w: input.w,
+            rainbow,
         };
         // Parameter ids number the parameters in order, so that saved networks (and thus the
         // outputs of a seeded run) are byte-identical from run to run.
@@ -209,14 +250,30 @@ impl QNetwork {
 
     /// Q-values (or C51 logits) for a batch of flattened observations `[batch, c·h·w]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        self.run(x, None)
+        self.run(x, None, None)
+    }
+
+    /// [`forward`](Self::forward) with the noisy layers perturbed by `noise` (training); `None`
+    /// is the noise-free network (evaluation), which is what `forward` computes.
+    pub fn forward_noisy(&self, x: Tensor<2>, noise: Option<&Noise>) -> Tensor<2> {
+        self.run(x, None, noise)
+    }
+
+    /// Fresh noise for the noisy layers; `None` when the network has none.
+    pub fn sample_noise(&self, rng: &mut impl Rng) -> Option<Noise> {
+        self.rainbow.as_ref().and_then(|r| r.sample_noise(rng))
+    }
+
+    /// Whether the network has noisy layers.
+    pub fn is_noisy(&self) -> bool {
+        self.rainbow.as_ref().is_some_and(|r| r.noisy())
     }
 
     /// Like [`forward`](Self::forward), also returning every hidden layer's activations
     /// (convolution outputs flattened per sample as `[batch, channels·h·w]`).
     pub fn forward_with_activations(&self, x: Tensor<2>) -> (Tensor<2>, Activations) {
         let mut acts = Vec::new();
-        let out = self.run(x, Some(&mut acts));
+        let out = self.run(x, Some(&mut acts), None);
         (out, Activations { layers: acts })
     }
 
@@ -224,14 +281,31 @@ impl QNetwork {
     /// output (flattened for a conv torso), L2-normalised per sample when the network
     /// normalises features.
     pub fn features(&self, x: Tensor<2>) -> Tensor<2> {
-        self.torso(x, None)
+        self.torso(x, None, None)
     }
 
-    fn run(&self, x: Tensor<2>, acts: Option<&mut Vec<Layer>>) -> Tensor<2> {
-        self.head.forward(self.torso(x, acts))
+    fn run(&self, x: Tensor<2>, acts: Option<&mut Vec<Layer>>, noise: Option<&Noise>) -> Tensor<2> {
+        let features = self.torso(x, acts, noise);
+        match &self.rainbow {
+            None => self.head.forward(features),
+            Some(r) => r.forward(&self.head, features, self.dense.len(), noise),
+        }
     }
 
-    fn torso(&self, x: Tensor<2>, mut acts: Option<&mut Vec<Layer>>) -> Tensor<2> {
+    /// Hidden dense layer `i` (noisy where the network is).
+    fn dense_layer(&self, i: usize, x: Tensor<2>, noise: Option<&Noise>) -> Tensor<2> {
+        match self.rainbow.as_ref().and_then(|r| r.sigma(i)) {
+            Some(sigma) => noisy::forward(&self.dense[i], sigma, x, noise.map(|n| &n.layers[i])),
+            None => self.dense[i].forward(x),
+        }
+    }
+
+    fn torso(
+        &self,
+        x: Tensor<2>,
+        mut acts: Option<&mut Vec<Layer>>,
+        noise: Option<&Noise>,
+    ) -> Tensor<2> {
         let [batch, _] = x.dims();
         let mut x = if self.input_scale != 1.0 {
             x.mul_scalar(self.input_scale)
@@ -267,8 +341,8 @@ impl QNetwork {
             let [b, c, h, w] = y.dims();
             x = y.reshape([b, c * h * w]);
         }
-        for (i, layer) in self.dense.iter().enumerate() {
-            x = relu(layer.forward(x));
+        for i in 0..self.dense.len() {
+            x = relu(self.dense_layer(i, x, noise));
             let shape = x.dims().to_vec();
             record(&names[self.convs.len() + i], &x, shape);
         }
@@ -286,7 +360,15 @@ impl QNetwork {
         };
         names.extend((1..=self.dense.len()).map(|i| format!("dense{i}")));
         names.push("head".to_string());
+        if self.value_stream().is_some() {
+            names.push("value".to_string());
+        }
         names
+    }
+
+    /// Dueling's value stream, the last layer when there is one.
+    fn value_stream(&self) -> Option<&Linear> {
+        self.rainbow.as_ref().and_then(|r| r.value.as_ref())
     }
 
     /// Names and shapes of every weight kernel (biases are never pruned).
@@ -296,7 +378,8 @@ impl QNetwork {
             .iter()
             .map(|c| c.weight.val().dims().to_vec())
             .chain(self.dense.iter().map(|d| d.weight.val().dims().to_vec()))
-            .chain(std::iter::once(self.head.weight.val().dims().to_vec()));
+            .chain(std::iter::once(self.head.weight.val().dims().to_vec()))
+            .chain(self.value_stream().map(|v| v.weight.val().dims().to_vec()));
         self.kernel_names()
             .into_iter()
             .zip(shapes)
@@ -311,6 +394,7 @@ impl QNetwork {
             .map(|c| to_vec(c.weight.val()))
             .chain(self.dense.iter().map(|d| to_vec(d.weight.val())))
             .chain(std::iter::once(to_vec(self.head.weight.val())))
+            .chain(self.value_stream().map(|v| to_vec(v.weight.val())))
             .collect()
     }
 
@@ -323,6 +407,7 @@ impl QNetwork {
             .map(|c| bias(&c.bias))
             .chain(self.dense.iter().map(|d| bias(&d.bias)))
             .chain(std::iter::once(bias(&self.head.bias)))
+            .chain(self.value_stream().map(|v| bias(&v.bias)))
             .collect()
     }
 
@@ -334,14 +419,21 @@ impl QNetwork {
             .iter()
             .filter_map(|c| c.bias.as_ref())
             .chain(self.dense.iter().filter_map(|d| d.bias.as_ref()))
-            .chain(self.head.bias.as_ref());
+            .chain(self.head.bias.as_ref())
+            .chain(self.value_stream().and_then(|v| v.bias.as_ref()));
         out.extend(biases.map(|b| to_vec(b.val())));
+        if let Some(r) = &self.rainbow {
+            for s in &r.sigmas {
+                out.push(to_vec(s.weight.val()));
+                out.push(to_vec(s.bias.val()));
+            }
+        }
         out
     }
 
     /// Weight layers (kernels), head included: convolutions, dense layers, head.
     pub fn num_layers(&self) -> usize {
-        self.convs.len() + self.dense.len() + 1
+        self.convs.len() + self.dense.len() + 1 + self.value_stream().is_some() as usize
     }
 
     /// How the convolutions are wired.

@@ -82,7 +82,8 @@ impl Categorical {
     }
 }
 
-fn softmax(logits: &[f32]) -> Vec<f32> {
+/// Softmax of one row of logits.
+pub(crate) fn softmax(logits: &[f32]) -> Vec<f32> {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let e: Vec<f32> = logits.iter().map(|&l| (l - max).exp()).collect();
     let s: f32 = e.iter().sum();

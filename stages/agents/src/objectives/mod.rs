@@ -1,15 +1,18 @@
 //! The value-based objectives: DQN's TD regression ([`td`]), compact Rainbow's C51
 //! distributional loss ([`c51`]), each optionally with conservative Q-learning's regularizer
-//! ([`cql`], for offline training), and the importance weights of prioritized replay.
+//! ([`cql`], for offline training) or full Rainbow's switches ([`full`], the Atari-100k
+//! agents), and the importance weights of prioritized replay.
 
 pub mod c51;
 pub mod cql;
+pub mod full;
 pub mod td;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 pub use self::c51::Categorical;
+pub use self::full::{FullRainbow, Values};
 pub use self::td::TdLoss;
 use crate::replay::Batch;
 
@@ -25,34 +28,37 @@ pub enum Objective {
     /// C51 distributions, cross-entropy plus `alpha` times the CQL(H) term on the expected Q
     /// (offline `train/cql-c51`).
     CqlC51 { c51: Categorical, alpha: f32 },
+    /// Dopamine's full Rainbow switches, as the Atari-100k agents (DrQ(ε), DER) set them.
+    FullRainbow(FullRainbow),
 }
 
 impl Objective {
     /// Network outputs per action (1 for Q-values, the atoms for C51).
     pub fn outputs_per_action(&self) -> usize {
-        self.td().outputs_per_action_td()
-    }
-
-    /// The TD part of the objective (the objective itself without CQL's term): what the
-    /// network's outputs mean and how its targets are built.
-    pub fn td(&self) -> Objective {
-        match *self {
-            Objective::Cql { td, .. } => Objective::Dqn(td),
-            Objective::CqlC51 { c51, .. } => Objective::C51(c51),
-            other => other,
-        }
-    }
-
-    fn outputs_per_action_td(&self) -> usize {
-        match self {
+        match self.base() {
             Objective::C51(c) => c.atoms,
             _ => 1,
         }
     }
 
+    /// The plain objective underneath: the TD or C51 loss without CQL's term and without
+    /// full Rainbow's double DQN. It says what the network's outputs mean and how targets are
+    /// built (what the probes compute their targets and gradients with).
+    pub fn base(&self) -> Objective {
+        match *self {
+            Objective::Cql { td, .. } => Objective::Dqn(td),
+            Objective::CqlC51 { c51, .. } => Objective::C51(c51),
+            Objective::FullRainbow(f) => match f.values {
+                Values::Q(loss) => Objective::Dqn(loss),
+                Values::C51(c) => Objective::C51(c),
+            },
+            other => other,
+        }
+    }
+
     /// Q-values `[batch, actions]` from the network's outputs.
     pub fn q_values(&self, outputs: Vec<f32>) -> Vec<f32> {
-        match self.td() {
+        match self.base() {
             Objective::C51(c) => c.q_values(&outputs),
             _ => outputs,
         }
@@ -92,6 +98,10 @@ impl Objective {
                 let penalty = cql::penalty(cql::expected_q(out.clone(), &c51), &batch.actions);
                 Objective::C51(c51).per_sample_loss(out, next_out, batch, num_actions, device)
                     + penalty.mul_scalar(alpha)
+            }
+            // Without the online network's next-state outputs: no double DQN.
+            Objective::FullRainbow(f) => {
+                f.per_sample_loss(out, next_out, None, batch, num_actions, device)
             }
         }
     }

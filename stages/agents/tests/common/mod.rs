@@ -66,6 +66,7 @@ pub fn cartpole_parts(
         batch_size: 128,
         clip_rewards: false,
         seed,
+        life_loss_terminal: false,
     };
     (agent, replay, config)
 }

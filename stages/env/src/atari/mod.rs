@@ -10,12 +10,20 @@
 //! inside ALE), rewards are summed, the last two frames are max-pooled, converted to ALE's
 //! grayscale, area-resized to 84x84; the agent stacks 4 such frames. Episodes end at game over
 //! (not at a life loss) or are truncated after 27,000 agent steps (108k frames).
+//!
+//! Two options of the Atari-100k protocol (`dopamine/labs/atari_100k/configs/DrQ_eps.gin`),
+//! both off by default: [`EnvOptions::terminal_on_life_loss`] ends a step at the frame a life
+//! is lost (the game goes on; the agent sees it through [`Env::lives`]), and
+//! [`EnvOptions::noop_max`] emulates 0..noop_max raw NOOP frames after each reset.
 
 pub mod emulator;
 pub mod preprocess;
 pub mod roms;
 
 use std::sync::Arc;
+
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
 
 pub use emulator::Emulator;
 use emulator::{FULL_ACTIONS, HEIGHT, WIDTH};
@@ -45,7 +53,19 @@ pub struct Atari {
     frame: Vec<u8>,
     resize: Arc<AreaResize>,
     scratch: Scratch,
+    /// Dopamine's `terminal_on_life_loss`.
+    life_loss: bool,
+    /// Lives at the last frame (tracked only with `life_loss`).
+    lives: i32,
+    /// Reset no-ops are drawn from `0..noop_max` (0: none).
+    noop_max: u32,
+    /// Draws the number of reset no-ops; reseeded with each reset's seed, so that an episode
+    /// replayed from its seed starts exactly the same.
+    noop_rng: Pcg64,
 }
+
+/// Mixed into a reset's seed for the no-op stream (kept apart from ALE's own seed).
+const NOOP_SEED: u64 = 0x6e6f_6f70_7374_6172;
 
 /// Creates `atari/<game>` with `opts` (ROM from `opts.rom_dir`, see [`roms::dir`]).
 pub fn make(game: &str, opts: &EnvOptions) -> Result<Box<dyn Env>, EnvError> {
@@ -72,6 +92,10 @@ pub fn make(game: &str, opts: &EnvOptions) -> Result<Box<dyn Env>, EnvError> {
         frame: vec![0; SIZE * SIZE],
         resize: Arc::new(AreaResize::new(HEIGHT, WIDTH, SIZE, SIZE)),
         scratch: Scratch::default(),
+        life_loss: opts.terminal_on_life_loss,
+        lives: 0,
+        noop_max: opts.noop_max,
+        noop_rng: Pcg64::seed_from_u64(NOOP_SEED),
     };
     env.reset(None);
     Ok(Box::new(env))
@@ -83,6 +107,39 @@ impl Atari {
         let [first, second] = &mut self.screens;
         max_pool(first, second);
         self.resize.apply(first, &mut self.frame, &mut self.scratch);
+    }
+}
+
+impl Atari {
+    /// Dopamine's `MaxEpisodeEvalRunner._run_no_ops`: `n` raw frames of ALE action 0, `n`
+    /// uniform in `0..noop_max`. The frame buffers are left alone, so the first observation is
+    /// still the reset's (as Dopamine's `_pool_and_resize` of untouched buffers); a game over
+    /// during them resets again, without no-ops.
+    fn run_noops(&mut self) {
+        let n = self.noop_rng.random_range(0..self.noop_max);
+        for _ in 0..n {
+            // Action 0 is NOOP on every ALE game; it cannot be out of range.
+            let _ = self.emulator.act(0);
+        }
+        if self.emulator.game_over() {
+            self.emulator.reset();
+            self.emulator.grayscale(&mut self.screens[0]);
+            self.screens[1].fill(0);
+            self.pool_and_resize();
+            self.lives = self.emulator.lives();
+        }
+    }
+
+    /// Whether a life was lost at this frame (only with `life_loss`), tracking the count as
+    /// Dopamine does (a bonus life raises it).
+    fn lost_life(&mut self) -> bool {
+        if !self.life_loss {
+            return false;
+        }
+        let lives = self.emulator.lives();
+        let lost = lives < self.lives;
+        self.lives = lives;
+        lost
     }
 }
 
@@ -101,6 +158,13 @@ impl Env for Atari {
         self.emulator.grayscale(&mut self.screens[0]);
         self.screens[1].fill(0);
         self.pool_and_resize();
+        self.lives = self.emulator.lives();
+        if self.noop_max > 0 {
+            if let Some(seed) = seed {
+                self.noop_rng = Pcg64::seed_from_u64(seed ^ NOOP_SEED);
+            }
+            self.run_noops();
+        }
     }
 
     fn step(&mut self, action: Action<'_>) -> Result<Step, EnvError> {
@@ -111,6 +175,9 @@ impl Env for Atari {
             reward += self.emulator.act(ale_action)?;
             if self.emulator.game_over() {
                 terminal = true;
+                break;
+            }
+            if self.lost_life() {
                 break;
             }
             // As Dopamine: only the last two frames are kept (a game over before them leaves
@@ -148,6 +215,10 @@ impl Env for Atari {
             frame: self.frame.clone(),
             resize: self.resize.clone(),
             scratch: self.scratch.clone(),
+            life_loss: self.life_loss,
+            lives: self.lives,
+            noop_max: self.noop_max,
+            noop_rng: self.noop_rng.clone(),
         })
     }
 }

@@ -46,6 +46,9 @@ pub fn estimate_secs(algorithm: Algorithm, params: &Params) -> Option<f64> {
         (Algorithm::Rainbow, Family::MinAtar) => 3.0,
         (Algorithm::Rainbow, _) => 1.5,
         (Algorithm::Dqn, _) => 1.0,
+        // Double DQN's extra forward pass (and DER's distributions and noise).
+        (Algorithm::DrqEps, _) => 1.3,
+        (Algorithm::Der, _) => 1.8,
     };
     Some(steps / per_sec * learning * agent)
 }

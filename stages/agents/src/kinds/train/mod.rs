@@ -1,5 +1,5 @@
-//! The stage kinds `train/dqn` ([`dqn`]) and `train/rainbow` ([`rainbow`]): one value-based
-//! training run each, with the parameters both share ([`common`]) resolved into a [`Setup`]
+//! The stage kinds `train/dqn` ([`dqn`]), `train/rainbow` ([`rainbow`]) and the Atari-100k
+//! agents `train/drq-eps` and `train/der` ([`atari100k`]): one value-based training run each, with the parameters both share ([`common`]) resolved into a [`Setup`]
 //! ([`setup`]) and run by [`run`].
 //!
 //! Defaults are Dopamine's, chosen by the environment's family ([`crate::presets`]) because the
@@ -7,6 +7,7 @@
 //! default is `0` mean "the family default" (listed in each `doc`). The cache key covers the
 //! values as written; the resolved values are logged.
 
+pub mod atari100k;
 pub mod common;
 mod cost;
 pub mod dqn;
@@ -26,6 +27,17 @@ use crate::presets::Family;
 pub enum Algorithm {
     Dqn,
     Rainbow,
+    /// Atari-100k DrQ(ε).
+    DrqEps,
+    /// Atari-100k DER.
+    Der,
+}
+
+impl Algorithm {
+    /// Whether the kind takes the paper's baselines (weight decay, L2, Reset, ReDo).
+    pub fn has_baselines(self) -> bool {
+        matches!(self, Algorithm::Dqn | Algorithm::Rainbow)
+    }
 }
 
 /// `train/dqn` or `train/rainbow`.
@@ -49,18 +61,25 @@ impl StageKind for TrainKind {
         match self.algorithm {
             Algorithm::Dqn => dqn::NAME,
             Algorithm::Rainbow => rainbow::NAME,
+            Algorithm::DrqEps => atari100k::DRQ_EPS,
+            Algorithm::Der => atari100k::DER,
         }
     }
 
     fn version(&self) -> u32 {
-        // 2: optax-exact Adam (rounding differs from burn's), snapshot/resume format v2.
-        2
+        match self.algorithm {
+            // 2: optax-exact Adam (rounding differs from burn's), snapshot/resume format v2.
+            Algorithm::Dqn | Algorithm::Rainbow => 2,
+            Algorithm::DrqEps | Algorithm::Der => 1,
+        }
     }
 
     fn doc(&self) -> &'static str {
         match self.algorithm {
             Algorithm::Dqn => dqn::DOC,
             Algorithm::Rainbow => rainbow::DOC,
+            Algorithm::DrqEps => atari100k::DRQ_EPS_DOC,
+            Algorithm::Der => atari100k::DER_DOC,
         }
     }
 
@@ -76,6 +95,7 @@ impl StageKind for TrainKind {
         let (defaults, own) = match self.algorithm {
             Algorithm::Dqn => (dqn::DEFAULTS, dqn::params()),
             Algorithm::Rainbow => (rainbow::DEFAULTS, rainbow::params()),
+            a @ (Algorithm::DrqEps | Algorithm::Der) => return atari100k::params(a),
         };
         [common::leading(defaults), own, common::trailing()].concat()
     }

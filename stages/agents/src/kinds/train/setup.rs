@@ -8,7 +8,7 @@ use prunus_stage::{Params, StageError};
 use serde::{Deserialize, Serialize};
 
 use super::common::{or_default, or_default_f, window};
-use super::{Algorithm, dqn, rainbow};
+use super::{Algorithm, atari100k, dqn, rainbow};
 use crate::agent::AgentConfig;
 use crate::envs::{EnvFactory, EnvSettings};
 use crate::kinds::param_err;
@@ -75,14 +75,24 @@ pub struct Settings {
 impl Settings {
     pub fn from_params(algorithm: Algorithm, p: &Params) -> Result<Self, StageError> {
         let env_name = p.str("env")?.to_string();
-        let env_options = env_settings(p)?;
+        let mut env_options = env_settings(p)?;
+        let mut preset = Preset::of(Family::of(&env_name));
+        let mut life_loss = false;
+        if !algorithm.has_baselines() {
+            let (terminal_on_life_loss, noops) = atari100k::episode_options(p, &env_name)?;
+            env_options.terminal_on_life_loss = terminal_on_life_loss;
+            env_options.noop_max = noops;
+            life_loss = terminal_on_life_loss;
+            preset = atari100k::preset(algorithm);
+        }
         crate::envs::check(&env_name, &env_options).map_err(|e| param_err("env", e))?;
-        let preset = Preset::of(Family::of(&env_name));
         let (architecture, width) = network_choice(p, &preset, &env_name)?;
         let objective = match algorithm {
             Algorithm::Dqn => dqn::objective(p)?,
             Algorithm::Rainbow => rainbow::objective(p, &preset)?,
+            a @ (Algorithm::DrqEps | Algorithm::Der) => atari100k::objective(a, p)?,
         };
+        let baselines = algorithm.has_baselines();
         let checkpoints = p.f64s("checkpoints")?;
         if let Some(bad) = checkpoints.iter().find(|f| !(0.0..=1.0).contains(*f)) {
             return Err(param_err(
@@ -92,18 +102,20 @@ impl Settings {
         }
         let device = p.str("device")?.to_string();
         crate::check_device(&device).map_err(|e| param_err("device", e))?;
+        let mut loop_config = loop_config(p, &preset)?;
+        loop_config.life_loss_terminal = life_loss;
         Ok(Settings {
             env_name,
             env_options,
             architecture,
             width,
             objective,
-            optimizer: optimizer(p, &preset)?,
+            optimizer: optimizer(p, &preset, baselines)?,
             replay: replay_settings(p, &preset)?,
-            loop_config: loop_config(p, &preset)?,
+            loop_config,
             prune: prune_settings(p)?,
-            reset: reset_config(p)?,
-            redo: redo_settings(p)?,
+            reset: if baselines { reset_config(p)? } else { None },
+            redo: if baselines { redo_settings(p)? } else { None },
             checkpoints,
             probe_batch: at_least_one(p, "probe-batch")? as usize,
             device,
@@ -146,6 +158,7 @@ impl Setup {
         let dropped = match algorithm {
             Algorithm::Dqn => dqn::dropped(),
             Algorithm::Rainbow => rainbow::dropped(),
+            Algorithm::DrqEps | Algorithm::Der => Vec::new(),
         };
         for (key, default) in dropped {
             previous.entry(key.to_string()).or_insert(default);
@@ -227,6 +240,7 @@ pub(crate) fn env_settings(p: &Params) -> Result<EnvSettings, StageError> {
         sticky_action_prob: (sticky >= 0.0).then_some(sticky as f32),
         max_episode_steps: (max_steps > 0).then_some(max_steps),
         full_action_set,
+        ..EnvSettings::default()
     })
 }
 
@@ -299,8 +313,13 @@ struct Optimizer {
     weight_decay: f64,
 }
 
-fn optimizer(p: &Params, preset: &Preset) -> Result<Optimizer, StageError> {
-    let wd = p.f64("weight-decay")?;
+/// `baselines`: whether the kind takes `weight-decay` and `l2` (off otherwise).
+fn optimizer(p: &Params, preset: &Preset, baselines: bool) -> Result<Optimizer, StageError> {
+    let wd = if baselines {
+        p.f64("weight-decay")?
+    } else {
+        0.0
+    };
     if !(wd >= 0.0 && wd.is_finite()) {
         return Err(param_err(
             "weight-decay",
@@ -308,7 +327,7 @@ fn optimizer(p: &Params, preset: &Preset) -> Result<Optimizer, StageError> {
         ));
     }
     Ok(Optimizer {
-        normalize_features: p.bool("l2")?,
+        normalize_features: baselines && p.bool("l2")?,
         learning_rate: or_default_f(p, "learning-rate", preset.learning_rate)?,
         adam_epsilon: or_default_f(p, "adam-epsilon", preset.adam_epsilon)? as f32,
         weight_decay: wd,
@@ -394,6 +413,7 @@ fn loop_config(p: &Params, preset: &Preset) -> Result<LoopConfig, StageError> {
         batch_size: at_least_one(p, "batch-size")? as usize,
         clip_rewards: p.bool("clip-rewards")?,
         seed: p.u64("seed")?,
+        life_loss_terminal: false,
     })
 }
 
