@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::Path;
 
 use burn::tensor::Device;
-use prunus_results::{CheckpointEntry, ReturnsRow, SparsityRow};
+use prunus_results::{CheckpointEntry, ResultFile, ReturnsRow, SparsityRow};
 use prunus_stage::sealed::{self, SealError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -22,10 +22,10 @@ use serde::{Deserialize, Serialize};
 use crate::agent::{AgentConfig, AgentState, load_network};
 use crate::networks::QNetwork;
 use crate::replay::Replay;
-use crate::train::{IterationStats, LoopState};
+use crate::train::{IterationStats, LoopState, Trainer};
 
 const SNAPSHOT_MAGIC: &[u8] = b"prunus-agents snapshot v2\n";
-const RESUME_MAGIC: &[u8] = b"prunus-agents resume v2\n";
+pub(crate) const RESUME_MAGIC: &[u8] = b"prunus-agents resume v2\n";
 
 /// A trained network at one point of training.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -88,6 +88,22 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Adds the rows of `sparsity.csv` for one point of training: each layer's sparsity.
+    pub fn push_sparsities(&mut self, grad_steps: u64, layers: Vec<(String, f64)>) {
+        let rows = layers.into_iter().map(|(layer, sparsity)| SparsityRow {
+            grad_steps,
+            layer,
+            sparsity,
+        });
+        self.sparsity_rows.extend(rows);
+    }
+
+    /// Writes `returns.csv` and `sparsity.csv` into `dir`.
+    pub fn write_tables(&self, dir: &Path) -> Result<(), prunus_results::Error> {
+        prunus_results::write_csv(&dir.join(ReturnsRow::NAME), &self.returns_rows())?;
+        prunus_results::write_csv(&dir.join(SparsityRow::NAME), &self.sparsity_rows)
+    }
+
     /// The rows of `returns.csv`.
     pub fn returns_rows(&self) -> Vec<ReturnsRow> {
         self.rows
@@ -107,24 +123,47 @@ impl Progress {
 }
 
 impl Resume {
+    /// The checkpoint of `trainer` now, for the run with parameters `fingerprint`.
+    pub fn of(fingerprint: &str, trainer: &Trainer, progress: &Progress) -> Result<Self, String> {
+        Ok(Resume {
+            fingerprint: fingerprint.to_string(),
+            agent: trainer.agent.save()?,
+            replay: trainer.replay.clone(),
+            state: trainer.state.clone(),
+            hooks: trainer.hooks.iter().map(|h| h.save()).collect(),
+            progress: progress.clone(),
+        })
+    }
+
     /// Writes the checkpoint as a sealed file (atomically, with its digest).
     pub fn write(&self, path: &Path) -> Result<(), SealError> {
-        sealed::write(path, |w| {
-            w.write_all(RESUME_MAGIC)?;
-            bincode::serialize_into(w, self).map_err(std::io::Error::other)
-        })
+        write_sealed(path, RESUME_MAGIC, self)
     }
 
     /// The checkpoint at `path`, `None` if there is none. An error means the file is there
     /// but unusable (damaged, unsealed, or of another format), and says why, naming it.
     pub fn read(path: &Path) -> Result<Option<Self>, String> {
-        let bytes = match sealed::read(path) {
-            Ok(b) => b,
-            Err(SealError::Missing { .. }) => return Ok(None),
-            Err(e) => return Err(e.to_string()),
-        };
-        decode(path, &bytes, RESUME_MAGIC).map(Some)
+        read_sealed(path, RESUME_MAGIC)
     }
+}
+
+/// Writes `value` as a sealed scratch file (atomically, with its digest): `magic`, then bincode.
+pub fn write_sealed<T: Serialize>(path: &Path, magic: &[u8], value: &T) -> Result<(), SealError> {
+    sealed::write(path, |w| {
+        w.write_all(magic)?;
+        bincode::serialize_into(w, value).map_err(std::io::Error::other)
+    })
+}
+
+/// The sealed scratch file at `path`, `None` if there is none. An error means the file is there
+/// but unusable (damaged, unsealed, or of another format), and says why, naming it.
+pub fn read_sealed<T: DeserializeOwned>(path: &Path, magic: &[u8]) -> Result<Option<T>, String> {
+    let bytes = match sealed::read(path) {
+        Ok(b) => b,
+        Err(SealError::Missing { .. }) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    decode(path, &bytes, magic).map(Some)
 }
 
 fn write_atomic<T: Serialize>(path: &Path, magic: &[u8], value: &T) -> std::io::Result<()> {

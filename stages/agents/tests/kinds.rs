@@ -6,12 +6,13 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use prunus_agents::checkpoint::{ProbeBatch, Snapshot};
 use prunus_agents::kinds::ProbeKind;
 use prunus_agents::kinds::{Algorithm, TrainKind};
 use prunus_stage::{Context, Input, Params, Reporter, StageError, StageKind, Value};
+
+use common::CancelAt;
 
 fn kind(algorithm: Algorithm) -> TrainKind {
     TrainKind::new(algorithm)
@@ -41,21 +42,6 @@ fn small_run(kind: &TrainKind) -> Params {
             ("probe-batch", Value::Int(64)),
         ],
     )
-}
-
-/// Sets the cancel flag once training passes `at` steps (what Ctrl-C does mid-run).
-struct CancelAt {
-    at: u64,
-    flag: Arc<AtomicBool>,
-}
-
-impl Reporter for CancelAt {
-    fn progress(&self, done: u64, _: u64, _: &str) {
-        if done >= self.at {
-            self.flag.store(true, Ordering::Relaxed);
-        }
-    }
-    fn log(&self, _: &str) {}
 }
 
 fn context(params: Params, out: &Path, scratch: &Path) -> Context {

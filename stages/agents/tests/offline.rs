@@ -2,10 +2,11 @@
 //! shards, as subsets and across a killed collection; CQL's losses on a fixed batch; `train/cql`
 //! learns CartPole from a trained agent's dataset; every new parameter is checked.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::tensor::{Tensor, TensorData};
 use prunus_agents::dataset::{self, Collector, FrameFormat, Manifest, Record, Selection};
@@ -13,26 +14,15 @@ use prunus_agents::kinds::{CollectKind, OfflineAlgorithm, OfflineKind};
 use prunus_agents::objectives::{Categorical, Objective, TdLoss, cql};
 use prunus_agents::replay::Batch;
 use prunus_env::{ObsKind, Observation};
-use prunus_stage::{Context, Input, Params, Reporter, StageError, StageKind, Value};
+use prunus_stage::{Context, Input, Params, StageError, StageKind, Value};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
-fn cpu() -> burn::tensor::Device {
-    prunus_agents::device("cpu").unwrap()
-}
+use common::{CancelAt, cpu};
 
 /// A kind's defaults with `overrides` (each must be a declared key).
 fn params(kind: &dyn StageKind, overrides: &[(&str, Value)]) -> Params {
-    let specs = kind.params();
-    let mut map: BTreeMap<String, Value> = specs
-        .iter()
-        .filter_map(|p| p.default.clone().map(|d| (p.key.to_string(), d)))
-        .collect();
-    for (k, v) in overrides {
-        assert!(specs.iter().any(|s| s.key == *k), "unknown key {k}");
-        map.insert(k.to_string(), v.clone());
-    }
-    Params(map)
+    common::kind_params(kind, overrides)
 }
 
 // ---- the dataset format --------------------------------------------------------------------
@@ -271,21 +261,6 @@ fn a_fraction_takes_the_first_episodes_of_each_shard_whole() {
 }
 
 // ---- the collect kind ------------------------------------------------------------------------
-
-/// Sets the cancel flag once the run passes `at` steps (what a kill's Ctrl-C does).
-struct CancelAt {
-    at: u64,
-    flag: Arc<AtomicBool>,
-}
-
-impl Reporter for CancelAt {
-    fn progress(&self, done: u64, _: u64, _: &str) {
-        if done >= self.at {
-            self.flag.store(true, Ordering::Relaxed);
-        }
-    }
-    fn log(&self, _: &str) {}
-}
 
 fn collect_params(kind: &CollectKind, steps: i64, shard: i64) -> Params {
     params(

@@ -16,15 +16,15 @@ use std::path::{Path, PathBuf};
 use prunus_env::Spec;
 use prunus_results::{ResultFile, ReturnsRow};
 use prunus_stage::{
-    Context, ParamSpec, ParamType, Params, Resources, StageError, StageKind, Value, sealed,
+    Context, ParamSpec, ParamType, Params, Resources, StageError, StageKind, Value,
 };
 use serde::{Deserialize, Serialize};
 
-use super::param_err;
 use super::train::common::{or_default, spec};
 use super::train::run::{build_trainer, end_iteration, results_err};
 use super::train::setup::{at_least_one, env_settings, probability};
 use super::train::{Algorithm, Setup, TrainKind};
+use super::{Unfit, param_err, resume_from, save_scratch};
 use crate::agent::Agent;
 use crate::checkpoint::{Progress, Resume, Snapshot};
 use crate::dataset::{self, Collector, CollectorState, FrameFormat, Manifest, Source};
@@ -363,45 +363,20 @@ fn check_policy_fits(snap: &Snapshot, spec: &Spec, env: &str) -> Result<(), Stag
     Ok(())
 }
 
-/// The scratch checkpoint if it is this run's and its shards are intact; otherwise `None` (a
-/// damaged one is set aside) and the collection starts afresh.
+/// The scratch checkpoint if it is this run's and its shards are intact (see [`resume_from`]);
+/// otherwise the collection starts afresh.
 fn read_resume(
     ctx: &Context,
     path: &Path,
     shards: &Path,
     fingerprint: &str,
 ) -> Option<CollectResume> {
-    let bytes = match sealed::read(path) {
-        Ok(b) => b,
-        Err(sealed::SealError::Missing { .. }) => return None,
-        Err(e) => {
-            let _ = sealed::set_aside(path);
-            ctx.log(format!("cannot resume ({e}); starting afresh"));
-            return None;
+    resume_from(ctx, path, RESUME_MAGIC, |r: &CollectResume| {
+        if r.run.fingerprint != fingerprint {
+            return Err(Unfit::OtherRun);
         }
-    };
-    let decoded = bytes
-        .strip_prefix(RESUME_MAGIC)
-        .ok_or_else(|| "wrong header".to_string())
-        .and_then(|b| bincode::deserialize::<CollectResume>(b).map_err(|e| e.to_string()));
-    match decoded {
-        Ok(r) if r.run.fingerprint != fingerprint => {
-            ctx.log("scratch checkpoint belongs to other parameters; starting afresh");
-            None
-        }
-        Ok(r) => match Collector::verify(shards, &r.collector) {
-            Ok(()) => Some(r),
-            Err(e) => {
-                ctx.log(format!("cannot resume: {e}; starting afresh"));
-                None
-            }
-        },
-        Err(e) => {
-            let _ = sealed::set_aside(path);
-            ctx.log(format!("cannot resume: {e}; starting afresh"));
-            None
-        }
-    }
+        Collector::verify(shards, &r.collector).map_err(Unfit::Damaged)
+    })
 }
 
 fn save_resume(
@@ -412,21 +387,10 @@ fn save_resume(
     collector: &CollectorState,
 ) -> Result<(), StageError> {
     let resume = CollectResume {
-        run: Resume {
-            fingerprint: fingerprint.to_string(),
-            agent: trainer.agent.save().map_err(StageError::Failed)?,
-            replay: trainer.replay.clone(),
-            state: trainer.state.clone(),
-            hooks: trainer.hooks.iter().map(|h| h.save()).collect(),
-            progress: progress.clone(),
-        },
+        run: Resume::of(fingerprint, trainer, progress).map_err(StageError::Failed)?,
         collector: collector.clone(),
     };
-    sealed::write(path, |w| {
-        w.write_all(RESUME_MAGIC)?;
-        bincode::serialize_into(w, &resume).map_err(std::io::Error::other)
-    })
-    .map_err(|e| StageError::Failed(format!("saving the scratch checkpoint: {e}")))
+    save_scratch(path, RESUME_MAGIC, &resume)
 }
 
 /// Runs the trainer to the end, writing its stream into shards; checkpoints at each full

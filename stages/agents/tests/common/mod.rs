@@ -1,6 +1,10 @@
 //! Shared test setup: CartPole and a DQN configuration that solves it.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use burn::tensor::Device;
 use prunus_agents::agent::{Agent, AgentConfig};
 use prunus_agents::networks::{Architecture, NetworkConfig};
@@ -9,6 +13,7 @@ use prunus_agents::objectives::TdLoss;
 use prunus_agents::replay::{Replay, ReplayConfig};
 use prunus_agents::train::{LoopConfig, Trainer};
 use prunus_env::Env;
+use prunus_stage::{Params, Reporter, StageKind, Value};
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
@@ -77,20 +82,32 @@ pub fn cartpole_trainer(seed: u64, iterations: u64, training_steps: u64) -> Trai
     Trainer::new(config, agent, Replay::new(replay), cartpole())
 }
 
-/// A train kind's parameter defaults with `overrides` applied, as the engine resolves them.
-pub fn kind_params(
-    kind: &prunus_agents::kinds::TrainKind,
-    overrides: &[(&str, prunus_stage::Value)],
-) -> prunus_stage::Params {
-    use prunus_stage::StageKind;
-    let mut map: std::collections::BTreeMap<String, prunus_stage::Value> = kind
-        .params()
-        .into_iter()
-        .filter_map(|p| p.default.map(|d| (p.key.to_string(), d)))
+/// A kind's parameter defaults with `overrides` applied (each must be a declared key), as the
+/// engine resolves them.
+pub fn kind_params(kind: &dyn StageKind, overrides: &[(&str, Value)]) -> Params {
+    let specs = kind.params();
+    let mut map: BTreeMap<String, Value> = specs
+        .iter()
+        .filter_map(|p| p.default.clone().map(|d| (p.key.to_string(), d)))
         .collect();
     for (k, v) in overrides {
-        assert!(map.contains_key(*k) || *k == "env", "unknown key {k}");
+        assert!(specs.iter().any(|s| s.key == *k), "unknown key {k}");
         map.insert(k.to_string(), v.clone());
     }
-    prunus_stage::Params(map)
+    Params(map)
+}
+
+/// Sets the cancel flag once the run passes `at` steps (what Ctrl-C does mid-run).
+pub struct CancelAt {
+    pub at: u64,
+    pub flag: Arc<AtomicBool>,
+}
+
+impl Reporter for CancelAt {
+    fn progress(&self, done: u64, _: u64, _: &str) {
+        if done >= self.at {
+            self.flag.store(true, Ordering::Relaxed);
+        }
+    }
+    fn log(&self, _: &str) {}
 }

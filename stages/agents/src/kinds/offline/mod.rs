@@ -30,8 +30,10 @@ use prunus_stage::{
 use serde::Serialize;
 
 use super::param_err;
-use super::train::common::{network, outputs, pruning, spec};
-use super::train::setup::{at_least_one, network_choice, probability, prune_settings};
+use super::train::common::{network, outputs, pruning, spec, training_outputs};
+use super::train::setup::{
+    at_least_one, checkpoint_fractions, device, network_choice, probability, prune_settings,
+};
 use crate::envs::EnvFactory;
 use crate::networks::Architecture;
 use crate::objectives::{Categorical, Objective, TdLoss};
@@ -194,15 +196,8 @@ impl OfflineSettings {
                 (atoms, vmax)
             }
         };
-        let checkpoints = p.f64s("checkpoints")?;
-        if let Some(bad) = checkpoints.iter().find(|f| !(0.0..=1.0).contains(*f)) {
-            return Err(param_err(
-                "checkpoints",
-                format!("fractions must be in [0, 1], got {bad}"),
-            ));
-        }
-        let device = p.str("device")?.to_string();
-        crate::check_device(&device).map_err(|e| param_err("device", e))?;
+        let checkpoints = checkpoint_fractions(p)?;
+        let device = device(p)?;
         Ok(OfflineSettings {
             network,
             hidden,
@@ -343,18 +338,7 @@ impl StageKind for OfflineKind {
     }
 
     fn outputs(&self, params: &Params) -> Vec<String> {
-        let mut out: Vec<String> = [
-            "returns.csv",
-            "sparsity.csv",
-            "final.ckpt",
-            "checkpoints.json",
-            "probe_batch.bin",
-        ]
-        .map(String::from)
-        .into();
-        let n = params.f64s("checkpoints").map(|v| v.len()).unwrap_or(0);
-        out.extend((0..n).map(|k| format!("ckpt-{k}.ckpt")));
-        out
+        training_outputs(params)
     }
 
     fn resources(&self, params: &Params) -> Resources {

@@ -10,8 +10,8 @@
 use std::path::Path;
 
 use prunus_env::{Action, Env};
-use prunus_results::{CheckpointEntry, ResultFile, ReturnsRow, SparsityRow};
-use prunus_stage::{Context, StageError, sealed};
+use prunus_results::{CheckpointEntry, ResultFile};
+use prunus_stage::{Context, StageError};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
@@ -22,8 +22,8 @@ use crate::checkpoint::{ProbeBatch, Progress, Snapshot};
 use crate::dataset::{Manifest, Selection, load_replay};
 use crate::hooks::UpdateHook;
 use crate::kinds::collect::dataset_of;
-use crate::kinds::param_err;
 use crate::kinds::train::run::results_err;
+use crate::kinds::{Unfit, param_err, resume_from, save_scratch};
 use crate::networks::NetworkConfig;
 use crate::prune::GmpHook;
 use crate::replay::{ObsKindSer, Replay};
@@ -186,11 +186,7 @@ pub fn run_offline(
             state: state.clone(),
             progress: progress.clone(),
         };
-        sealed::write(&resume_path, |w| {
-            w.write_all(RESUME_MAGIC)?;
-            bincode::serialize_into(w, &r).map_err(std::io::Error::other)
-        })
-        .map_err(|e| StageError::Failed(format!("saving the scratch checkpoint: {e}")))
+        save_scratch(&resume_path, RESUME_MAGIC, &r)
     };
     while state.iteration < s.iterations {
         let end = (state.iteration + 1) * s.training_steps;
@@ -341,13 +337,7 @@ fn end_iteration(
         state.iteration,
     );
     let (layers, sparsity) = sparsities(agent);
-    for (layer, v) in layers {
-        progress.sparsity_rows.push(SparsityRow {
-            grad_steps: state.grad_steps,
-            layer,
-            sparsity: v,
-        });
-    }
+    progress.push_sparsities(state.grad_steps, layers);
     ctx.log(format!(
         "iteration {}: gradient steps {}, eval return {} over {eval_episodes} episodes, sparsity {sparsity:.4}",
         state.iteration,
@@ -395,10 +385,7 @@ fn write_outputs(
     replay: &Replay,
 ) -> Result<(), StageError> {
     std::fs::create_dir_all(&ctx.out_dir)?;
-    prunus_results::write_csv(&ctx.output(ReturnsRow::NAME), &progress.returns_rows())
-        .map_err(results_err)?;
-    prunus_results::write_csv(&ctx.output(SparsityRow::NAME), &progress.sparsity_rows)
-        .map_err(results_err)?;
+    progress.write_tables(&ctx.out_dir).map_err(results_err)?;
     let last = snapshot(agent, hooks, state)?;
     last.write(&ctx.output("final.ckpt"))?;
     let mut entries = Vec::new();
@@ -432,30 +419,13 @@ fn write_outputs(
     Ok(())
 }
 
+/// The scratch checkpoint if it is this run's (see [`resume_from`]).
 fn read_resume(ctx: &Context, path: &Path, fingerprint: &str) -> Option<OfflineResume> {
-    let bytes = match sealed::read(path) {
-        Ok(b) => b,
-        Err(sealed::SealError::Missing { .. }) => return None,
-        Err(e) => {
-            let _ = sealed::set_aside(path);
-            ctx.log(format!("cannot resume ({e}); starting afresh"));
-            return None;
+    resume_from(ctx, path, RESUME_MAGIC, |r: &OfflineResume| {
+        if r.fingerprint == fingerprint {
+            Ok(())
+        } else {
+            Err(Unfit::OtherRun)
         }
-    };
-    let decoded = bytes
-        .strip_prefix(RESUME_MAGIC)
-        .ok_or_else(|| "wrong header".to_string())
-        .and_then(|b| bincode::deserialize::<OfflineResume>(b).map_err(|e| e.to_string()));
-    match decoded {
-        Ok(r) if r.fingerprint == fingerprint => Some(r),
-        Ok(_) => {
-            ctx.log("scratch checkpoint belongs to other parameters; starting afresh");
-            None
-        }
-        Err(e) => {
-            let _ = sealed::set_aside(path);
-            ctx.log(format!("cannot resume: {e}; starting afresh"));
-            None
-        }
-    }
+    })
 }

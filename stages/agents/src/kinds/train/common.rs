@@ -397,3 +397,20 @@ pub(crate) fn or_default_f(params: &Params, key: &str, default: f64) -> Result<f
     }
     Ok(if v == 0.0 { default } else { v })
 }
+
+/// The files a training run writes: returns, sparsities, the final network, the
+/// `checkpoints` fractions' snapshots with their index, and the probes' batch.
+pub(crate) fn training_outputs(params: &Params) -> Vec<String> {
+    let mut out: Vec<String> = [
+        "returns.csv",
+        "sparsity.csv",
+        "final.ckpt",
+        "checkpoints.json",
+        "probe_batch.bin",
+    ]
+    .map(String::from)
+    .into();
+    let n = params.f64s("checkpoints").map(|v| v.len()).unwrap_or(0);
+    out.extend((0..n).map(|k| format!("ckpt-{k}.ckpt")));
+    out
+}

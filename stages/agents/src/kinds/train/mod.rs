@@ -17,6 +17,7 @@ pub mod setup;
 
 use prunus_stage::{Context, ParamSpec, Params, Resources, StageError, StageKind};
 
+use self::common::training_outputs;
 pub use self::run::run_training;
 pub use self::setup::{RedoSettings, Settings, Setup};
 use crate::envs::EnvFactory;
@@ -101,18 +102,7 @@ impl StageKind for TrainKind {
     }
 
     fn outputs(&self, params: &Params) -> Vec<String> {
-        let mut out: Vec<String> = [
-            "returns.csv",
-            "sparsity.csv",
-            "final.ckpt",
-            "checkpoints.json",
-            "probe_batch.bin",
-        ]
-        .map(String::from)
-        .into();
-        let n = params.f64s("checkpoints").map(|v| v.len()).unwrap_or(0);
-        out.extend((0..n).map(|k| format!("ckpt-{k}.ckpt")));
-        out
+        training_outputs(params)
     }
 
     fn resources(&self, params: &Params) -> Resources {

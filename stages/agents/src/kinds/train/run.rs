@@ -4,16 +4,17 @@
 
 use std::path::Path;
 
-use prunus_results::{CheckpointEntry, ResultFile, ReturnsRow, SparsityRow};
-use prunus_stage::{Context, StageError, sealed};
+use prunus_results::{CheckpointEntry, ResultFile};
+use prunus_stage::{Context, StageError};
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
 use super::setup::Setup;
 use crate::agent::Agent;
 use crate::baselines::{RedoHook, ResetHook};
-use crate::checkpoint::{ProbeBatch, Progress, Resume, Snapshot};
+use crate::checkpoint::{ProbeBatch, Progress, RESUME_MAGIC, Resume, Snapshot};
 use crate::hooks::UpdateHook;
+use crate::kinds::{Unfit, resume_from, save_scratch};
 use crate::prune::GmpHook;
 use crate::replay::Replay;
 use crate::train::Trainer;
@@ -95,17 +96,8 @@ fn save_resume(
     trainer: &Trainer,
     progress: &Progress,
 ) -> Result<(), StageError> {
-    let resume = Resume {
-        fingerprint: setup.fingerprint.clone(),
-        agent: trainer.agent.save().map_err(StageError::Failed)?,
-        replay: trainer.replay.clone(),
-        state: trainer.state.clone(),
-        hooks: trainer.hooks.iter().map(|h| h.save()).collect(),
-        progress: progress.clone(),
-    };
-    resume
-        .write(path)
-        .map_err(|e| StageError::Failed(format!("saving the scratch checkpoint: {e}")))
+    let resume = Resume::of(&setup.fingerprint, trainer, progress).map_err(StageError::Failed)?;
+    save_scratch(path, RESUME_MAGIC, &resume)
 }
 
 /// Per-layer sparsity of the online network (exact zeros), with the overall sparsity of the
@@ -141,32 +133,16 @@ fn layer_sparsities(trainer: &Trainer) -> (Vec<(String, f64)>, f64) {
     (layers, 0.0)
 }
 
-/// The scratch checkpoint of this run, if the scratch holds a sound one. One that cannot be
-/// used (damaged, unsealed) is set aside, so it is never read again, and the run starts
-/// afresh: its result is then that of an uninterrupted run.
+/// The scratch checkpoint of this run, if the scratch holds a sound one (see [`resume_from`];
+/// the fingerprint of older releases still counts as this run's).
 fn read_resume(setup: &Setup, ctx: &Context, path: &Path) -> Option<Resume> {
-    match Resume::read(path) {
-        Ok(Some(r))
-            if [&setup.fingerprint, &setup.previous_fingerprint].contains(&&r.fingerprint) =>
-        {
-            Some(r)
+    resume_from(ctx, path, RESUME_MAGIC, |r: &Resume| {
+        if [&setup.fingerprint, &setup.previous_fingerprint].contains(&&r.fingerprint) {
+            Ok(())
+        } else {
+            Err(Unfit::OtherRun)
         }
-        Ok(Some(_)) => {
-            ctx.log("scratch checkpoint belongs to other parameters; starting afresh");
-            None
-        }
-        Ok(None) => None,
-        Err(e) => {
-            let kept = match sealed::set_aside(path) {
-                Ok(aside) => format!("moved it to {}", aside.display()),
-                Err(e) => format!("could not move it aside ({e})"),
-            };
-            ctx.log(format!(
-                "cannot resume from the scratch checkpoint: {e}; {kept}; starting afresh"
-            ));
-            None
-        }
-    }
+    })
 }
 
 /// The training run behind both kinds: resume if the scratch holds this run's checkpoint,
@@ -214,13 +190,7 @@ pub(crate) fn end_iteration(
 ) -> Result<(), StageError> {
     let stats = trainer.finish_iteration();
     let (layers, sparsity) = layer_sparsities(trainer);
-    for (layer, s) in layers {
-        progress.sparsity_rows.push(SparsityRow {
-            grad_steps: stats.grad_steps,
-            layer,
-            sparsity: s,
-        });
-    }
+    progress.push_sparsities(stats.grad_steps, layers);
     ctx.log(format!(
         "iteration {}: env steps {}, train return {}, eval return {}, sparsity {sparsity:.4}",
         stats.iteration,
@@ -267,10 +237,7 @@ fn write_outputs(
     progress: &Progress,
 ) -> Result<(), StageError> {
     std::fs::create_dir_all(&ctx.out_dir)?;
-    prunus_results::write_csv(&ctx.output(ReturnsRow::NAME), &progress.returns_rows())
-        .map_err(results_err)?;
-    prunus_results::write_csv(&ctx.output(SparsityRow::NAME), &progress.sparsity_rows)
-        .map_err(results_err)?;
+    progress.write_tables(&ctx.out_dir).map_err(results_err)?;
     snapshot(trainer)
         .map_err(StageError::Failed)?
         .write(&ctx.output("final.ckpt"))?;

@@ -93,15 +93,8 @@ impl Settings {
             a @ (Algorithm::DrqEps | Algorithm::Der) => atari100k::objective(a, p)?,
         };
         let baselines = algorithm.has_baselines();
-        let checkpoints = p.f64s("checkpoints")?;
-        if let Some(bad) = checkpoints.iter().find(|f| !(0.0..=1.0).contains(*f)) {
-            return Err(param_err(
-                "checkpoints",
-                format!("fractions must be in [0, 1], got {bad}"),
-            ));
-        }
-        let device = p.str("device")?.to_string();
-        crate::check_device(&device).map_err(|e| param_err("device", e))?;
+        let checkpoints = checkpoint_fractions(p)?;
+        let device = device(p)?;
         let mut loop_config = loop_config(p, &preset)?;
         loop_config.life_loss_terminal = life_loss;
         Ok(Settings {
@@ -193,6 +186,25 @@ impl Setup {
         let learning_steps = (c.iterations * c.training_steps).saturating_sub(c.min_replay_history);
         (learning_steps as f64 * c.replay_ratio).floor() as u64
     }
+}
+
+/// `checkpoints`: the fractions of training at which to snapshot the network.
+pub(crate) fn checkpoint_fractions(p: &Params) -> Result<Vec<f64>, StageError> {
+    let checkpoints = p.f64s("checkpoints")?;
+    if let Some(bad) = checkpoints.iter().find(|f| !(0.0..=1.0).contains(*f)) {
+        return Err(param_err(
+            "checkpoints",
+            format!("fractions must be in [0, 1], got {bad}"),
+        ));
+    }
+    Ok(checkpoints)
+}
+
+/// `device`, checked against what this build has.
+pub(crate) fn device(p: &Params) -> Result<String, StageError> {
+    let device = p.str("device")?.to_string();
+    crate::check_device(&device).map_err(|e| param_err("device", e))?;
+    Ok(device)
 }
 
 /// The integer parameter `key`, which must be at least 1 (a count that 0 would break).
