@@ -30,7 +30,7 @@ use prunus_stage::{
 use serde::Serialize;
 
 use super::param_err;
-use super::train::common::{network, outputs, pruning, spec, training_outputs};
+use super::train::common::{c51_support, network, outputs, pruning, spec, training_outputs};
 use super::train::setup::{
     at_least_one, checkpoint_fractions, device, network_choice, probability, prune_settings,
 };
@@ -317,20 +317,10 @@ impl StageKind for OfflineKind {
             spec("seed", Int, Some(Value::Int(0)), "seed of weights, sampling and evaluation"),
         ]);
         if self.algorithm == OfflineAlgorithm::CqlC51 {
-            out.extend([
-                spec(
-                    "atoms",
-                    Int,
-                    Some(Value::Int(51)),
-                    "atoms of the C51 support",
-                ),
-                spec(
-                    "vmax",
-                    Float,
-                    Some(Value::Float(0.0)),
-                    "support [-vmax, vmax]; 0: 10 (Atari), 100 (MinAtar, classic)",
-                ),
-            ]);
+            out.extend(c51_support(
+                0.0,
+                "support [-vmax, vmax]; 0: 10 (Atari), 100 (MinAtar, classic)",
+            ));
         }
         out.extend(pruning());
         out.extend(outputs());

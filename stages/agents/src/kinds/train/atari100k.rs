@@ -29,7 +29,7 @@
 use prunus_stage::{ParamSpec, ParamType, Params, StageError, Value};
 
 use super::Algorithm;
-use super::common::{self, Defaults, spec};
+use super::common::{self, Defaults, c51_support, spec};
 use crate::kinds::param_err;
 use crate::objectives::{Categorical, FullRainbow, Objective, TdLoss, Values};
 use crate::presets::Preset;
@@ -167,20 +167,7 @@ fn own(algorithm: Algorithm) -> Vec<ParamSpec> {
     use ParamType::*;
     let der = algorithm == Algorithm::Der;
     let values = if der {
-        vec![
-            spec(
-                "atoms",
-                Int,
-                Some(Value::Int(51)),
-                "atoms of the C51 support",
-            ),
-            spec(
-                "vmax",
-                Float,
-                Some(Value::Float(10.0)),
-                "C51 support [-vmax, vmax]",
-            ),
-        ]
+        c51_support(10.0, "C51 support [-vmax, vmax]")
     } else {
         vec![spec(
             "loss",

@@ -414,3 +414,16 @@ pub(crate) fn training_outputs(params: &Params) -> Vec<String> {
     out.extend((0..n).map(|k| format!("ckpt-{k}.ckpt")));
     out
 }
+
+/// C51's support: `atoms` (51, as Dopamine's gins) and `vmax` with its default and meaning.
+pub(crate) fn c51_support(vmax: f64, vmax_doc: &'static str) -> Vec<ParamSpec> {
+    vec![
+        spec(
+            "atoms",
+            ParamType::Int,
+            Some(Value::Int(51)),
+            "atoms of the C51 support",
+        ),
+        spec("vmax", ParamType::Float, Some(Value::Float(vmax)), vmax_doc),
+    ]
+}
