@@ -136,8 +136,7 @@ fn roms_install_then_train_on_pong_and_a_clear_error_without_roms() {
 /// agent steps, 400 updates each, one evaluation episode per iteration, DER pruned by GMP.
 const PONG_100K: &str = r#"
 pipeline "pong-100k"
-stage "drq-eps" {
-    kind "train/drq-eps"
+template "pong" {
     env "atari/pong"
     network "nature"
     network.width 0.25
@@ -148,17 +147,13 @@ stage "drq-eps" {
     checkpoints 1.0
     probe-batch 32
 }
+stage "drq-eps" {
+    from "pong"
+    kind "train/drq-eps"
+}
 stage "der" {
+    from "pong"
     kind "train/der"
-    env "atari/pong"
-    network "nature"
-    network.width 0.25
-    steps 2_000
-    iterations 2
-    eval-episodes 1
-    replay.capacity 4_000
-    checkpoints 1.0
-    probe-batch 32
     prune "gmp" sparsity=0.9
 }
 "#;
