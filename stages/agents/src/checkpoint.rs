@@ -25,7 +25,8 @@ use crate::replay::Replay;
 use crate::train::{IterationStats, LoopState, Trainer};
 
 const SNAPSHOT_MAGIC: &[u8] = b"prunus-agents snapshot v2\n";
-pub(crate) const RESUME_MAGIC: &[u8] = b"prunus-agents resume v2\n";
+/// v3: the episode in progress records the environment's carry (MinAtar's sticky action).
+pub(crate) const RESUME_MAGIC: &[u8] = b"prunus-agents resume v3\n";
 
 /// A trained network at one point of training.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -10,7 +10,8 @@
 //! one update every 4 steps).
 //!
 //! The whole state is restorable bit for bit: every episode starts with `reset(Some(seed))`
-//! from the trainer's own random stream and its actions are recorded, so an environment
+//! from the trainer's own random stream, with the environment's carry (MinAtar's sticky
+//! action) and its actions recorded, so an environment
 //! in the middle of an episode is rebuilt by replaying them; evaluation draws from streams
 //! derived from (seed, iteration), so it is a pure function of the network.
 
@@ -70,6 +71,8 @@ pub struct IterationStats {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Episode {
     seed: u64,
+    /// The environment's [`Env::carry`] when the episode began (MinAtar's sticky action).
+    carry: u64,
     actions: Vec<u8>,
     ret: f64,
 }
@@ -239,6 +242,7 @@ impl Trainer {
         let mut stack = FrameStack::new(env.spec());
         if let Some(ep) = &state.episode {
             env.reset(Some(ep.seed));
+            env.set_carry(ep.carry);
             stack.reset(env.observation());
             for &a in &ep.actions {
                 let lives = config.life_loss_terminal.then(|| env.lives()).flatten();
@@ -298,6 +302,7 @@ impl Trainer {
         self.current = Frame::copy(self.env.observation());
         self.state.episode = Some(Episode {
             seed,
+            carry: self.env.carry(),
             actions: Vec::new(),
             ret: 0.0,
         });

@@ -62,3 +62,65 @@ fn restored_trainer_continues_bit_identically() {
     );
     assert_eq!(resumed.finish_iteration(), uninterrupted.finish_iteration());
 }
+
+/// MinAtar Breakout with sticky actions: the action an episode's first sticky step repeats is
+/// the previous episode's last, so a restored trainer must carry it (it once did not, and
+/// 200k-step runs resumed onto another trajectory). Stopped at eight points, mid-episode.
+#[test]
+fn a_minatar_run_resumes_bit_identically_wherever_it_stops() {
+    let steps = 3_000;
+    let parts = || {
+        let (mut agent, mut replay, mut config) = common::cartpole_parts(3, 1, steps);
+        agent.network.architecture =
+            prunus_agents::networks::Architecture::MinAtarCnn { hidden: Vec::new() };
+        agent.network.input = vec![4, 10, 10];
+        agent.network.outputs = 6;
+        agent.num_actions = 6;
+        replay.frame_len = 400;
+        replay.kind = prunus_env::ObsKind::Binary.into();
+        replay.capacity = 10_000;
+        config.eval_episodes = 0;
+        config.min_replay_history = 500;
+        config.batch_size = 32;
+        config.epsilon_decay_period = 1_000;
+        (agent, replay, config)
+    };
+    let env = || prunus_env::make("minatar/breakout", &prunus_env::EnvOptions::default()).unwrap();
+    let trainer = || {
+        let (agent, replay, config) = parts();
+        let agent = Agent::new(
+            agent,
+            &mut <rand_pcg::Pcg64 as rand::SeedableRng>::seed_from_u64(3),
+            &common::cpu(),
+        );
+        Trainer::new(
+            config,
+            agent,
+            prunus_agents::replay::Replay::new(replay),
+            env(),
+        )
+    };
+    let mut uninterrupted = trainer();
+    uninterrupted.train_steps(steps).unwrap();
+    let want = uninterrupted.agent.network().kernel_values();
+    for stop in [611, 977, 1_303, 1_499, 1_811, 2_203, 2_417, 2_789] {
+        let mut first = trainer();
+        first.train_steps(stop).unwrap();
+        let (agent_config, _, loop_config) = parts();
+        let agent = Agent::load(agent_config, &first.agent.save().unwrap(), &common::cpu());
+        let mut resumed = Trainer::restore(
+            loop_config,
+            agent.unwrap(),
+            first.replay.clone(),
+            env(),
+            first.state.clone(),
+        )
+        .unwrap();
+        resumed.train_steps(steps - stop).unwrap();
+        assert_eq!(resumed.state.grad_steps, uninterrupted.state.grad_steps);
+        assert!(
+            resumed.agent.network().kernel_values() == want,
+            "stopped at step {stop}: the resumed run left the uninterrupted one"
+        );
+    }
+}

@@ -133,6 +133,14 @@ pub trait Env: Send {
     fn lives(&self) -> Option<u32> {
         None
     }
+    /// What carries from one episode into the next besides the random stream (MinAtar's last
+    /// executed action, which its sticky actions repeat: the reference keeps it across
+    /// `reset`), so that an episode can be replayed exactly on a fresh environment.
+    fn carry(&self) -> u64 {
+        0
+    }
+    /// Puts back what [`carry`](Self::carry) returned.
+    fn set_carry(&mut self, _carry: u64) {}
     /// An independent copy (same state and random stream), for vectorising or evaluation.
     fn boxed_clone(&self) -> Box<dyn Env>;
 }

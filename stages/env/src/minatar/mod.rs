@@ -155,6 +155,20 @@ impl<G: Game> Env for MinAtar<G> {
         self.redraw();
     }
 
+    fn carry(&self) -> u64 {
+        ALL_ACTIONS
+            .iter()
+            .position(|&a| a == self.last_action)
+            .unwrap_or(0) as u64
+    }
+
+    fn set_carry(&mut self, carry: u64) {
+        self.last_action = ALL_ACTIONS
+            .get(carry as usize)
+            .copied()
+            .unwrap_or(Action::Noop);
+    }
+
     fn step(&mut self, action: crate::Action<'_>) -> Result<Step, EnvError> {
         let chosen = self.actions[action.index(self.actions.len())?];
         // The reference draws the stickiness coin on every step, even after the episode ended.
@@ -230,6 +244,59 @@ mod tests {
             panic!("binary frames")
         };
         b.to_vec()
+    }
+
+    /// A resumed run rebuilds the episode in progress on a fresh environment from its seed, its
+    /// carry and its actions; sticky actions repeat the previous episode's last action, so
+    /// without the carry the replay leaves the original trajectory (found on 200k-step runs).
+    #[test]
+    fn an_episode_replays_exactly_on_a_fresh_environment() {
+        let mut diverged_without_carry = 0;
+        for episode_seed in 0..40u64 {
+            let mut a = env("breakout", EnvOptions::default());
+            // Earlier episodes leave a last action behind (always Right, so it is not Noop).
+            a.reset(Some(1_000 + episode_seed));
+            for _ in 0..30 {
+                a.step(crate::Action::Discrete(3)).unwrap();
+            }
+            a.reset(Some(episode_seed));
+            let carry = a.carry();
+            let actions: Vec<usize> = (0..20)
+                .map(|i| (i * 7 + episode_seed as usize) % 6)
+                .collect();
+            let replay = |b: &mut Box<dyn Env>, with_carry: bool| {
+                b.reset(Some(episode_seed));
+                if with_carry {
+                    b.set_carry(carry);
+                }
+                actions
+                    .iter()
+                    .map(|&x| {
+                        b.step(crate::Action::Discrete(x)).unwrap();
+                        frame(&**b)
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let original: Vec<Vec<u8>> = actions
+                .iter()
+                .map(|&x| {
+                    a.step(crate::Action::Discrete(x)).unwrap();
+                    frame(&*a)
+                })
+                .collect();
+            let mut fresh = env("breakout", EnvOptions::default());
+            assert_eq!(
+                replay(&mut fresh, true),
+                original,
+                "episode seed {episode_seed}"
+            );
+            let mut fresh = env("breakout", EnvOptions::default());
+            diverged_without_carry += usize::from(replay(&mut fresh, false) != original);
+        }
+        assert!(
+            diverged_without_carry > 0,
+            "the carry matters for some episodes"
+        );
     }
 
     #[test]
