@@ -66,6 +66,16 @@ impl RemoteCache {
         self.read_only
     }
 
+    /// The remote itself, for an executor whose jobs move results through it.
+    pub fn remote(&self) -> &Arc<dyn Remote> {
+        &self.remote
+    }
+
+    /// Whom the run believes, for results fetched outside the run's own transfers.
+    pub fn trust(&self) -> &Arc<dyn EntryTrust> {
+        &self.trust
+    }
+
     /// Whether the remote had an entry for `key` when the run began.
     pub fn has(&self, key: &Digest) -> bool {
         self.actions.contains(key)

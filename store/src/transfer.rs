@@ -46,11 +46,26 @@ impl Store {
     /// Fetches `blob` from `remote` unless the store has it, verified while it streams in (see
     /// the module's documentation). Returns the bytes received (0 if it was already here).
     pub fn fetch_blob(&self, remote: &dyn Remote, blob: &BlobRef) -> Result<u64, StoreError> {
-        if self.has(&blob.digest) {
+        self.fetch(remote, &blob.digest, Some(blob.size))
+    }
+
+    /// [`Store::fetch_blob`] of a blob known by its digest alone (a saved job that a batch
+    /// job fetches): still verified, its size is the one its header gives.
+    pub fn fetch_digest(&self, remote: &dyn Remote, digest: &Digest) -> Result<u64, StoreError> {
+        self.fetch(remote, digest, None)
+    }
+
+    fn fetch(
+        &self,
+        remote: &dyn Remote,
+        digest: &Digest,
+        size: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        if self.has(digest) {
             return Ok(0);
         }
-        let object = format!("blob {}", blob.digest);
-        let Some(stream) = remote.get_blob(&blob.digest)? else {
+        let object = format!("blob {digest}");
+        let Some(stream) = remote.get_blob(digest)? else {
             return Err(StoreError::RemoteMissing {
                 remote: remote.name().into(),
                 object,
@@ -82,16 +97,14 @@ impl Store {
                 }
             }
         };
-        let mut reader =
-            BlobReader::open(tmp.to_path_buf(), blob.digest, tee, None).map_err(fail)?;
-        if reader.size() != blob.size {
+        let mut reader = BlobReader::open(tmp.to_path_buf(), *digest, tee, None).map_err(fail)?;
+        if let Some(size) = size.filter(|&size| size != reader.size()) {
             return Err(StoreError::RemoteCorrupt {
                 remote: remote.name().into(),
                 object: object.clone(),
                 reason: format!(
-                    "its header says {} bytes, the entry naming it {}",
+                    "its header says {} bytes, the entry naming it {size}",
                     reader.size(),
-                    blob.size
                 ),
             });
         }
@@ -107,7 +120,7 @@ impl Store {
         file.sync_all().ctx("fsync", &tmp)?;
         drop(file);
         set_readonly(&tmp)?;
-        self.install(tmp, &self.blob_path(&blob.digest))?;
+        self.install(tmp, &self.blob_path(digest))?;
         Ok(received)
     }
 

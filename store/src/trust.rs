@@ -27,6 +27,7 @@ const DOMAIN: &[u8] = b"prunus action entry v1\0";
 pub struct SigningKey {
     signer: String,
     pair: Ed25519KeyPair,
+    pkcs8: Vec<u8>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -39,6 +40,20 @@ impl SigningKey {
     /// `<name>:<base64 public key>`: what others add to their trusted keys.
     pub fn public(&self) -> &str {
         &self.signer
+    }
+
+    /// The private key (PKCS#8, base64): what a coordinator hands to the batch jobs that sign
+    /// for it ([`Store::jobs_key`]), in their environment, never on a command line or in a log.
+    pub fn secret(&self) -> String {
+        BASE64.encode(&self.pkcs8)
+    }
+
+    /// The key [`SigningKey::secret`] handed over, named `name`.
+    pub fn from_secret(name: &str, secret: &str) -> Result<SigningKey, String> {
+        let pkcs8 = BASE64
+            .decode(secret.trim())
+            .map_err(|_| "the signing key handed to this job is not base64".to_string())?;
+        from_pkcs8(name, pkcs8).map_err(|e| format!("the signing key handed to this job: {e}"))
     }
 
     fn sign(&self, key: &Digest, manifest: &[u8]) -> EntrySignature {
@@ -62,26 +77,57 @@ impl Store {
     /// The store's signing key, made on first use (`keys/ed25519.pk8`, readable by its owner
     /// only) and named `name` (e.g. the user and host) from then on.
     pub fn signing_key(&self, name: &str) -> Result<SigningKey, StoreError> {
+        self.key_file("ed25519.pk8", name)
+    }
+
+    /// The key this store's batch jobs sign their results with when they run on nodes that do
+    /// not see the store and send results through a remote (`keys/jobs-ed25519.pk8`, made on
+    /// first use). It is not the store's own key, so a job's environment never holds that;
+    /// the coordinator believes it.
+    pub fn jobs_key(&self, name: &str) -> Result<SigningKey, StoreError> {
+        self.key_file("jobs-ed25519.pk8", name)
+    }
+
+    /// Whether [`Store::jobs_key`] has been made (only then is it believed).
+    pub fn has_jobs_key(&self) -> bool {
+        self.root().join("keys/jobs-ed25519.pk8").exists()
+    }
+
+    fn key_file(&self, file: &str, name: &str) -> Result<SigningKey, StoreError> {
         let dir = self.root().join("keys");
-        let path = dir.join("ed25519.pk8");
+        let path = dir.join(file);
         let bad = |reason: String| StoreError::BadKey {
             path: path.clone(),
             reason,
         };
-        if name.is_empty() || name.contains([':', ' ', '\n']) {
-            return Err(bad(format!(
-                "{name:?} cannot name a key (no `:`, spaces or newlines)"
-            )));
-        }
+        check_name(name).map_err(bad)?;
         let pkcs8 = match fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => create_key(&dir, &path)?,
             Err(e) => return Err(StoreError::io("read the signing key", &path, e)),
         };
-        let pair = Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|e| bad(e.to_string()))?;
-        let signer = format!("{name}:{}", BASE64.encode(pair.public_key().as_ref()));
-        Ok(SigningKey { signer, pair })
+        from_pkcs8(name, pkcs8).map_err(bad)
     }
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.contains([':', ' ', '\n']) {
+        return Err(format!(
+            "{name:?} cannot name a key (no `:`, spaces or newlines)"
+        ));
+    }
+    Ok(())
+}
+
+fn from_pkcs8(name: &str, pkcs8: Vec<u8>) -> Result<SigningKey, String> {
+    check_name(name)?;
+    let pair = Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|e| e.to_string())?;
+    let signer = format!("{name}:{}", BASE64.encode(pair.public_key().as_ref()));
+    Ok(SigningKey {
+        signer,
+        pair,
+        pkcs8,
+    })
 }
 
 /// A new key pair in `path`, created atomically and private (mode 0600).
@@ -218,6 +264,13 @@ mod tests {
         assert!(changed.contains("does not match"), "{changed}");
         let moved = bob_trusting.verify(&Digest::of(b"other"), b"manifest", &sigs);
         assert!(moved.is_err());
+        // A jobs key is its own, and survives being handed over.
+        let jobs = a.jobs_key("alice-jobs").unwrap();
+        assert_ne!(jobs.public(), alice.key.public());
+        let handed = SigningKey::from_secret("alice-jobs", &jobs.secret()).unwrap();
+        assert_eq!(handed.public(), jobs.public());
+        assert!(SigningKey::from_secret("x", "not base64!").is_err());
+        assert!(a.signing_key("has space").is_err());
         assert!(
             bob.verify(&key, b"manifest", &[])
                 .unwrap_err()

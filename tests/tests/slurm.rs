@@ -188,6 +188,126 @@ fn a_sweep_through_slurm_gives_the_local_keys_and_outputs() {
     assert_eq!(slurm_tasks(&cluster), 5);
 }
 
+/// Nodes that do not see the store (`node-store`): every job runs with the coordinator's
+/// store hidden under an empty tmpfs (a mount namespace of its own), against a store of its
+/// own, and moves its inputs and result through the S3 remote; the coordinator ends with the
+/// local executor's keys and outputs, fetched from the remote, signed by its jobs key.
+#[test]
+fn jobs_on_nodes_without_the_store_go_through_the_remote() {
+    if !slurm() {
+        return;
+    }
+    let Some(endpoint) = prunus_tests::s3::shared_endpoint() else {
+        return;
+    };
+    let bucket = format!("slurm-nodes-{}", std::process::id());
+    prunus_tests::s3::create_bucket(&endpoint, &bucket);
+    let (local, cluster) = (Project::new(), Project::new());
+    local.write("sweep.kdl", SWEEP);
+    assert_eq!(
+        prunus(&local, &["run", "sweep.kdl"]).ok().counts(),
+        (5, 0, 0)
+    );
+    let store = cluster.path().join(".prunus");
+    std::fs::create_dir_all(&store).unwrap();
+    // What the nodes run: prunus, with the coordinator's store hidden.
+    let node_prunus = cluster.write(
+        "node-prunus",
+        &format!(
+            "#!/bin/sh\nexec unshare -m sh -c 'mount -t tmpfs none \"$0\" && exec \"$@\"' {} {} \"$@\"\n",
+            store.display(),
+            prunus_tests::prunus_bin().display()
+        ),
+    );
+    std::fs::set_permissions(
+        &node_prunus,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let node_store = cluster.path().join("node-store");
+    cluster.write(
+        "sweep.kdl",
+        &format!(
+            "{SWEEP}\nexecutor \"slurm\" {{\n    prunus \"{}\"\n    node-store \"{}\"\n}}\n",
+            node_prunus.display(),
+            node_store.display()
+        ),
+    );
+    let url = format!("s3://{bucket}/cache");
+    let ran = Ran::from(
+        command(
+            &cluster,
+            &[
+                "run",
+                "-v",
+                "sweep.kdl",
+                "--remote",
+                &url,
+                "--endpoint",
+                &endpoint,
+            ],
+        )
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap(),
+    )
+    .ok();
+    assert_eq!(ran.counts(), (5, 0, 0), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("5 instance(s) submitted"),
+        "{}",
+        ran.stderr
+    );
+    // The local executor's keys and outputs, now in the coordinator's store.
+    let (a, b) = (keys(&local, "sweep.kdl"), keys(&cluster, "sweep.kdl"));
+    assert_eq!(a, b);
+    assert!(b.values().all(|(_, status)| status == "cached"), "{b:?}");
+    for name in ["gen/seed0", "gen/seed3", "all"] {
+        let outputs = |p: &Project| {
+            let s = prunus(p, &["show", name]).ok().stdout;
+            s.lines()
+                .filter(|l| l.contains("out.txt") || l.contains("echo"))
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(outputs(&local), outputs(&cluster), "{name}");
+    }
+    // The jobs ran in the node store (the coordinator's was hidden from them)...
+    let node = prunus(&cluster, &["--store", node_store.to_str().unwrap(), "ls"]).ok();
+    for name in ["gen/seed0", "gen/seed3", "all"] {
+        assert!(
+            node.stdout.contains(name),
+            "{name} not in the node store: {}",
+            node.stdout
+        );
+    }
+    // ...and every entry on the remote is signed by the coordinator's jobs key.
+    let entries: Vec<String> = prunus_tests::s3::objects(&endpoint, &bucket)
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| k.ends_with(".entry"))
+        .collect();
+    assert_eq!(entries.len(), 5, "{entries:?}");
+    for e in &entries {
+        let entry = String::from_utf8(prunus_tests::s3::get(&endpoint, &bucket, e)).unwrap();
+        assert!(entry.contains("-jobs:"), "{e}: {entry}");
+    }
+    // Without a remote the setting is a clear error.
+    let r = prunus(&cluster, &["run", "sweep.kdl", "--executor", "slurm"]);
+    assert!(r.stderr.contains("through a remote"), "{}", r.stderr);
+    // The nodes' prunus really cannot see the store: a job that needs it fails.
+    cluster.write(
+        "blind.kdl",
+        &format!(
+            "pipeline \"blind\"\nstage \"x\" {{\n    kind \"test/echo\"\n    value \"v\"\n}}\nexecutor \"slurm\" {{\n    prunus \"{}\"\n}}\n",
+            node_prunus.display()
+        ),
+    );
+    let r = prunus(&cluster, &["run", "blind.kdl"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+}
+
 #[test]
 fn a_failing_job_is_reported_with_its_reason_and_log_tail() {
     if !slurm() {

@@ -3,22 +3,43 @@
 //! queued, one array per stage and resources, and then polls Slurm for the tasks it tracks. A
 //! result published in the store is the task's success; a task that leaves the queue without
 //! one failed, and its Slurm state says why.
+//!
+//! Nodes that do not see the store ([`Through`], the `node-store` setting): each task runs
+//! against a store of its own on its node; before submitting, the coordinator pushes the saved
+//! job and its inputs' blobs to the run's remote, the task fetches them (verified), runs, and
+//! pushes its result signed with the store's jobs key, and the coordinator fetches that
+//! result (verified, and believed only with a trusted signature) into the store.
 
 use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prunus_engine::executor::{Executor, Finished, Task};
-use prunus_engine::job::Outcome;
+use prunus_engine::job::{Job, Outcome};
 use prunus_stage::{Reporter, Resources};
-use prunus_store::Store;
+use prunus_store::{ActionResult, Digest, EntryTrust, Remote, Store};
 
 use crate::ledger::{self, Ledger, Record};
 use crate::options::SlurmOptions;
 use crate::query::Query;
+use crate::sbatch::NodeRemote;
 use crate::state::{Queued, TaskId};
 use crate::tail::{self, LogTail};
 use crate::{report, sbatch};
+
+/// What jobs on nodes that do not see the store move their inputs and results through.
+pub struct Through {
+    pub remote: Arc<dyn Remote>,
+    /// Whom the coordinator believes: its jobs key among them.
+    pub trust: Arc<dyn EntryTrust>,
+    /// How the jobs reach the remote.
+    pub node: NodeRemote,
+    /// `NAME:SECRET` of the key the jobs sign with ([`Store::jobs_key`]): handed to them in
+    /// the environment sbatch exports, never in the script or on a command line.
+    pub signing_key: String,
+}
 
 pub struct SlurmExecutor {
     store: Store,
@@ -36,6 +57,7 @@ pub struct SlurmExecutor {
     pub submitted: usize,
     pub attached: usize,
     let_go: bool,
+    through: Option<Through>,
 }
 
 /// A submitted instance this coordinator waits for.
@@ -81,7 +103,72 @@ impl SlurmExecutor {
             submitted: 0,
             attached: 0,
             let_go: false,
+            through: None,
         })
+    }
+
+    /// Runs the jobs on nodes that do not see the store, each with a store of its own at the
+    /// options' `node_store`, moving what they need and make through `through`.
+    pub fn through(mut self, through: Through) -> Result<SlurmExecutor, String> {
+        if self.opts.node_store.is_none() {
+            return Err("a run through a remote needs `node-store`".into());
+        }
+        self.through = Some(through);
+        Ok(self)
+    }
+
+    /// The result of `job` if it is published: in the store, or (nodes without the store) on
+    /// the remote, fetched into the store and recorded under the job's ref, as `prunus exec`
+    /// does. An entry the trust refuses is an error.
+    fn published(&self, job: &Job) -> Result<Option<ActionResult>, String> {
+        if let Ok(Some(result)) = self.store.lookup(&job.key) {
+            return Ok(Some(result));
+        }
+        let Some(t) = &self.through else {
+            return Ok(None);
+        };
+        let on_remote =
+            |e: prunus_store::StoreError| format!("its result on {}: {e}", t.remote.name());
+        let result = self
+            .store
+            .fetch_action(t.remote.as_ref(), &job.key, t.trust.as_ref())
+            .map_err(on_remote)?;
+        if result.is_some() {
+            self.store
+                .set_ref(&job.ref_name, &job.key)
+                .map_err(on_remote)?;
+        }
+        Ok(result)
+    }
+
+    /// Puts the saved job `job` and its inputs' blobs on the remote, for a node to fetch.
+    fn send(&self, t: &Through, task: &Task, job: &Digest) -> Result<(), String> {
+        let err = |e: prunus_store::StoreError| {
+            format!(
+                "sending {} to {} for the node: {e}",
+                task.job.instance,
+                t.remote.name()
+            )
+        };
+        self.store.push_blob(t.remote.as_ref(), job).map_err(err)?;
+        for input in &task.job.inputs {
+            for blob in input.outputs.values() {
+                self.store
+                    .push_blob(t.remote.as_ref(), &blob.digest)
+                    .map_err(err)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Where task `id`'s log is: in the ledger, or (nodes without the store) on its node.
+    fn log_path(&self, id: &str) -> PathBuf {
+        log_path(self.node_log(), &self.ledger.dir, id)
+    }
+
+    /// The node's log pattern, for nodes that do not see the store.
+    fn node_log(&self) -> Option<&str> {
+        self.through.as_ref().map(|_| self.opts.node_log.as_str())
     }
 
     fn end(&mut self, task: Task, outcome: Outcome, since: Instant) {
@@ -142,7 +229,7 @@ impl SlurmExecutor {
                     self.track(task, id, rec);
                     continue;
                 }
-                if let Ok(Some(result)) = self.store.lookup(&key) {
+                if let Ok(Some(result)) = self.published(&task.job) {
                     self.end(task, Outcome::Cached(result), t0);
                     continue;
                 }
@@ -165,14 +252,20 @@ impl SlurmExecutor {
             .iter()
             .map(|t| t.job.save(&self.store))
             .collect::<Result<Vec<_>, _>>()?;
+        if let Some(t) = &self.through {
+            for (task, job) in tasks.iter().zip(&digests) {
+                self.send(t, task, job)?;
+            }
+        }
         let list = self.ledger.write_list(&digests)?;
         let dir = self.ledger.dir.clone();
+        let node_log = self.node_log().map(str::to_string);
         let record = |task: &Task, id: &str, job| Record {
             task: id.to_string(),
             list: list.clone(),
             instance: task.job.instance.clone(),
             job,
-            log: dir.join(format!("logs/{id}.log")),
+            log: log_path(node_log.as_deref(), &dir, id),
             exit_file: dir.join(format!("exit/{id}")),
             submitted_unix_ms: ledger::now_ms(),
         };
@@ -180,16 +273,23 @@ impl SlurmExecutor {
             self.ledger
                 .put(&task.job.key, &record(task, ledger::SUBMITTING, *job))?;
         }
-        let mut flags = sbatch::flags(
-            &self.opts,
-            stage,
-            r,
-            tasks.len(),
-            &dir.join("logs/%A_%a.log"),
-        );
+        let log = match &node_log {
+            Some(pattern) => PathBuf::from(pattern),
+            None => dir.join("logs/%A_%a.log"),
+        };
+        let mut flags = sbatch::flags(&self.opts, stage, r, tasks.len(), &log);
         flags.push(format!("--comment={}", ledger::comment(&list)));
-        let script = sbatch::script(&self.opts, self.store.root(), &list, &dir.join("exit"));
-        let array = sbatch::submit(&flags, &script).inspect_err(|_| {
+        let (script, env) = match (&self.through, &self.opts.node_store) {
+            (Some(t), Some(node_store)) => (
+                sbatch::node_script(&self.opts, node_store, &digests, &t.node),
+                vec![("PRUNUS_SIGNING_KEY", t.signing_key.as_str())],
+            ),
+            _ => (
+                sbatch::script(&self.opts, self.store.root(), &list, &dir.join("exit")),
+                Vec::new(),
+            ),
+        };
+        let array = sbatch::submit(&flags, &script, &env).inspect_err(|_| {
             for t in tasks.iter() {
                 self.ledger.remove(&t.job.key);
             }
@@ -232,11 +332,10 @@ impl SlurmExecutor {
         if rec.task_id().is_some() {
             return rec;
         }
-        let dir = &self.ledger.dir;
         let rec = Record {
             task: id.to_string(),
-            log: dir.join(format!("logs/{id}.log")),
-            exit_file: dir.join(format!("exit/{id}")),
+            log: self.log_path(&id.to_string()),
+            exit_file: self.ledger.dir.join(format!("exit/{id}")),
             ..rec
         };
         let _ = self.ledger.put(key, &rec).and(self.ledger.note(key, &rec));
@@ -296,15 +395,28 @@ impl SlurmExecutor {
             // Only a task that is ending can have published (the store is not read for the
             // thousands that pend).
             let ending = queued.is_none_or(|q| q.state == "COMPLETING");
-            if let Some(result) = ending
-                .then(|| self.store.lookup(&t.task.job.key).ok().flatten())
-                .flatten()
-            {
-                let mut t = self.tracked.remove(k);
-                t.tail.poll(&t.task.job.instance, t.task.reporter.as_ref());
-                self.end(t.task, Outcome::Published(result), t.since);
-                continue;
+            let published = if ending {
+                self.published(&self.tracked[k].task.job)
+            } else {
+                Ok(None)
+            };
+            match published {
+                Ok(None) => {}
+                Ok(Some(result)) => {
+                    let mut t = self.tracked.remove(k);
+                    t.tail.poll(&t.task.job.instance, t.task.reporter.as_ref());
+                    self.end(t.task, Outcome::Published(result), t.since);
+                    continue;
+                }
+                // Refused (untrusted, corrupt): what the job made cannot be used.
+                Err(e) if queued.is_none() => {
+                    let t = self.tracked.remove(k);
+                    self.end(t.task, Outcome::Failed(e, Vec::new()), t.since);
+                    continue;
+                }
+                Err(_) => {}
             }
+            let t = &mut self.tracked[k];
             match queued {
                 None => gone.push(t.id.clone()),
                 Some(_) => t.gone = 0,
@@ -340,7 +452,7 @@ impl SlurmExecutor {
         }
         let mut t = self.tracked.remove(k);
         t.tail.poll(&t.task.job.instance, t.task.reporter.as_ref());
-        if let Ok(Some(result)) = self.store.lookup(&t.task.job.key) {
+        if let Ok(Some(result)) = self.published(&t.task.job) {
             return self.end(t.task, Outcome::Published(result), t.since);
         }
         let r = t.task.job.resources;
@@ -371,6 +483,16 @@ impl SlurmExecutor {
         for task in std::mem::take(&mut self.queued) {
             self.end(task, Outcome::Cancelled, Instant::now());
         }
+    }
+}
+
+/// Task `id`'s log: `<ledger>/logs/<id>.log`, or `node_log` with Slurm's `%A`/`%a` filled in.
+fn log_path(node_log: Option<&str>, ledger: &std::path::Path, id: &str) -> PathBuf {
+    match (node_log, id.split_once('_')) {
+        (Some(pattern), Some((array, task))) => {
+            PathBuf::from(pattern.replace("%A", array).replace("%a", task))
+        }
+        _ => ledger.join(format!("logs/{id}.log")),
     }
 }
 

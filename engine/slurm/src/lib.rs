@@ -26,5 +26,5 @@ pub mod sbatch;
 pub mod state;
 pub mod tail;
 
-pub use executor::SlurmExecutor;
+pub use executor::{SlurmExecutor, Through};
 pub use options::SlurmOptions;

@@ -28,6 +28,12 @@ pub struct SlurmOptions {
     pub progress_interval_s: u64,
     /// The largest array one sbatch call submits (Slurm's MaxArraySize is 1001 by default).
     pub max_array: usize,
+    /// For nodes that do not see the store: each job uses a store of its own at this path on
+    /// its node (expanded by the node's shell, e.g. `$TMPDIR/prunus`) and moves its inputs and
+    /// result through the run's remote (`--remote`). `None`: the nodes see the store.
+    pub node_store: Option<String>,
+    /// Where such a job's Slurm log goes on its node (Slurm's `%A`, `%a` patterns).
+    pub node_log: String,
 }
 
 impl Default for SlurmOptions {
@@ -43,13 +49,15 @@ impl Default for SlurmOptions {
             poll: Duration::from_millis(500),
             progress_interval_s: 10,
             max_array: 1000,
+            node_store: None,
+            node_log: "/tmp/prunus-slurm-%A_%a.log".into(),
         }
     }
 }
 
 /// The settings [`SlurmOptions::set`] knows, for error messages.
-pub const SETTINGS: &str =
-    "partition, account, qos, time, sbatch, prunus, signal-before, poll, progress-interval";
+pub const SETTINGS: &str = "partition, account, qos, time, sbatch, prunus, signal-before, poll, \
+     progress-interval, node-store, node-log";
 
 impl SlurmOptions {
     /// How long before a time limit of `limit_s` the warning signal comes (0: none).
@@ -83,6 +91,8 @@ impl SlurmOptions {
             "signal-before" => self.signal_before_s = Some(secs(one()?)?),
             "poll" => self.poll = Duration::from_secs(secs(one()?)?),
             "progress-interval" => self.progress_interval_s = secs(one()?)?,
+            "node-store" => self.node_store = Some(one()?),
+            "node-log" => self.node_log = one()?,
             _ => return Err(format!("unknown Slurm setting `{key}` (known: {SETTINGS})")),
         }
         Ok(())
@@ -95,6 +105,8 @@ fn example(key: &str) -> &'static str {
         "signal-before" => "signal-before \"2m\"",
         "poll" | "progress-interval" => "poll \"5s\"",
         "prunus" => "prunus \"/shared/bin/prunus\"",
+        "node-store" => "node-store \"$TMPDIR/prunus\"",
+        "node-log" => "node-log \"/tmp/prunus-%A_%a.log\"",
         _ => "partition \"gpu\"",
     }
 }

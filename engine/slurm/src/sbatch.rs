@@ -80,15 +80,67 @@ pub fn script(opts: &SlurmOptions, store: &Path, list: &Path, exit_dir: &Path) -
     )
 }
 
+/// How the jobs on nodes that do not see the store reach the run's remote: what their
+/// command line names (credentials come from the environment sbatch exports, or the node's).
+#[derive(Debug, Clone)]
+pub struct NodeRemote {
+    pub url: String,
+    pub endpoint: Option<String>,
+}
+
+/// The batch script for nodes that do not see the store: task N runs job N of `jobs` (listed
+/// in the script, which is all a node gets) against a store of its own at `node_store`,
+/// fetching the job and its inputs from `remote` and pushing the result back.
+pub fn node_script(
+    opts: &SlurmOptions,
+    node_store: &str,
+    jobs: &[prunus_store::Digest],
+    remote: &NodeRemote,
+) -> String {
+    let digests: Vec<String> = jobs.iter().map(|d| d.to_string()).collect();
+    let endpoint = remote
+        .endpoint
+        .as_ref()
+        .map_or(String::new(), |e| format!(" --endpoint {}", quote(e)));
+    format!(
+        "#!/bin/sh\n\
+         # prunus: one stage instance per array task, on a node with a store of its own\n\
+         set -- {digests}\n\
+         shift \"$SLURM_ARRAY_TASK_ID\"\n\
+         export PRUNUS_PROGRESS_INTERVAL={interval}\n\
+         exec {prunus} --store {store} exec --remote {url}{endpoint} \"$1\"\n",
+        digests = digests.join(" "),
+        interval = opts.progress_interval_s.max(1),
+        prunus = quote(&opts.prunus.display().to_string()),
+        store = dquote(node_store),
+        url = quote(&remote.url),
+    )
+}
+
+/// Double-quotes `s` for sh, leaving `$VAR` to the node's shell.
+fn dquote(s: &str) -> String {
+    let mut q = String::from("\"");
+    for c in s.chars() {
+        if matches!(c, '"' | '\\' | '`') {
+            q.push('\\');
+        }
+        q.push(c);
+    }
+    q.push('"');
+    q
+}
+
 /// Single-quotes `s` for sh.
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// Runs sbatch with `flags` and `script` on stdin; the array's job id.
-pub fn submit(flags: &[String], script: &str) -> Result<String, String> {
+/// Runs sbatch with `flags` and `script` on stdin, and `env` added to the environment it
+/// exports to the jobs; the array's job id.
+pub fn submit(flags: &[String], script: &str, env: &[(&str, &str)]) -> Result<String, String> {
     let mut child = Command::new("sbatch")
         .args(flags)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -192,6 +244,19 @@ mod tests {
         let s = script(&opts, Path::new("/st"), Path::new("/l"), Path::new("/x"));
         assert!(
             s.contains("exec '/o'\\''k/prunus' --store '/st' exec"),
+            "{s}"
+        );
+        let remote = NodeRemote {
+            url: "s3://b/p".into(),
+            endpoint: Some("http://h:9".into()),
+        };
+        let d = prunus_store::Digest::of(b"job");
+        let s = node_script(&opts, "$TMPDIR/a \"b\"", &[d, d], &remote);
+        assert!(s.contains(&format!("set -- {d} {d}\n")), "{s}");
+        assert!(
+            s.contains(
+                "--store \"$TMPDIR/a \\\"b\\\"\" exec --remote 's3://b/p' --endpoint 'http://h:9' \"$1\""
+            ),
             "{s}"
         );
     }

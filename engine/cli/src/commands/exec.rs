@@ -1,7 +1,8 @@
 //! `prunus exec`: runs one saved job (a stage instance with its inputs by digest) against its
 //! store and publishes the result, with nothing but the store: what a Slurm job or a remote
 //! worker runs. The job was written by the coordinator (`prunus run --executor ...`) or by
-//! `prunus exec --save`.
+//! `prunus exec --save`. With `--remote`, on a machine that does not see that store, the job
+//! and its inputs come from the remote and the result goes back to it.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use miette::{IntoDiagnostic, Result, miette};
 use prunus_engine::job::{self, Job, Outcome};
 use prunus_engine::progress::Ui;
 use prunus_engine::run::human_secs;
-use prunus_store::{Digest, Store};
+use prunus_store::{Digest, Remote, Signed, Store};
 
 use prunus::registry;
 
@@ -20,6 +21,7 @@ use prunus::registry;
 prunus exec 3f2a...                       a job saved in the store (its digest)\n  \
 prunus exec --file job.json               a job file\n  \
 prunus exec --show 3f2a...                print it instead\n  \
+prunus exec --remote s3://lab/cache 3f2a...   on a node without the store: via the remote\n  \
 prunus exec --save pipelines/quickstart.kdl train/breakout/width1/sparsity0.0/seed0")]
 pub struct Args {
     /// The job: its digest in the store (as `--save` prints it).
@@ -39,6 +41,14 @@ pub struct Args {
     /// coordinator reads when the cluster keeps no accounting.
     #[arg(long, value_name = "FILE")]
     exit_file: Option<PathBuf>,
+    /// On a machine that does not see the store that saved the job: fetch the job and its
+    /// inputs from this remote (each blob verified), run it in this store, and push the result
+    /// back, signed with the key in `PRUNUS_SIGNING_KEY` (what a Slurm coordinator hands its
+    /// jobs) or else with this store's.
+    #[arg(long, value_name = "REMOTE", conflicts_with = "save")]
+    remote: Option<String>,
+    #[command(flatten)]
+    access: super::remote::Access,
 }
 
 pub fn run(store_root: &Path, args: Args) -> Result<ExitCode> {
@@ -48,12 +58,21 @@ pub fn run(store_root: &Path, args: Args) -> Result<ExitCode> {
         println!("{digest}");
         return Ok(ExitCode::SUCCESS);
     }
+    let through = match &args.remote {
+        Some(spec) => Some(super::remote::connect_as_job(&store, spec, &args.access)?),
+        None => None,
+    };
     let job = match (&args.file, &args.job) {
         (Some(file), _) => Job::from_json(&std::fs::read(file).into_diagnostic()?),
         (None, Some(digest)) => {
             let digest: Digest = digest
                 .parse()
                 .map_err(|e| miette!(help = "give the job's 64-digit digest, or --file", "{e}"))?;
+            if let Some((remote, _)) = &through {
+                store
+                    .fetch_digest(remote.as_ref(), &digest)
+                    .map_err(|e| miette!("fetching job {digest} from {}: {e}", remote.name()))?;
+            }
             Job::load(&store, &digest)
         }
         (None, None) => unreachable!("clap requires one"),
@@ -63,11 +82,56 @@ pub fn run(store_root: &Path, args: Args) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&job).into_diagnostic()?);
         return Ok(ExitCode::SUCCESS);
     }
-    let (code, message) = execute(&store, &job)?;
+    if let Some((remote, _)) = &through {
+        fetch_inputs(&store, remote.as_ref(), &job)?;
+    }
+    let (mut code, mut message) = execute(&store, &job)?;
+    if let Some((remote, trust)) = through.as_ref().filter(|_| code == 0) {
+        if let Err(e) = push_result(&store, remote.as_ref(), trust, &job) {
+            (code, message) = (1, format!("✗ {e}"));
+            eprintln!("{message}");
+        }
+    }
     if let Some(file) = &args.exit_file {
         write_exit(file, code, &message)?;
     }
     Ok(ExitCode::from(code))
+}
+
+/// Fetches the blobs of the job's inputs that this store lacks, each verified.
+fn fetch_inputs(store: &Store, remote: &dyn Remote, job: &Job) -> Result<()> {
+    for input in &job.inputs {
+        for (name, blob) in &input.outputs {
+            store.fetch_blob(remote, blob).map_err(|e| {
+                miette!(
+                    "{}: fetching input {}/{name} from {}: {e}",
+                    job.instance,
+                    input.instance,
+                    remote.name()
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Pushes the job's published result (blobs, then the signed entry) to the remote.
+fn push_result(
+    store: &Store,
+    remote: &dyn Remote,
+    trust: &Signed,
+    job: &Job,
+) -> Result<(), String> {
+    store
+        .push_action(remote, &job.key, trust)
+        .map(drop)
+        .map_err(|e| {
+            format!(
+                "{} ran, but its result did not reach {}: {e}",
+                job.instance,
+                remote.name()
+            )
+        })
 }
 
 /// Writes the exit file atomically (a coordinator may read it at any moment).

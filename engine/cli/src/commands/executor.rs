@@ -13,7 +13,7 @@ use crate::config;
 #[derive(clap::Args, Clone, Default)]
 pub struct ExecutorArgs {
     /// Where instances run: `local` (this machine) or `slurm` (one Slurm job per instance,
-    /// against this store, which every node must see). Default: the pipeline's `executor`
+    /// against this store, which every node must see, or through a remote: --node-store). Default: the pipeline's `executor`
     /// block, else the config's default, else local.
     #[arg(long, value_parser = ["local", "slurm"])]
     pub executor: Option<String>,
@@ -37,6 +37,11 @@ pub struct ExecutorArgs {
         help_heading = "Slurm"
     )]
     pub sbatch: Vec<String>,
+    /// For nodes that do not see this store: each job keeps a store of its own at this path
+    /// on its node (e.g. '$TMPDIR/prunus', expanded there) and moves its inputs and result
+    /// through the run's --remote.
+    #[arg(long, value_name = "PATH", help_heading = "Slurm")]
+    pub node_store: Option<String>,
 }
 
 /// The executor a run uses.
@@ -98,6 +103,7 @@ fn slurm_options(
         ("account", &args.account),
         ("qos", &args.qos),
         ("time", &args.time),
+        ("node-store", &args.node_store),
     ];
     for (key, v) in cli {
         if let Some(v) = v {

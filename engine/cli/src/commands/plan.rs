@@ -57,10 +57,13 @@ pub fn run(store: &Path, args: Args) -> Result<ExitCode> {
         print_table(&graph, &entries, args.all, remote.is_some());
     }
     if let Some(opts) = slurm {
-        print!(
-            "{}",
-            estimate::render(&estimate::arrays(&graph, &to_run), &opts)
-        );
+        let text = estimate::render(&estimate::arrays(&graph, &to_run), &opts);
+        // `--json` keeps stdout one JSON document (for jq, pandas); the estimate goes aside.
+        if args.json {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -15,7 +15,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use miette::{IntoDiagnostic, Result, miette};
 use prunus_engine::plan::{self, Status};
 use prunus_store::{
-    Digest, DirRemote, Remote, S3Config, S3Remote, Signed, Store, SyncProgress, SyncReport,
+    Digest, DirRemote, Remote, S3Config, S3Remote, Signed, SigningKey, Store, SyncProgress,
+    SyncReport,
 };
 
 use crate::config;
@@ -163,20 +164,61 @@ pub fn key(store: &Store) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The remote `spec` names (a configured name or a URL), and the trust of this store's key
-/// plus the configured and given ones.
+/// The remote `spec` names (a configured name or a URL), and the trust of this store's keys
+/// (its own and, once made, its jobs key) plus the configured and given ones.
 pub fn connect(store: &Store, spec: &str, access: &Access) -> Result<(Arc<dyn Remote>, Signed)> {
+    let remote = open(&locate(spec, access)?)?;
+    let key = store.signing_key(&signer_name()).into_diagnostic()?;
+    let trust = Signed::new(key, &trusted(store, access)?).map_err(|e| miette!("{e}"))?;
+    Ok((remote, trust))
+}
+
+/// [`connect`] for a batch job on a node: it signs with the key its coordinator handed it in
+/// `PRUNUS_SIGNING_KEY` (`NAME:SECRET`, the coordinator's jobs key), else with this store's.
+pub fn connect_as_job(
+    store: &Store,
+    spec: &str,
+    access: &Access,
+) -> Result<(Arc<dyn Remote>, Signed)> {
+    let Ok(handed) = std::env::var("PRUNUS_SIGNING_KEY") else {
+        return connect(store, spec, access);
+    };
+    let (name, secret) = handed
+        .split_once(':')
+        .ok_or_else(|| miette!("PRUNUS_SIGNING_KEY is not NAME:SECRET"))?;
+    let key = SigningKey::from_secret(name, secret).map_err(|e| miette!("{e}"))?;
+    let trust = Signed::new(key, &trusted(store, access)?).map_err(|e| miette!("{e}"))?;
+    Ok((open(&locate(spec, access)?)?, trust))
+}
+
+/// Where a remote is: what a batch job on another machine is told to reach.
+pub struct Located {
+    pub url: String,
+    pub endpoint: Option<String>,
+    region: Option<String>,
+}
+
+/// The URL (and S3 endpoint and region) of `spec`: a remote of the config, or a URL.
+pub fn locate(spec: &str, access: &Access) -> Result<Located> {
     let config = config::load()?;
     let named = config.remotes.get(spec);
-    let url = named.map_or(spec, |r| r.url.as_str());
-    let remote: Arc<dyn Remote> = if url.starts_with("s3://") {
+    Ok(Located {
+        url: named.map_or(spec, |r| r.url.as_str()).to_string(),
+        endpoint: access
+            .endpoint
+            .clone()
+            .or_else(|| named.and_then(|r| r.endpoint.clone())),
+        region: named.and_then(|r| r.region.clone()),
+    })
+}
+
+fn open(at: &Located) -> Result<Arc<dyn Remote>> {
+    let url = at.url.as_str();
+    Ok(if url.starts_with("s3://") {
         let s3 = S3Config {
             url: url.to_string(),
-            endpoint: access
-                .endpoint
-                .clone()
-                .or_else(|| named.and_then(|r| r.endpoint.clone())),
-            region: named.and_then(|r| r.region.clone()),
+            endpoint: at.endpoint.clone(),
+            region: at.region.clone(),
             retries: None,
         };
         Arc::new(S3Remote::open(&s3).into_diagnostic()?)
@@ -186,21 +228,34 @@ pub fn connect(store: &Store, spec: &str, access: &Access) -> Result<(Arc<dyn Re
         return Err(miette!(
             help = format!(
                 "use s3://bucket/prefix, file:///path, or define it in {} with \
-                 remote \"{spec}\" url=\"...\"",
+                 remote \"{url}\" url=\"...\"",
                 config::path().map_or("the config file".into(), |p| p.display().to_string())
             ),
-            "`{spec}` is neither a configured remote nor a remote URL",
+            "`{url}` is neither a configured remote nor a remote URL",
         ));
-    };
-    let trusted: Vec<String> = config
+    })
+}
+
+/// The keys believed besides the store's own: the config's `trust` lines, `--trust`, and the
+/// store's jobs key once a Slurm run through a remote has made it.
+fn trusted(store: &Store, access: &Access) -> Result<Vec<String>> {
+    let mut trusted: Vec<String> = config::load()?
         .trusted
         .iter()
         .chain(&access.trusted)
         .cloned()
         .collect();
-    let key = store.signing_key(&signer_name()).into_diagnostic()?;
-    let trust = Signed::new(key, &trusted).map_err(|e| miette!("{e}"))?;
-    Ok((remote, trust))
+    if store.has_jobs_key() {
+        trusted.push(jobs_key(store)?.public().to_string());
+    }
+    Ok(trusted)
+}
+
+/// The key this store's batch jobs sign with (made on first use), named `user@host-jobs`.
+pub fn jobs_key(store: &Store) -> Result<SigningKey> {
+    store
+        .jobs_key(&format!("{}-jobs", signer_name()))
+        .into_diagnostic()
 }
 
 /// The remote a `run` or `plan` uses: `--remote`, else the pipeline's `remote` line, unless
@@ -230,6 +285,48 @@ pub fn for_run(
     let cache = prunus_engine::RemoteCache::connect(remote, Arc::new(trust), read_only)
         .map_err(|e| miette!(help = reach_help(&spec), "{e}"))?;
     Ok(Some(Arc::new(cache)))
+}
+
+/// What Slurm jobs on nodes that do not see the store (`node-store`) go through: the run's
+/// remote, which they must be able to write to, and the store's jobs key to sign with.
+pub fn for_nodes(
+    store: &Store,
+    graph: &prunus_engine::Graph,
+    flags: &RunRemote,
+    cache: Option<&Arc<prunus_engine::RemoteCache>>,
+) -> Result<prunus_slurm::Through> {
+    let help = "give the run a remote every node can reach (--remote s3://bucket/prefix, or a \
+                `remote` line), or drop `node-store` if the nodes see this store";
+    let cache = cache.ok_or_else(|| {
+        miette!(
+            help = help,
+            "`node-store`: jobs on nodes that do not see the store move their inputs and results \
+             through a remote, and this run has none"
+        )
+    })?;
+    if cache.read_only() {
+        return Err(miette!(
+            help = help,
+            "`node-store`: the jobs push their results to the remote, which this run may only read"
+        ));
+    }
+    let spec = flags
+        .remote
+        .clone()
+        .or_else(|| graph.remote.as_ref().map(|d| d.remote.clone()))
+        .expect("a run with a remote names it");
+    let at = locate(&spec, &flags.access)?;
+    let key = jobs_key(store)?;
+    let (name, _) = key.public().rsplit_once(':').expect("NAME:KEY");
+    Ok(prunus_slurm::Through {
+        remote: Arc::clone(cache.remote()),
+        trust: Arc::clone(cache.trust()),
+        node: prunus_slurm::sbatch::NodeRemote {
+            url: at.url,
+            endpoint: at.endpoint,
+        },
+        signing_key: format!("{name}:{}", key.secret()),
+    })
 }
 
 /// What to check when a remote cannot be reached.

@@ -54,6 +54,12 @@ pub struct Args {
 pub fn run(store: &std::path::Path, args: Args) -> Result<ExitCode> {
     let graph = registry::load(&args.pipeline)?;
     let store = super::open(store)?;
+    let choice = super::executor::choose(&graph, &args.executor)?;
+    let nodes_apart = matches!(&choice, Choice::Slurm(s) if s.node_store.is_some());
+    if nodes_apart {
+        // Made before the remote is connected, so that the run believes what its jobs sign.
+        super::remote::jobs_key(&store)?;
+    }
     let remote = super::remote::for_run(&store, &graph, &args.remote)?;
     let mut opts = RunOptions {
         remote: remote.clone(),
@@ -73,13 +79,17 @@ pub fn run(store: &std::path::Path, args: Args) -> Result<ExitCode> {
         opts.memory_mb = prunus_engine::lower::parse_memory(&m)
             .ok_or_else(|| miette!("cannot read --memory {m}; write e.g. 16G or 512M"))?;
     }
-    let choice = super::executor::choose(&graph, &args.executor)?;
     let t0 = std::time::Instant::now();
     let summary = match choice {
         Choice::Local => prunus_engine::run::run(&graph, &store, &opts, cancel_on_ctrl_c())?,
         Choice::Slurm(slurm) => {
             let mut executor = SlurmExecutor::new(store.clone(), slurm)
                 .map_err(|e| miette!("cannot run on Slurm: {e}"))?;
+            if nodes_apart {
+                let through =
+                    super::remote::for_nodes(&store, &graph, &args.remote, remote.as_ref())?;
+                executor = executor.through(through).map_err(|e| miette!("{e}"))?;
+            }
             let cancel = cancel_on_ctrl_c();
             let summary =
                 prunus_engine::run::run_with(&graph, &store, &opts, &mut executor, cancel)?;
