@@ -108,6 +108,23 @@ fn keys(p: &Project, pipeline: &str) -> HashMap<String, (String, String)> {
         .collect()
 }
 
+/// `cluster` ran the sweep to what `local` has: the same keys, all cached, the same outputs.
+fn same_results(local: &Project, cluster: &Project) {
+    let (a, b) = (keys(local, "sweep.kdl"), keys(cluster, "sweep.kdl"));
+    assert_eq!(a, b);
+    assert!(b.values().all(|(_, status)| status == "cached"), "{b:?}");
+    for name in ["gen/seed0", "gen/seed3", "all"] {
+        let outputs = |p: &Project| {
+            let s = prunus(p, &["show", name]).ok().stdout;
+            s.lines()
+                .filter(|l| l.contains("out.txt") || l.contains("echo"))
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(outputs(local), outputs(cluster), "{name}");
+    }
+}
+
 const SWEEP: &str = r#"
 pipeline "sweep"
 sweep "s" {
@@ -154,22 +171,7 @@ fn a_sweep_through_slurm_gives_the_local_keys_and_outputs() {
         ran.stderr
     );
     // The same keys, all cached now; the same outputs.
-    let (a, b) = (keys(&local, "sweep.kdl"), keys(&cluster, "sweep.kdl"));
-    assert_eq!(a, b);
-    assert!(b.values().all(|(_, status)| status == "cached"), "{b:?}");
-    for name in ["gen/seed0", "gen/seed3", "all"] {
-        let (sa, sb) = (
-            prunus(&local, &["show", name]).ok(),
-            prunus(&cluster, &["show", name]).ok(),
-        );
-        let outputs = |s: &str| {
-            s.lines()
-                .filter(|l| l.contains("out.txt"))
-                .map(String::from)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(outputs(&sa.stdout), outputs(&sb.stdout), "{name}");
-    }
+    same_results(&local, &cluster);
     // The sweep went as one array of 4 tasks, then the fan-in as its own.
     let subs = submissions(&cluster);
     let array = |i: &str| {
@@ -260,19 +262,7 @@ fn jobs_on_nodes_without_the_store_go_through_the_remote() {
         ran.stderr
     );
     // The local executor's keys and outputs, now in the coordinator's store.
-    let (a, b) = (keys(&local, "sweep.kdl"), keys(&cluster, "sweep.kdl"));
-    assert_eq!(a, b);
-    assert!(b.values().all(|(_, status)| status == "cached"), "{b:?}");
-    for name in ["gen/seed0", "gen/seed3", "all"] {
-        let outputs = |p: &Project| {
-            let s = prunus(p, &["show", name]).ok().stdout;
-            s.lines()
-                .filter(|l| l.contains("out.txt") || l.contains("echo"))
-                .map(String::from)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(outputs(&local), outputs(&cluster), "{name}");
-    }
+    same_results(&local, &cluster);
     // The jobs ran in the node store (the coordinator's was hidden from them)...
     let node = prunus(&cluster, &["--store", node_store.to_str().unwrap(), "ls"]).ok();
     for name in ["gen/seed0", "gen/seed3", "all"] {
