@@ -129,23 +129,32 @@ fn minatar_agent(objective: Objective) -> AgentConfig {
     }
 }
 
-/// Gradient steps/s of `objective` on batches of 32 sampled from `replay`.
-fn steps_per_sec(objective: Objective, replay: &Replay, steps: u64) -> f64 {
+/// A MinAtar agent for `objective`, warmed up by 20 steps on batches of 32 from `replay`.
+fn learner(objective: Objective, replay: &Replay, rng: &mut Pcg64) -> Agent {
     let device = prunus_agents::device("cpu").unwrap();
-    let mut rng = Pcg64::seed_from_u64(0);
-    let mut agent = Agent::new(minatar_agent(objective), &mut rng, &device);
+    let mut agent = Agent::new(minatar_agent(objective), rng, &device);
     for _ in 0..20 {
-        agent.learn(&replay.sample(32, &mut rng).unwrap(), false);
+        agent.learn(&replay.sample(32, rng).unwrap(), false);
     }
+    agent
+}
+
+/// Seconds for `steps` gradient steps of `agent` on batches of 32 sampled from `replay`.
+fn time_steps(agent: &mut Agent, replay: &Replay, rng: &mut Pcg64, steps: u64) -> f64 {
     let start = Instant::now();
     for k in 0..steps {
-        let batch = replay.sample(32, &mut rng).unwrap();
+        let batch = replay.sample(32, rng).unwrap();
         agent.learn(&batch, false);
         if k % 2_000 == 0 {
             agent.sync_target();
         }
     }
-    steps as f64 / start.elapsed().as_secs_f64()
+    start.elapsed().as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn main() {
@@ -215,20 +224,33 @@ fn main() {
         .map(|s| tmp.path().join("minatar").join(&s.file))
         .collect();
     let (replay, _) = dataset::load_replay(&m, &paths, Selection::all(), 1, 0.99, true).unwrap();
-    let steps = scale(5_000);
-    let dqn = steps_per_sec(Objective::Dqn(TdLoss::Mse), &replay, steps);
-    let cql = steps_per_sec(
-        Objective::Cql {
-            td: TdLoss::Huber,
-            alpha: 0.1,
-        },
-        &replay,
-        steps,
-    );
-    println!("gradient steps/s, MinAtar CNN x1, batch 32, one core ({steps} timed steps each):");
-    println!("  online DQN learner (MSE)       {dqn:>10.1} updates/s");
+    // Interleaved rounds, so that this machine's drift hits both learners alike.
+    let (rounds, steps) = (10, scale(1_000));
+    let mut rng = Pcg64::seed_from_u64(0);
+    let mut dqn = learner(Objective::Dqn(TdLoss::Mse), &replay, &mut rng);
+    let cql_objective = Objective::Cql {
+        td: TdLoss::Huber,
+        alpha: 0.1,
+    };
+    let mut cql = learner(cql_objective, &replay, &mut rng);
+    let (mut dqn_rates, mut cql_rates, mut ratios) = (vec![], vec![], vec![]);
+    for _ in 0..rounds {
+        let d = steps as f64 / time_steps(&mut dqn, &replay, &mut rng, steps);
+        let c = steps as f64 / time_steps(&mut cql, &replay, &mut rng, steps);
+        dqn_rates.push(d);
+        cql_rates.push(c);
+        ratios.push(c / d);
+    }
     println!(
-        "  train/cql (Huber + alpha CQL)  {cql:>10.1} gradient steps/s   ({:.2}x DQN)",
-        cql / dqn
+        "gradient steps/s, MinAtar CNN x1, batch 32, one core (median of {rounds} interleaved rounds of {steps} steps):"
+    );
+    println!(
+        "  online DQN learner (MSE)       {:>10.1} updates/s",
+        median(dqn_rates)
+    );
+    println!(
+        "  train/cql (Huber + alpha CQL)  {:>10.1} gradient steps/s   ({:.2}x DQN, median of the rounds' ratios)",
+        median(cql_rates),
+        median(ratios)
     );
 }

@@ -12,7 +12,7 @@
 use burn::tensor::activation::softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use super::Categorical;
+use super::{Categorical, TdLoss};
 
 /// Per-sample CQL(H) term `[batch]` of Q-values `q` `[batch, actions]` at the data `actions`.
 pub fn penalty(q: Tensor<2>, actions: &[usize]) -> Tensor<1> {
@@ -26,6 +26,51 @@ pub fn penalty(q: Tensor<2>, actions: &[usize]) -> Tensor<1> {
     let m = q.clone().max_dim(1).detach();
     let lse = (q - m.clone()).exp().sum_dim(1).log() + m;
     (lse - chosen).reshape([batch])
+}
+
+/// CQL(H) with a TD loss, as a host-side head: the per-sample losses `[batch]`
+/// (`td(y − Q(s, a)) + alpha · (logsumexp_a' Q(s, a') − Q(s, a))`) and their gradients
+/// `[batch, actions]` with respect to the Q-values `q` (row-major), in closed form.
+///
+/// `train/cql` uses this instead of the tensor form (`td::td_loss` + [`penalty`]): on a
+/// `[32, actions]` array the twenty-odd autodiff ops of that form, forward and backward, cost
+/// more than the whole head does on the host (see the `offline` bench).
+pub fn head(
+    q: &[f32],
+    actions: &[usize],
+    targets: &[f32],
+    td: TdLoss,
+    alpha: f32,
+) -> (Vec<f32>, Vec<f32>) {
+    let n = q.len() / actions.len();
+    let mut grad = vec![0f32; q.len()];
+    let loss = q
+        .chunks(n)
+        .zip(grad.chunks_mut(n))
+        .zip(actions.iter().zip(targets))
+        .map(|((q, g), (&a, &y))| {
+            let m = q.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f32 = q.iter().map(|&v| (v - m).exp()).sum();
+            for (g, &v) in g.iter_mut().zip(q) {
+                *g = alpha * (v - m).exp() / sum;
+            }
+            let err = y - q[a];
+            // The values as `td::td_loss` computes them (Huber as ½·min(|x|, 1)² + the rest).
+            let (td_value, td_grad) = match td {
+                TdLoss::Mse => (err * err, -2.0 * err),
+                TdLoss::Huber => {
+                    let quad = err.abs().min(1.0);
+                    (
+                        quad * quad * 0.5 + (err.abs() - quad),
+                        -err.clamp(-1.0, 1.0),
+                    )
+                }
+            };
+            g[a] += td_grad - alpha;
+            td_value + alpha * (sum.ln() + m - q[a])
+        })
+        .collect();
+    (loss, grad)
 }
 
 /// The expected Q-values `[batch, actions]` of C51 logits `[batch, actions·atoms]`.

@@ -15,6 +15,7 @@ pub use self::c51::Categorical;
 pub use self::full::{FullRainbow, Values};
 pub use self::td::TdLoss;
 use crate::replay::Batch;
+use crate::tensor::to_vec;
 
 /// What the network predicts and how it is trained.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -90,9 +91,10 @@ impl Objective {
                 c51::cross_entropy(out, &batch.actions, m, c.atoms)
             }
             Objective::Cql { td, alpha } => {
-                let penalty = cql::penalty(out.clone(), &batch.actions);
-                Objective::Dqn(td).per_sample_loss(out, next_out, batch, num_actions, device)
-                    + penalty.mul_scalar(alpha)
+                let y = td::targets(next_out, num_actions, &batch.returns, &batch.discounts);
+                let q = to_vec(out.clone().inner());
+                let (loss, grad) = cql::head(&q, &batch.actions, &y, td, alpha);
+                with_gradient(out, loss, grad)
             }
             Objective::CqlC51 { c51, alpha } => {
                 let penalty = cql::penalty(cql::expected_q(out.clone(), &c51), &batch.actions);
@@ -105,6 +107,18 @@ impl Objective {
             }
         }
     }
+}
+
+/// A `[batch]` tensor whose values are `loss` and whose gradient with respect to `out`
+/// `[batch, n]` is `grad` (row-major): `loss + Σ_j (out − stop_gradient(out)) · grad`, for
+/// a loss computed on the host with its closed-form gradient.
+fn with_gradient(out: Tensor<2>, loss: Vec<f32>, grad: Vec<f32>) -> Tensor<1> {
+    let [b, n] = out.dims();
+    let device = out.device();
+    let grad = Tensor::<2>::from_data(TensorData::new(grad, [b, n]), &device);
+    let loss = Tensor::<1>::from_data(TensorData::new(loss, [b]), &device);
+    let zero = out.clone() - out.detach();
+    loss + (zero * grad).sum_dim(1).reshape([b])
 }
 
 /// Prioritized replay's loss weights as Dopamine's Rainbow computes them

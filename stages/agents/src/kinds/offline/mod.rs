@@ -272,7 +272,12 @@ impl StageKind for OfflineKind {
     }
 
     fn version(&self) -> u32 {
-        1
+        match self.algorithm {
+            // 2: the loss head on the host with its closed-form gradient (`cql::head`): the
+            // same loss, different f32 rounding than version 1's tensor ops.
+            OfflineAlgorithm::Cql => 2,
+            OfflineAlgorithm::CqlC51 => 1,
+        }
     }
 
     fn doc(&self) -> &'static str {
