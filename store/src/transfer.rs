@@ -10,8 +10,9 @@
 //! - An action entry is believed only if the [`EntryTrust`] accepts its signatures, and only
 //!   then parsed and validated (format, key, plain output names); its blobs are fetched
 //!   (verified) before it is published locally, so a local result never names a missing blob.
-//! - A push verifies each local blob before it sends it, since puts are create-if-absent: a
-//!   corrupt copy sent once would stay on the remote. Blobs go before their entry, so a remote
+//! - A push verifies each local blob as it sends it, and holds back its last bytes until the
+//!   whole blob is checked, since puts are create-if-absent: a corrupt copy sent once would
+//!   stay on the remote. Blobs go before their entry, so a remote
 //!   entry never names a blob the remote lacks.
 //!
 //! Entry envelope (what `Remote::put_action` stores), JSON:
@@ -20,12 +21,15 @@
 //! so that the bytes a signature covers are exactly the bytes that are parsed.
 
 use std::io::{self, BufRead, Read, Write};
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 
 use crate::action::Manifest;
-use crate::blob::BlobReader;
+use crate::blob::{BlobReader, corrupt_err};
 use crate::error::IoContext;
 use crate::remote::{EntrySignature, EntryTrust, MAX_ENTRY_BYTES, Put, Remote};
 use crate::{ActionResult, BlobRef, Digest, Store, StoreError, from_read_err, set_readonly};
@@ -124,7 +128,7 @@ impl Store {
         Ok(received)
     }
 
-    /// Pushes a blob unless the remote has it, after verifying the local copy (see the
+    /// Pushes a blob unless the remote has it, verifying the local copy as it goes (see the
     /// module's documentation).
     pub fn push_blob(&self, remote: &dyn Remote, digest: &Digest) -> Result<Put, StoreError> {
         if remote.has_blob(digest)? {
@@ -134,18 +138,21 @@ impl Store {
     }
 
     /// Puts a blob a listing found missing on the remote (the put itself is still
-    /// create-if-absent), after verifying the local copy.
+    /// create-if-absent), verifying the local copy as it goes.
     pub(crate) fn send_blob(
         &self,
         remote: &dyn Remote,
         digest: &Digest,
     ) -> Result<Put, StoreError> {
-        let path = self.blob_path(digest);
-        io::copy(&mut self.read(digest)?, &mut io::sink())
-            .map_err(|e| from_read_err(e, "read blob", &path))?;
-        let (path, mut file) = self.open_blob(digest)?;
+        let (path, file) = self.open_blob(digest)?;
         let len = file.metadata().ctx("read the size of", &path)?.len();
-        Ok(remote.put_blob(digest, len, &mut file)?)
+        let mut data = Verified::new(path.clone(), *digest, file, len);
+        let put = remote.put_blob(digest, len, &mut data);
+        // A put that failed because the local blob is bad is the local blob's error.
+        match data.failure.take() {
+            Some(e) => Err(from_read_err(e, "read blob", &path)),
+            None => Ok(put?),
+        }
     }
 
     /// The result for `key`: the local one if the store has it, else the remote's, which is
@@ -289,6 +296,119 @@ fn open_entry(
         })?;
     // Parsing also refuses output names that are not plain relative paths.
     Manifest::parse(key, entry.manifest.as_bytes()).map_err(corrupt)
+}
+
+/// A local blob file as a remote reads it for a put, verified on the way: each chunk it
+/// yields is also sent to a [`BlobReader`] on another thread, and the last bytes are held back
+/// until that reader has checked the whole blob. A corrupt blob thus fails its put before the
+/// put can complete (a multipart upload is aborted), and the file is read once, not twice.
+struct Verified {
+    file: std::fs::File,
+    path: PathBuf,
+    digest: Digest,
+    left: u64,
+    chunks: Option<SyncSender<Vec<u8>>>,
+    verifier: Option<JoinHandle<io::Result<()>>>,
+    /// Why the blob is not its digest's, once that is known.
+    failure: Option<io::Error>,
+}
+
+/// The most a [`Verified`] yields per read, so that the chunks in flight stay small.
+const CHUNK: usize = 1 << 20;
+
+impl Verified {
+    fn new(path: PathBuf, digest: Digest, file: std::fs::File, len: u64) -> Verified {
+        let (send, chunks) = sync_channel::<Vec<u8>>(8);
+        let named = path.clone();
+        let verifier = std::thread::spawn(move || {
+            let source = Chunks {
+                chunks,
+                current: Vec::new(),
+                pos: 0,
+            };
+            io::copy(
+                &mut BlobReader::open(named, digest, source, None)?,
+                &mut io::sink(),
+            )?;
+            Ok(())
+        });
+        Verified {
+            file,
+            path,
+            digest,
+            left: len,
+            chunks: Some(send),
+            verifier: Some(verifier),
+            failure: None,
+        }
+    }
+
+    /// Waits for the verifier's verdict on the bytes sent to it; `unread` says why the file
+    /// ended other than where it should have, should the verifier have accepted it anyway.
+    fn verdict(&mut self, unread: Option<&str>) -> io::Result<()> {
+        self.chunks = None;
+        if let Some(verifier) = self.verifier.take() {
+            let checked = verifier.join().expect("the blob verifier panicked");
+            let failure = checked
+                .err()
+                .or_else(|| unread.map(|why| corrupt_err(self.digest, &self.path, why.into())));
+            self.failure = failure;
+        }
+        match &self.failure {
+            Some(e) => Err(io::Error::new(e.kind(), e.to_string())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Read for Verified {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = usize::try_from(self.left).unwrap_or(usize::MAX);
+        let want = buf.len().min(CHUNK).min(left);
+        if want == 0 {
+            return if buf.is_empty() {
+                Ok(0)
+            } else {
+                self.verdict(None).map(|()| 0)
+            };
+        }
+        let n = self.file.read(&mut buf[..want])?;
+        if n == 0 {
+            self.verdict(Some("the file is shorter than it was"))?;
+        }
+        let sent = self.chunks.as_ref().map(|c| c.send(buf[..n].to_vec()));
+        if sent.is_some_and(|s| s.is_err()) {
+            // The verifier reads to the end of what it is sent; stopping before it means a bad blob.
+            self.verdict(Some("its verifier stopped before the end of the file"))?;
+        }
+        self.left -= n as u64;
+        if self.left == 0 {
+            self.verdict(None)?;
+        }
+        Ok(n)
+    }
+}
+
+/// The receiving end of a [`Verified`]'s chunks, as the verifier's source.
+struct Chunks {
+    chunks: Receiver<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.current.len() {
+            match self.chunks.recv() {
+                Ok(chunk) => (self.current, self.pos) = (chunk, 0),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// What a [`Tee`] saw, for telling a remote's failure from a local one.

@@ -460,19 +460,35 @@ fn concurrent_puts_create_an_object_once_and_whole() {
 
 #[test]
 fn push_verifies_local_blobs_first() {
-    let w = world();
-    let b = w.a.put_bytes(&noise(300_000)).unwrap();
-    let hex = b.digest.to_string();
-    let path = w.a.root().join(format!("blobs/{}/{hex}.zst", &hex[..2]));
-    let mut bytes = std::fs::read(&path).unwrap();
-    let i = bytes.len() / 2;
-    bytes[i] ^= 1;
-    std::fs::remove_file(&path).unwrap();
-    std::fs::write(&path, bytes).unwrap();
-    let err = w.a.push_blob(&w.remote, &b.digest).unwrap_err();
-    assert!(matches!(err, StoreError::CorruptBlob { .. }), "{err}");
-    assert!(!w.remote.has_blob(&b.digest).unwrap());
-    assert!(w.remote.list_blobs().unwrap().is_empty());
+    // A push verifies as it sends and holds back the last bytes until the blob checks out:
+    // damage anywhere, even in the last byte or past the end, fails the put before it lands.
+    type Damage = fn(&mut Vec<u8>);
+    let cases: [(&str, Damage); 4] = [
+        ("a flipped bit mid-file", |b| {
+            let i = b.len() / 2;
+            b[i] ^= 1;
+        }),
+        ("a flipped last byte", |b| *b.last_mut().unwrap() ^= 1),
+        ("bytes past the end", |b| b.extend_from_slice(b"tail")),
+        ("a truncated file", |b| b.truncate(b.len() - 10)),
+    ];
+    for (what, damage) in cases {
+        let w = world();
+        let b = w.a.put_bytes(&noise(3_000_000)).unwrap();
+        let hex = b.digest.to_string();
+        let path = w.a.root().join(format!("blobs/{}/{hex}.zst", &hex[..2]));
+        let mut bytes = std::fs::read(&path).unwrap();
+        damage(&mut bytes);
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        let err = w.a.push_blob(&w.remote, &b.digest).unwrap_err();
+        assert!(
+            matches!(err, StoreError::CorruptBlob { .. }),
+            "{what}: {err}"
+        );
+        assert!(!w.remote.has_blob(&b.digest).unwrap(), "{what}");
+        assert!(w.remote.list_blobs().unwrap().is_empty(), "{what}");
+    }
 }
 
 #[test]

@@ -92,6 +92,26 @@ fn blobs_round_trip_small_and_multipart() {
 }
 
 #[test]
+fn a_corrupt_local_blob_is_never_uploaded() {
+    // The damage is in the last part of a multipart upload, the parts before it already
+    // sent: the upload must be aborted, not completed.
+    let Some(ep) = endpoint() else { return };
+    let remote = bucket(&ep, "corrupt-local");
+    let (_dir, a, _b) = stores();
+    let r = a.put_bytes(&noise(40_000_000)).unwrap();
+    let path = blob_file(&a, &r.digest);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let i = bytes.len() - 100;
+    bytes[i] ^= 1;
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    let err = a.push_blob(&remote, &r.digest).unwrap_err();
+    assert!(matches!(err, StoreError::CorruptBlob { .. }), "{err}");
+    assert!(!remote.has_blob(&r.digest).unwrap());
+    assert!(remote.list_blobs().unwrap().is_empty());
+}
+
+#[test]
 fn action_entries_are_created_once_under_concurrency() {
     let Some(ep) = endpoint() else { return };
     let remote = bucket(&ep, "entries");
