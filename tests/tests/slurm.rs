@@ -1,8 +1,9 @@
 //! `prunus run --executor slurm` against the single-node Slurm cluster the test command starts
 //! (tests/setup/30-slurm.sh; skipped with a note when `PRUNUS_TEST_SLURM` is unset). That
-//! cluster keeps no accounting, so job states come from `scontrol show job` and the exit files
-//! `prunus exec` writes: the fallback path. Covered: a sweep gives the local executor's keys
-//! and outputs; a failing job is reported with its Slurm state and log tail; sbatch refusing a
+//! cluster keeps accounting (slurmdbd), so job states come from `sacct`; the path for clusters
+//! without it (`scontrol show job` and the exit files `prunus exec` writes) is tested through
+//! the same cluster seen with accounting off. Covered: a sweep gives the local executor's keys
+//! and outputs; a failing job is reported with its Slurm state and log tail, both ways; sbatch refusing a
 //! partition is a clear error; a coordinator killed with SIGKILL re-attaches, and two
 //! coordinators on one store never submit an instance twice; a training job requeued mid-run,
 //! and one stopped at its time limit (TIMEOUT), resume from their checkpoints and publish what
@@ -298,15 +299,48 @@ fn jobs_on_nodes_without_the_store_go_through_the_remote() {
     assert_eq!(r.code, 1, "{}", r.stderr);
 }
 
-#[test]
-fn a_failing_job_is_reported_with_its_reason_and_log_tail() {
-    if !slurm() {
-        return;
+/// `prunus ARGS` with a `sacct` and an `scontrol` first on PATH that record each call in
+/// `calls.log` and run the real ones: which way the coordinator learnt how jobs ended, the
+/// real cluster answering. `conf` is the cluster's configuration as the coordinator sees it.
+fn with_recorded_queries(p: &Project, args: &[&str], conf: Option<&std::path::Path>) -> Ran {
+    let bin = p.path().join("bin");
+    for tool in ["sacct", "scontrol"] {
+        let real = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .unwrap();
+        let real = String::from_utf8(real.stdout).unwrap();
+        p.write(
+            &format!("bin/{tool}"),
+            &format!(
+                "#!/bin/sh\necho \"{tool} $*\" >> '{}'\nexec '{}' \"$@\"\n",
+                p.path().join("calls.log").display(),
+                real.trim()
+            ),
+        );
+        let status = Command::new("chmod")
+            .args(["+x", bin.join(tool).to_str().unwrap()])
+            .status();
+        assert!(status.unwrap().success());
     }
-    let p = Project::new();
-    p.write(
-        "fail.kdl",
-        r#"
+    let path = std::env::var("PATH").unwrap_or_default();
+    let mut c = command(p, args);
+    c.env("PATH", format!("{}:{path}", bin.display()));
+    if let Some(conf) = conf {
+        c.env("SLURM_CONF", conf);
+    }
+    Ran::from(c.output().expect("running prunus"))
+}
+
+/// How many times the coordinator ran `tool` (see [`with_recorded_queries`]).
+fn calls(p: &Project, tool: &str) -> usize {
+    let log = std::fs::read_to_string(p.path().join("calls.log")).unwrap_or_default();
+    log.lines()
+        .filter(|l| l.split(' ').next() == Some(tool))
+        .count()
+}
+
+const FAILING: &str = r#"
 pipeline "fail"
 stage "bad" {
     kind "command"
@@ -317,12 +351,15 @@ stage "good" {
     kind "test/echo"
     value "fine"
 }
-"#,
-    );
-    let r = prunus(
-        &p,
-        &["run", "--executor", "slurm", "--keep-going", "fail.kdl"],
-    );
+"#;
+
+/// Runs [`FAILING`] through Slurm, `conf` as the coordinator's SLURM_CONF, and checks the
+/// report: one failure, with its Slurm state, exit code and log tail.
+fn failing_job_is_reported(conf: Option<&std::path::Path>) -> Project {
+    let p = Project::new();
+    p.write("fail.kdl", FAILING);
+    let args = ["run", "--executor", "slurm", "--keep-going", "fail.kdl"];
+    let r = with_recorded_queries(&p, &args, conf);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(r.counts(), (1, 0, 1), "{}", r.stderr);
     let words = r.stderr.replace('\n', " ");
@@ -333,6 +370,22 @@ stage "good" {
         "{}",
         r.stderr
     );
+    p
+}
+
+#[test]
+fn a_failing_job_is_reported_with_its_reason_and_log_tail() {
+    if !slurm() {
+        return;
+    }
+    // With accounting (the test cluster keeps it in slurmdbd): sacct says how jobs ended.
+    let p = failing_job_is_reported(None);
+    eprintln!(
+        "sacct {} scontrol {}",
+        calls(&p, "sacct"),
+        calls(&p, "scontrol")
+    );
+    assert!(calls(&p, "sacct") >= 1, "sacct was never asked");
     // A partition the cluster lacks: sbatch's refusal, and what to change.
     let r = prunus(
         &p,
@@ -349,6 +402,19 @@ stage "good" {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("sbatch refused the job"), "{}", r.stderr);
     assert!(r.stderr.contains("check the partition"), "{}", r.stderr);
+}
+
+#[test]
+fn without_accounting_job_states_come_from_scontrol_and_the_exit_files() {
+    if !slurm() {
+        return;
+    }
+    // The same cluster as its clients see it with accounting off: sacct says "Slurm
+    // accounting storage is disabled" once, is not asked again, and the report is the same.
+    let conf = std::path::PathBuf::from(std::env::var("SLURM_CONF").unwrap());
+    let p = failing_job_is_reported(Some(&conf.with_file_name("slurm-noacct.conf")));
+    assert_eq!(calls(&p, "sacct"), 1, "sacct asked again after it said no");
+    assert!(calls(&p, "scontrol") >= 1, "scontrol was never asked");
 }
 
 const SLOW: &str = r#"
