@@ -80,7 +80,9 @@ use blob::Sink;
 pub use digest::{BlobRef, Digest, ParseDigestError};
 pub use error::StoreError;
 pub use leftovers::Kept;
-pub use maint::{Dangling, DuReport, GcOptions, GcReport, Quarantined, ScratchCheck, VerifyReport};
+pub use maint::{
+    Dangling, DuReport, GcOptions, GcReport, Pending, Quarantined, ScratchCheck, VerifyReport,
+};
 pub use outputs::{check_output_name, output_path};
 pub use remote::{
     DirRemote, EntrySignature, EntryTrust, Put, Remote, RemoteError, S3Config, S3Remote,

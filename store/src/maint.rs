@@ -170,6 +170,20 @@ pub struct GcOptions {
     /// Actions and blobs younger than this are kept: they may belong to a run in progress
     /// (a blob stored but not yet published). Leftovers of dead processes go at any age.
     pub grace: Duration,
+    /// Stages submitted to a batch system and not finished: kept whatever their age.
+    pub pending: Vec<Pending>,
+}
+
+/// A stage whose batch job is submitted but has no result yet (queued, running, or requeued
+/// after a preemption; a cluster's queue can hold it for days): gc keeps what the job will
+/// read, its saved job and inputs, and its scratch, which it resumes from.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub key: Digest,
+    /// Its saved job and its inputs' blobs.
+    pub blobs: Vec<Digest>,
+    /// The job, in the report's words (`Slurm job 12_3 (train/seed0)`).
+    pub job: String,
 }
 
 /// What `gc` removed, and what it kept and why.
@@ -182,6 +196,8 @@ pub struct GcReport {
     /// Of those kept, the ones kept only for being younger than the grace period.
     pub actions_young: u64,
     pub blobs_young: u64,
+    /// Of those kept, the ones only submitted, unfinished jobs need ([`GcOptions::pending`]).
+    pub blobs_pending: u64,
     /// The grace period, in seconds.
     pub grace_s: u64,
     /// Compressed bytes of the removed blobs and manifests.
@@ -216,6 +232,14 @@ impl fmt::Display for GcReport {
                 self.actions_young,
                 self.blobs_young,
                 human_secs(self.grace_s)
+            )?;
+        }
+        if self.blobs_pending > 0 {
+            writeln!(
+                f,
+                "  kept {} blobs that only submitted jobs without a result need (their saved \
+                 jobs and inputs)",
+                self.blobs_pending
             )?;
         }
         writeln!(
@@ -563,6 +587,7 @@ impl Store {
             roots: roots.to_vec(),
             keep_checkpoints,
             grace: Duration::from_secs(3600),
+            pending: Vec::new(),
         })
     }
 
@@ -602,10 +627,13 @@ impl Store {
                 report.actions_removed += 1;
             }
         }
+        let pending: BTreeSet<Digest> = opts.pending.iter().flat_map(|p| p.blobs.clone()).collect();
         for (digest, path) in self.list_fanout("blobs", "zst")? {
-            if live.contains(&digest) || young(&path) {
+            let needed = live.contains(&digest) || pending.contains(&digest);
+            if needed || young(&path) {
                 report.blobs_kept += 1;
-                report.blobs_young += u64::from(!live.contains(&digest));
+                report.blobs_young += u64::from(!needed);
+                report.blobs_pending += u64::from(!live.contains(&digest) && needed);
             } else {
                 report.bytes_freed += file_len(&path);
                 fs::remove_file(&path).ctx("remove blob", &path)?;
@@ -641,6 +669,8 @@ impl Store {
             if published.contains(&key) {
                 report.scratch_bytes_freed += remove_tree(&path)?;
                 report.scratch_removed += 1;
+            } else if let Some(p) = opts.pending.iter().find(|p| p.key == key) {
+                kept(format!("{} is submitted and may resume from it", p.job));
             } else if opts.roots.contains(&key) {
                 kept("its key is a root".into());
             } else {

@@ -179,6 +179,7 @@ fn writers_killed_at_random_instants_leave_a_clean_store() {
             roots: vec![],
             keep_checkpoints: 100,
             grace: Duration::ZERO,
+            pending: Vec::new(),
         })
         .unwrap();
     assert_eq!(

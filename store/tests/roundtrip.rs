@@ -332,6 +332,7 @@ fn action_cache_refs_scratch_and_gc() {
             roots: vec![k2],
             keep_checkpoints: 0,
             grace: Duration::ZERO,
+            pending: Vec::new(),
         })
         .unwrap();
     // k1 is pinned by its ref, k2 by the roots; only the orphan blob goes.
@@ -364,6 +365,7 @@ fn action_cache_refs_scratch_and_gc() {
             roots: vec![],
             keep_checkpoints: 5,
             grace: Duration::ZERO,
+            pending: Vec::new(),
         })
         .unwrap();
     assert_eq!(
@@ -380,6 +382,55 @@ fn action_cache_refs_scratch_and_gc() {
         "{du}"
     );
     assert!(store.verify().unwrap().is_clean());
+}
+
+#[test]
+fn gc_keeps_what_a_submitted_job_will_read() {
+    // A batch job queued for longer than the grace period: no published action names its
+    // saved job or inputs yet, and its scratch is what it resumes from after a requeue.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let saved = store.put_bytes(b"a saved job").unwrap().digest;
+    let input = store.put_bytes(b"its input").unwrap().digest;
+    let orphan = store.put_bytes(b"nobody's").unwrap().digest;
+    let (queued, other) = (Digest::of(b"queued"), Digest::of(b"other"));
+    for key in [queued, other] {
+        std::fs::write(store.scratch(&key).unwrap().join("resume.ckpt"), b"x").unwrap();
+    }
+    let pending = vec![prunus_store::Pending {
+        key: queued,
+        blobs: vec![saved, input],
+        job: "Slurm job 7_0 (train/seed0)".into(),
+    }];
+    let gc = |pending: Vec<prunus_store::Pending>| {
+        store
+            .gc_with(&GcOptions {
+                roots: vec![],
+                keep_checkpoints: 0,
+                grace: Duration::ZERO,
+                pending,
+            })
+            .unwrap()
+    };
+    let report = gc(pending);
+    assert!(store.has(&saved) && store.has(&input) && !store.has(&orphan));
+    assert_eq!(
+        (report.blobs_pending, report.blobs_removed),
+        (2, 1),
+        "{report}"
+    );
+    assert!(store.root().join(format!("scratch/{queued}")).exists());
+    assert!(!store.root().join(format!("scratch/{other}")).exists());
+    assert!(
+        report
+            .to_string()
+            .contains("Slurm job 7_0 (train/seed0) is submitted"),
+        "{report}"
+    );
+    // Once the job is no longer pending, they go like anything else nothing needs.
+    let report = gc(Vec::new());
+    assert!(!store.has(&saved) && !store.has(&input), "{report}");
+    assert!(!store.root().join(format!("scratch/{queued}")).exists());
 }
 
 #[test]

@@ -7,7 +7,8 @@
 //! partition is a clear error; a coordinator killed with SIGKILL re-attaches, and two
 //! coordinators on one store never submit an instance twice; a training job requeued mid-run,
 //! and one stopped at its time limit (TIMEOUT), resume from their checkpoints and publish what
-//! an uninterrupted local run does, bit for bit.
+//! an uninterrupted local run does, bit for bit; gc keeps what a job held in the queue for
+//! hours will read.
 
 use std::collections::HashMap;
 use std::process::{Child, Command};
@@ -415,6 +416,77 @@ fn without_accounting_job_states_come_from_scontrol_and_the_exit_files() {
     let p = failing_job_is_reported(Some(&conf.with_file_name("slurm-noacct.conf")));
     assert_eq!(calls(&p, "sacct"), 1, "sacct asked again after it said no");
     assert!(calls(&p, "scontrol") >= 1, "scontrol was never asked");
+}
+
+#[test]
+fn gc_keeps_what_a_queued_job_will_read() {
+    if !slurm() {
+        return;
+    }
+    // A job held in the queue (--hold) for longer than gc's grace period: its saved job is
+    // named by no published result, yet it must be there when the job starts.
+    let p = Project::new();
+    p.write(
+        "q.kdl",
+        r#"
+pipeline "queued"
+stage "late" {
+    kind "command"
+    run "sh" "-c" "echo after the queue > $PRUNUS_OUT/out.txt"
+    outputs "out.txt"
+}
+"#,
+    );
+    let mut child = spawn(
+        &p,
+        &["run", "--executor", "slurm", "--sbatch-arg=--hold", "q.kdl"],
+    );
+    wait_until("the job is submitted", Duration::from_secs(30), || {
+        submissions(&p)
+            .iter()
+            .any(|(task, _, _)| task.contains('_'))
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let status = Command::new("find")
+        .args([
+            ".prunus",
+            "-exec",
+            "touch",
+            "-h",
+            "-d",
+            "2 hours ago",
+            "{}",
+            "+",
+        ])
+        .current_dir(p.path())
+        .status();
+    assert!(status.unwrap().success());
+    let r = prunus(&p, &["store", "gc"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("only submitted jobs without a result need"),
+        "{}",
+        r.stdout
+    );
+    let task = submissions(&p)[0].0.clone();
+    let array = task.split('_').next().unwrap();
+    assert!(
+        Command::new("scontrol")
+            .args(["release", array])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let r = prunus(&p, &["run", "--executor", "slurm", "q.kdl"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        submissions(&p).len(),
+        1,
+        "submitted again: {:?}",
+        submissions(&p)
+    );
 }
 
 const SLOW: &str = r#"

@@ -7,7 +7,8 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use prunus_store::{Digest, Store};
+use prunus_engine::job::Job;
+use prunus_store::{Digest, Pending, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::state::TaskId;
@@ -128,6 +129,43 @@ impl Ledger {
         let (_, path) = file.keep().map_err(|e| e.to_string())?;
         Ok(path)
     }
+}
+
+/// What `prunus store gc` must keep for the instances submitted to Slurm from `store` that
+/// have no result yet: each one's saved job, its inputs and its scratch (see [`Pending`]).
+/// A record stays after its task ends, so one without a result may also be a failed task:
+/// its job is what the next run resubmits. Nothing if the store never ran on Slurm.
+pub fn pending(store: &Store) -> Vec<Pending> {
+    let Ok(entries) = std::fs::read_dir(store.root().join("slurm/jobs")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for path in entries.flatten().map(|e| e.path()) {
+        let key = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(str::parse::<Digest>);
+        let (Some(Ok(key)), Some("json")) = (key, path.extension().and_then(|e| e.to_str())) else {
+            continue;
+        };
+        let Some(r) = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Record>(&b).ok())
+        else {
+            continue;
+        };
+        if !matches!(store.lookup(&key), Ok(None)) {
+            continue; // published (or unreadable, which gc itself reports)
+        }
+        let mut blobs = vec![r.job];
+        if let Ok(job) = Job::load(store, &r.job) {
+            let inputs = job.inputs.iter().flat_map(|i| i.outputs.values());
+            blobs.extend(inputs.map(|b| b.digest));
+        }
+        let job = format!("Slurm job {} ({})", r.task, r.instance);
+        out.push(Pending { key, blobs, job });
+    }
+    out
 }
 
 fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), String> {

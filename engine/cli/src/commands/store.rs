@@ -17,7 +17,9 @@ pub enum StoreCommand {
     /// report dangling results.
     Verify,
     /// Delete what no recorded instance references and what killed runs left behind; keep
-    /// the newest N checkpoint scratches of unfinished stages.
+    /// the newest N checkpoint scratches of unfinished stages, and everything a submitted
+    /// Slurm job without a result will read (its saved job, inputs and checkpoint), however
+    /// long it has been queued.
     Gc {
         #[arg(long, default_value_t = 1)]
         keep_checkpoints: usize,
@@ -60,6 +62,7 @@ pub fn run(root: &Path, cmd: StoreCommand) -> Result<ExitCode> {
                     roots,
                     keep_checkpoints,
                     grace: std::time::Duration::from_secs(3600),
+                    pending: prunus_slurm::ledger::pending(&store),
                 })
                 .into_diagnostic()?;
             println!("{r}");
