@@ -124,6 +124,17 @@ pub enum StoreError {
         key: Digest,
         reason: String,
     },
+    /// A checkpoint entry that the store's trust policy does not accept: the stage does not
+    /// resume from it.
+    #[error(
+        "the checkpoint of key {key} on remote {remote} is not trusted ({reason}); the stage \
+         does not resume from it"
+    )]
+    UntrustedCheckpoint {
+        remote: String,
+        key: Digest,
+        reason: String,
+    },
     /// A push of an action that this store has not published.
     #[error(
         "action {key} is not published in the store at {root} (or its blobs are missing); \

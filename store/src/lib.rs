@@ -29,7 +29,9 @@
 //! Sharing: a [`Remote`] (a directory, [`DirRemote`], or an object store) holds blob files and
 //! signed action entries; [`Store::fetch_action`] and [`Store::fetch_blob`] take from it only
 //! what verifies (and, for entries, what an [`EntryTrust`] accepts), [`Store::push_action`] and
-//! [`Store::push_blob`] give to it. The local layout above does not change.
+//! [`Store::push_blob`] give to it; [`Store::push_checkpoint`] and [`Store::fetch_checkpoint`]
+//! move an unfinished stage's scratch, signed, for a batch job resumed on another node. The
+//! local layout above does not change.
 //!
 //! How a runner uses it:
 //!
@@ -59,6 +61,7 @@
 
 mod action;
 mod blob;
+mod checkpoint;
 mod digest;
 mod error;
 mod leftovers;

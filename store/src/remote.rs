@@ -1,7 +1,7 @@
 //! The seam for sharing a store: a [`Remote`] moves blob files and action entries as bytes;
 //! everything that decides whether to believe them is in the store (`transfer`).
 //!
-//! A remote is a dumb object store with two namespaces, both named by digest:
+//! A remote is a dumb object store with namespaces named by digest:
 //!
 //! - **blobs**: each object is a blob *file* in the store's own format (a `.zst` file with
 //!   prunus's header, see `blob`), byte for byte as it lies under `blobs/`. Transfers stay
@@ -13,6 +13,9 @@
 //!   put a wrong result under a real key), so the envelope carries signatures and the store
 //!   checks them with an [`EntryTrust`] before it uses the entry. The remote only moves the
 //!   envelope's bytes; it neither signs nor verifies.
+//! - **checkpoint entries**: the same envelope around the list of an unfinished stage's
+//!   scratch files (by blob), so that a batch job stopped on one node resumes on another
+//!   (see `checkpoint`). The only objects that are replaced, by the stage's next checkpoint.
 //!
 //! Everything a remote returns is untrusted input: an implementation may be buggy, the objects
 //! may have been changed behind its back, or its owner may be hostile. The store therefore
@@ -133,6 +136,15 @@ pub trait Remote: Send + Sync {
 
     /// Creates the action entry for `key`, unless one exists.
     fn put_action(&self, key: &Digest, entry: &[u8]) -> Result<Put, RemoteError>;
+
+    /// The checkpoint entry of the unfinished stage `key` (see `checkpoint`), or `None`;
+    /// bounded by [`MAX_ENTRY_BYTES`] as [`Remote::get_action`] is.
+    fn get_checkpoint(&self, key: &Digest) -> Result<Option<Vec<u8>>, RemoteError>;
+
+    /// Writes the checkpoint entry of `key`, replacing any: the one object that is not
+    /// create-if-absent, since a stage's newer checkpoint supersedes its older one. Still
+    /// atomic: a reader sees the old entry or the new one, whole.
+    fn put_checkpoint(&self, key: &Digest, entry: &[u8]) -> Result<(), RemoteError>;
 }
 
 /// One signature on an action entry. Both fields are opaque to the store; an [`EntryTrust`]

@@ -34,16 +34,17 @@ use crate::error::IoContext;
 use crate::remote::{EntrySignature, EntryTrust, MAX_ENTRY_BYTES, Put, Remote};
 use crate::{ActionResult, BlobRef, Digest, Store, StoreError, from_read_err, set_readonly};
 
-const ENTRY_FORMAT: u32 = 1;
+pub(crate) const ENTRY_FORMAT: u32 = 1;
 
-/// An action entry as it lies on a remote (see the module's documentation).
+/// An action entry as it lies on a remote (see the module's documentation); a checkpoint
+/// entry is the same envelope (see `checkpoint`).
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Entry {
-    format: u32,
-    key: Digest,
-    manifest: String,
-    signatures: Vec<EntrySignature>,
+pub(crate) struct Entry {
+    pub(crate) format: u32,
+    pub(crate) key: Digest,
+    pub(crate) manifest: String,
+    pub(crate) signatures: Vec<EntrySignature>,
 }
 
 impl Store {

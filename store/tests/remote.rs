@@ -1,6 +1,7 @@
 //! Sharing through a remote: blobs and action entries round-trip through a directory remote,
 //! and whatever a remote gets wrong (missing, corrupt, swapped, truncated or failing objects,
-//! untrusted or malformed entries) is refused with nothing of it kept in the local store.
+//! untrusted or malformed entries) is refused with nothing of it kept in the local store;
+//! unfinished stages' checkpoints move between stores, believed only from trusted signers.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -281,6 +282,12 @@ impl Remote for Lying {
     fn put_action(&self, key: &Digest, entry: &[u8]) -> Result<Put, RemoteError> {
         self.inner.put_action(key, entry)
     }
+    fn get_checkpoint(&self, key: &Digest) -> Result<Option<Vec<u8>>, RemoteError> {
+        self.inner.get_checkpoint(key)
+    }
+    fn put_checkpoint(&self, key: &Digest, entry: &[u8]) -> Result<(), RemoteError> {
+        self.inner.put_checkpoint(key, entry)
+    }
 }
 
 #[test]
@@ -512,4 +519,90 @@ fn a_directory_remote_under_a_missing_folder_is_not_made() {
         "{err}"
     );
     assert!(!dir.path().join("mnt").exists());
+}
+
+#[test]
+fn checkpoints_move_between_stores_signed_and_replaced_by_newer_ones() {
+    use prunus_store::Signed;
+    let w = world();
+    let key = Digest::of(b"an unfinished stage");
+    let scratch = |s: &Store| s.root().join("scratch").join(key.to_string());
+    let write = |s: &Store, name: &str, bytes: &[u8]| {
+        let path = scratch(s).join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    };
+    let empty = |dir: &Path| !dir.exists() || files(dir).is_empty();
+    let (ckpt, replay) = (noise(300_000), b"replay".to_vec());
+    write(&w.a, "resume.ckpt", &ckpt);
+    write(&w.a, "replay/part0", &replay);
+    let alice = Signed::new(w.a.signing_key("alice").unwrap(), &[]).unwrap();
+    let alice_public = w.a.signing_key("alice").unwrap().public().to_string();
+    assert_eq!(w.a.push_checkpoint(&w.remote, &key, &alice).unwrap(), 2);
+
+    // Believed only from a trusted signer; nothing lands otherwise.
+    let stranger = Signed::new(w.b.signing_key("bob").unwrap(), &[]).unwrap();
+    let err =
+        w.b.fetch_checkpoint(&w.remote, &key, &stranger)
+            .unwrap_err();
+    assert!(
+        matches!(err, StoreError::UntrustedCheckpoint { .. }),
+        "{err}"
+    );
+    assert!(empty(&scratch(&w.b)));
+    let bob = Signed::new(
+        w.b.signing_key("bob").unwrap(),
+        std::slice::from_ref(&alice_public),
+    )
+    .unwrap();
+    assert_eq!(w.b.fetch_checkpoint(&w.remote, &key, &bob).unwrap(), 2);
+    assert_eq!(
+        std::fs::read(scratch(&w.b).join("resume.ckpt")).unwrap(),
+        ckpt
+    );
+    assert_eq!(
+        std::fs::read(scratch(&w.b).join("replay/part0")).unwrap(),
+        replay
+    );
+    // A local checkpoint is this store's own and at least as new: left as it is.
+    write(&w.b, "resume.ckpt", b"bob's own");
+    assert_eq!(w.b.fetch_checkpoint(&w.remote, &key, &bob).unwrap(), 0);
+    assert_eq!(
+        std::fs::read(scratch(&w.b).join("resume.ckpt")).unwrap(),
+        b"bob's own"
+    );
+
+    // A newer checkpoint replaces the remote's.
+    write(&w.a, "resume.ckpt", b"later");
+    w.a.push_checkpoint(&w.remote, &key, &alice).unwrap();
+    let c = Store::open(w._dir.path().join("c")).unwrap();
+    let carol = Signed::new(
+        c.signing_key("carol").unwrap(),
+        std::slice::from_ref(&alice_public),
+    )
+    .unwrap();
+    c.fetch_checkpoint(&w.remote, &key, &carol).unwrap();
+    assert_eq!(
+        std::fs::read(scratch(&c).join("resume.ckpt")).unwrap(),
+        b"later"
+    );
+
+    // A signed checkpoint does not pass for a signed result under the same key.
+    let entry = w.remote.get_checkpoint(&key).unwrap().unwrap();
+    w.remote.put_action(&key, &entry).unwrap();
+    let d = Store::open(w._dir.path().join("d")).unwrap();
+    let dave = Signed::new(d.signing_key("dave").unwrap(), &[alice_public]).unwrap();
+    assert!(d.fetch_action(&w.remote, &key, &dave).is_err());
+    assert!(d.lookup(&key).unwrap().is_none());
+    // Nor does a checkpoint entry changed after it was signed.
+    let text = String::from_utf8(entry)
+        .unwrap()
+        .replace("replay/part0", "replay/part1");
+    w.remote.put_checkpoint(&key, text.as_bytes()).unwrap();
+    let err = d.fetch_checkpoint(&w.remote, &key, &dave).unwrap_err();
+    assert!(
+        matches!(err, StoreError::UntrustedCheckpoint { .. }),
+        "{err}"
+    );
+    assert!(empty(&scratch(&d)));
 }

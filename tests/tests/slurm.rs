@@ -196,6 +196,23 @@ fn a_sweep_through_slurm_gives_the_local_keys_and_outputs() {
 /// store hidden under an empty tmpfs (a mount namespace of its own), against a store of its
 /// own, and moves its inputs and result through the S3 remote; the coordinator ends with the
 /// local executor's keys and outputs, fetched from the remote, signed by its jobs key.
+/// What the nodes run: prunus, with the project's store hidden under an empty tmpfs, as on
+/// a node that does not see it.
+fn node_prunus(p: &Project) -> std::path::PathBuf {
+    let store = p.path().join(".prunus");
+    std::fs::create_dir_all(&store).unwrap();
+    let path = p.write(
+        "node-prunus",
+        &format!(
+            "#!/bin/sh\nexec unshare -m sh -c 'mount -t tmpfs none \"$0\" && exec \"$@\"' {} {} \"$@\"\n",
+            store.display(),
+            prunus_tests::prunus_bin().display()
+        ),
+    );
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path
+}
+
 #[test]
 fn jobs_on_nodes_without_the_store_go_through_the_remote() {
     if !slurm() {
@@ -212,22 +229,7 @@ fn jobs_on_nodes_without_the_store_go_through_the_remote() {
         prunus(&local, &["run", "sweep.kdl"]).ok().counts(),
         (5, 0, 0)
     );
-    let store = cluster.path().join(".prunus");
-    std::fs::create_dir_all(&store).unwrap();
-    // What the nodes run: prunus, with the coordinator's store hidden.
-    let node_prunus = cluster.write(
-        "node-prunus",
-        &format!(
-            "#!/bin/sh\nexec unshare -m sh -c 'mount -t tmpfs none \"$0\" && exec \"$@\"' {} {} \"$@\"\n",
-            store.display(),
-            prunus_tests::prunus_bin().display()
-        ),
-    );
-    std::fs::set_permissions(
-        &node_prunus,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    let node_prunus = node_prunus(&cluster);
     let node_store = cluster.path().join("node-store");
     cluster.write(
         "sweep.kdl",
@@ -642,6 +644,83 @@ fn a_training_job_requeued_mid_run_resumes_bit_identically() {
     assert!(
         published == reference,
         "the resumed run published another network"
+    );
+}
+
+#[test]
+fn a_job_requeued_onto_another_node_resumes_from_the_checkpoint_on_the_remote() {
+    if !slurm() {
+        return;
+    }
+    let Some(endpoint) = prunus_tests::s3::shared_endpoint() else {
+        return;
+    };
+    let reference = uninterrupted();
+    let bucket = format!("slurm-requeue-{}", std::process::id());
+    prunus_tests::s3::create_bucket(&endpoint, &bucket);
+    let p = Project::new();
+    // Each start of the job gets a store of its own, as a job requeued onto another node
+    // does: Slurm counts restarts in SLURM_RESTART_COUNT (unset on the first).
+    let (node_prunus, logs) = (node_prunus(&p), p.path().join("logs"));
+    std::fs::create_dir_all(&logs).unwrap();
+    let settings = format!(
+        "executor \"slurm\" {{\n    prunus \"{}\"\n    node-store \"{}/node$SLURM_RESTART_COUNT\"\n    node-log \"{}/%A_%a.log\"",
+        node_prunus.display(),
+        p.path().display(),
+        logs.display()
+    );
+    p.write(
+        "t.kdl",
+        &train(STEPS, "").replace("executor \"slurm\" {", &settings),
+    );
+    let url = format!("s3://{bucket}/cache");
+    let mut run = command(
+        &p,
+        &["run", "t.kdl", "--remote", &url, "--endpoint", &endpoint],
+    );
+    run.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = run.spawn().unwrap();
+    let log = |task: &str| std::fs::read_to_string(logs.join(format!("{task}.log")));
+    wait_until("the job trains", Duration::from_secs(60), || {
+        !submissions(&p).is_empty() && log(&the_task(&p)).is_ok_and(|l| l.contains("steps ("))
+    });
+    let task = the_task(&p);
+    let scontrol = |args: &[&str]| {
+        assert!(
+            Command::new("scontrol")
+                .args(args)
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    scontrol(&["requeue", &task]);
+    wait_until(
+        "the checkpoint is on the remote",
+        Duration::from_secs(30),
+        || {
+            prunus_tests::s3::objects(&endpoint, &bucket)
+                .iter()
+                .any(|(k, _)| k.contains("checkpoints/"))
+        },
+    );
+    scontrol(&["update", &format!("JobId={task}"), "StartTime=now"]);
+    let r = Ran::from(child.wait_with_output().unwrap()).ok();
+    assert_eq!(r.counts(), (1, 0, 0), "{}", r.stderr);
+    let log = log(&task).unwrap_or_default();
+    assert!(log.contains("took its checkpoint from"), "{log}");
+    assert!(log.contains("resuming at agent step"), "{log}");
+    assert!(
+        p.path().join("node1").exists(),
+        "the second start had a store of its own"
+    );
+    let published = std::fs::read(p.path().join("results/t/train/final.ckpt")).unwrap();
+    assert!(
+        published == reference,
+        "the run resumed on another node published another network"
     );
 }
 

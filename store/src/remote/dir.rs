@@ -7,6 +7,7 @@
 //! PRUNUS-REMOTE             marker with the layout version
 //! blobs/ab/<digest>.zst     blob files, as the store keeps them (see `blob`)
 //! actions/ab/<key>.entry    action entries: signed envelopes (see `transfer`)
+//! checkpoints/ab/<key>.entry  checkpoint entries of unfinished stages (see `checkpoint`)
 //! tmp/                      objects being written; linked into place only once durable
 //! ```
 //!
@@ -14,6 +15,7 @@
 //! name exists, atomically, also over NFS (where `rename` would replace and
 //! `RENAME_NOREPLACE` is unsupported), so of two machines putting one object, one creates it
 //! whole and the other finds it there. Nothing partial is ever visible under a final name.
+//! A checkpoint entry, the one object that is replaced, is renamed over the old one instead.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -24,7 +26,7 @@ use crate::Digest;
 
 const MARKER: &str = "PRUNUS-REMOTE";
 const MARKER_TEXT: &str = "prunus-remote 1\n";
-const SUBDIRS: [&str; 3] = ["blobs", "actions", "tmp"];
+const SUBDIRS: [&str; 4] = ["blobs", "actions", "checkpoints", "tmp"];
 
 /// A [`Remote`] in a directory (see the module's documentation for its layout).
 #[derive(Debug, Clone)]
@@ -100,11 +102,36 @@ impl DirRemote {
     }
 
     fn action_path(&self, key: &Digest) -> PathBuf {
+        self.entry_path("actions", key)
+    }
+
+    fn entry_path(&self, top: &str, key: &Digest) -> PathBuf {
         let hex = key.to_string();
         self.root
-            .join("actions")
+            .join(top)
             .join(&hex[..2])
             .join(format!("{hex}.entry"))
+    }
+
+    /// A small object's bytes, or `None`; more than [`MAX_ENTRY_BYTES`] is an error.
+    fn read_entry(&self, path: &Path, object: &str) -> Result<Option<Vec<u8>>, RemoteError> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.err("get", object, e)),
+        };
+        let mut bytes = Vec::new();
+        file.take(MAX_ENTRY_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| self.err("get", object, e))?;
+        if bytes.len() as u64 > MAX_ENTRY_BYTES {
+            let e = io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("it is larger than {MAX_ENTRY_BYTES} bytes"),
+            );
+            return Err(self.err("get", object, e));
+        }
+        Ok(Some(bytes))
     }
 
     fn err(&self, op: &'static str, object: impl std::fmt::Display, e: io::Error) -> RemoteError {
@@ -235,24 +262,7 @@ impl Remote for DirRemote {
     }
 
     fn get_action(&self, key: &Digest) -> Result<Option<Vec<u8>>, RemoteError> {
-        let object = format!("action entry {key}");
-        let file = match File::open(self.action_path(key)) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(self.err("get", &object, e)),
-        };
-        let mut bytes = Vec::new();
-        file.take(MAX_ENTRY_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| self.err("get", &object, e))?;
-        if bytes.len() as u64 > MAX_ENTRY_BYTES {
-            let e = io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("it is larger than {MAX_ENTRY_BYTES} bytes"),
-            );
-            return Err(self.err("get", &object, e));
-        }
-        Ok(Some(bytes))
+        self.read_entry(&self.action_path(key), &format!("action entry {key}"))
     }
 
     fn put_action(&self, key: &Digest, entry: &[u8]) -> Result<Put, RemoteError> {
@@ -260,5 +270,29 @@ impl Remote for DirRemote {
         self.create(&self.action_path(key), &object, |file| {
             file.write_all(entry)
         })
+    }
+
+    fn get_checkpoint(&self, key: &Digest) -> Result<Option<Vec<u8>>, RemoteError> {
+        let path = self.entry_path("checkpoints", key);
+        self.read_entry(&path, &format!("checkpoint entry {key}"))
+    }
+
+    fn put_checkpoint(&self, key: &Digest, entry: &[u8]) -> Result<(), RemoteError> {
+        let object = format!("checkpoint entry {key}");
+        let err = |op, e| self.err(op, &object, e);
+        let dest = self.entry_path("checkpoints", key);
+        let mut tmp = tempfile::Builder::new()
+            .prefix("put-")
+            .tempfile_in(self.root.join("tmp"))
+            .map_err(|e| err("create a temp file for", e))?;
+        tmp.write_all(entry).map_err(|e| err("put", e))?;
+        tmp.as_file().sync_all().map_err(|e| err("fsync", e))?;
+        let parent = dest.parent().expect("remote paths have a parent");
+        fs::create_dir_all(parent).map_err(|e| err("create the directory of", e))?;
+        tmp.persist(&dest)
+            .map_err(|e| err("rename into place", e.error))?;
+        File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| err("fsync the directory of", e))
     }
 }

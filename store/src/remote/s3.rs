@@ -6,6 +6,7 @@
 //! ```text
 //! blobs/<digest>.zst     blob files, as the store keeps them (see `blob`)
 //! actions/<key>.entry    action entries: signed envelopes (see `transfer`)
+//! checkpoints/<key>.entry  checkpoint entries of unfinished stages (see `checkpoint`)
 //! ```
 //!
 //! Create-if-absent: small objects (action entries, blobs up to one part) are put with
@@ -128,10 +129,29 @@ impl S3Remote {
     }
 
     fn action_path(&self, key: &Digest) -> Path {
-        self.prefix
-            .clone()
-            .join("actions")
-            .join(format!("{key}.entry"))
+        self.entry_path("actions", key)
+    }
+
+    fn entry_path(&self, top: &str, key: &Digest) -> Path {
+        self.prefix.clone().join(top).join(format!("{key}.entry"))
+    }
+
+    /// A small object's bytes, or `None`; more than [`MAX_ENTRY_BYTES`] is an error, found
+    /// without reading more than that.
+    fn read_entry(&self, path: &Path, object: &str) -> Result<Option<Vec<u8>>, RemoteError> {
+        let Some(reader) = self.get(path, object)? else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::new();
+        reader
+            .take(MAX_ENTRY_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| RemoteError::new(&self.name, "get", object, e))?;
+        if bytes.len() as u64 > MAX_ENTRY_BYTES {
+            let e = format!("it is larger than {MAX_ENTRY_BYTES} bytes, which no entry is");
+            return Err(RemoteError::new(&self.name, "get", object, e));
+        }
+        Ok(Some(bytes))
     }
 
     fn err(
@@ -328,20 +348,7 @@ impl Remote for S3Remote {
     }
 
     fn get_action(&self, key: &Digest) -> Result<Option<Vec<u8>>, RemoteError> {
-        let object = format!("action entry {key}");
-        let Some(reader) = self.get(&self.action_path(key), &object)? else {
-            return Ok(None);
-        };
-        let mut bytes = Vec::new();
-        reader
-            .take(MAX_ENTRY_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| RemoteError::new(&self.name, "get", &object, e))?;
-        if bytes.len() as u64 > MAX_ENTRY_BYTES {
-            let e = format!("it is larger than {MAX_ENTRY_BYTES} bytes, which no entry is");
-            return Err(RemoteError::new(&self.name, "get", &object, e));
-        }
-        Ok(Some(bytes))
+        self.read_entry(&self.action_path(key), &format!("action entry {key}"))
     }
 
     fn put_action(&self, key: &Digest, entry: &[u8]) -> Result<Put, RemoteError> {
@@ -351,6 +358,20 @@ impl Remote for S3Remote {
             Bytes::copy_from_slice(entry),
             object,
         )
+    }
+
+    fn get_checkpoint(&self, key: &Digest) -> Result<Option<Vec<u8>>, RemoteError> {
+        let path = self.entry_path("checkpoints", key);
+        self.read_entry(&path, &format!("checkpoint entry {key}"))
+    }
+
+    fn put_checkpoint(&self, key: &Digest, entry: &[u8]) -> Result<(), RemoteError> {
+        let path = self.entry_path("checkpoints", key);
+        let payload = PutPayload::from(Bytes::copy_from_slice(entry));
+        self.runtime
+            .block_on(self.store.put(&path, payload))
+            .map(drop)
+            .map_err(|e| self.err("put", format!("checkpoint entry {key}"), e))
     }
 }
 

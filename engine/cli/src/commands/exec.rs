@@ -2,7 +2,8 @@
 //! store and publishes the result, with nothing but the store: what a Slurm job or a remote
 //! worker runs. The job was written by the coordinator (`prunus run --executor ...`) or by
 //! `prunus exec --save`. With `--remote`, on a machine that does not see that store, the job
-//! and its inputs come from the remote and the result goes back to it.
+//! and its inputs come from the remote and the result goes back to it; so does the checkpoint
+//! of a run that is interrupted, so that the job resumes on whichever node runs it next.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -82,12 +83,17 @@ pub fn run(store_root: &Path, args: Args) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&job).into_diagnostic()?);
         return Ok(ExitCode::SUCCESS);
     }
-    if let Some((remote, _)) = &through {
+    if let Some((remote, trust)) = &through {
         fetch_inputs(&store, remote.as_ref(), &job)?;
+        resume_from(&store, remote.as_ref(), trust, &job);
     }
     let (mut code, mut message) = execute(&store, &job)?;
-    if let Some((remote, trust)) = through.as_ref().filter(|_| code == 0) {
-        if let Err(e) = push_result(&store, remote.as_ref(), trust, &job) {
+    if let Some((remote, trust)) = &through {
+        if code == 130 {
+            save_checkpoint(&store, remote.as_ref(), trust, &job);
+        } else if code == 0
+            && let Err(e) = push_result(&store, remote.as_ref(), trust, &job)
+        {
             (code, message) = (1, format!("✗ {e}"));
             eprintln!("{message}");
         }
@@ -113,6 +119,43 @@ fn fetch_inputs(store: &Store, remote: &dyn Remote, job: &Job) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Takes the checkpoint an interrupted run of this job left on the remote, on whatever node
+/// it ran, unless this store has one: a job requeued onto another node resumes instead of
+/// starting over. A checkpoint that cannot be had or is not trusted is skipped: the stage
+/// then starts from the beginning, which is slower but gives the same result.
+fn resume_from(store: &Store, remote: &dyn Remote, trust: &Signed, job: &Job) {
+    match store.fetch_checkpoint(remote, &job.key, trust) {
+        Ok(0) => {}
+        Ok(n) => eprintln!(
+            "{}: took its checkpoint from {} ({n} files)",
+            job.instance,
+            remote.name()
+        ),
+        Err(e) => eprintln!(
+            "warning: {}: {e}; it starts from the beginning",
+            job.instance
+        ),
+    }
+}
+
+/// Puts the checkpoint an interrupted stage just wrote on the remote, signed, for the node
+/// the job is requeued on (Slurm's grace after SIGTERM has to cover this).
+fn save_checkpoint(store: &Store, remote: &dyn Remote, trust: &Signed, job: &Job) {
+    match store.push_checkpoint(remote, &job.key, trust) {
+        Ok(0) => {}
+        Ok(n) => eprintln!(
+            "{}: its checkpoint is on {} ({n} files): it resumes there on any node",
+            job.instance,
+            remote.name()
+        ),
+        Err(e) => eprintln!(
+            "warning: {}: its checkpoint did not reach {} ({e}); it resumes only on this node",
+            job.instance,
+            remote.name()
+        ),
+    }
 }
 
 /// Pushes the job's published result (blobs, then the signed entry) to the remote.
