@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::IoContext;
 use crate::outputs::{check_output_name, output_path};
 use crate::remote::{EntryTrust, MAX_ENTRY_BYTES, Remote};
-use crate::transfer::{ENTRY_FORMAT, Entry};
+use crate::transfer::{ENTRY_FORMAT, Entry, seal};
 use crate::{BlobRef, Digest, Store, StoreError};
 
 /// A checkpoint entry's manifest (see the module's documentation).
@@ -66,16 +66,7 @@ impl Store {
             files,
         };
         let manifest = serde_json::to_string(&manifest).expect("manifests serialize");
-        let signatures = trust
-            .sign(&signed_key(key), manifest.as_bytes())
-            .map_err(|reason| StoreError::CannotSign { key: *key, reason })?;
-        let entry = Entry {
-            format: ENTRY_FORMAT,
-            key: *key,
-            manifest,
-            signatures,
-        };
-        let entry = serde_json::to_vec(&entry).expect("entries serialize");
+        let entry = seal(key, &signed_key(key), manifest, trust)?;
         remote.put_checkpoint(key, &entry)?;
         Ok(n)
     }

@@ -248,8 +248,19 @@ fn seal_entry(
     trust: &dyn EntryTrust,
 ) -> Result<Vec<u8>, StoreError> {
     let manifest = String::from_utf8(Manifest::to_json(key, result)).expect("JSON is UTF-8");
+    seal(key, key, manifest, trust)
+}
+
+/// The envelope of `manifest` for `key`, with `trust`'s signatures over `signed` (the key
+/// itself for an action entry; see `checkpoint::signed_key` for a checkpoint entry).
+pub(crate) fn seal(
+    key: &Digest,
+    signed: &Digest,
+    manifest: String,
+    trust: &dyn EntryTrust,
+) -> Result<Vec<u8>, StoreError> {
     let signatures = trust
-        .sign(key, manifest.as_bytes())
+        .sign(signed, manifest.as_bytes())
         .map_err(|reason| StoreError::CannotSign { key: *key, reason })?;
     let entry = Entry {
         format: ENTRY_FORMAT,
