@@ -588,6 +588,12 @@ fn uninterrupted() -> &'static [u8] {
     })
 }
 
+/// Runs `scontrol ARGS`, which must succeed.
+fn scontrol(args: &[&str]) {
+    let status = Command::new("scontrol").args(args).status();
+    assert!(status.unwrap().success(), "scontrol {}", args.join(" "));
+}
+
 /// The Slurm task the store's record names for the one instance.
 fn the_task(p: &Project) -> String {
     submissions(p).last().expect("submitted").0.clone()
@@ -613,15 +619,6 @@ fn a_training_job_requeued_mid_run_resumes_bit_identically() {
     let task = the_task(&p);
     // As a preemption does: SIGTERM, then the job is queued again. Slurm holds a requeued
     // job for two minutes; let it start at once.
-    let scontrol = |args: &[&str]| {
-        assert!(
-            Command::new("scontrol")
-                .args(args)
-                .status()
-                .unwrap()
-                .success()
-        )
-    };
     scontrol(&["requeue", &task]);
     wait_until("the job is requeued", Duration::from_secs(30), || {
         let q = Command::new("squeue")
@@ -688,15 +685,6 @@ fn a_job_requeued_onto_another_node_resumes_from_the_checkpoint_on_the_remote() 
         !submissions(&p).is_empty() && log(&the_task(&p)).is_ok_and(|l| l.contains("steps ("))
     });
     let task = the_task(&p);
-    let scontrol = |args: &[&str]| {
-        assert!(
-            Command::new("scontrol")
-                .args(args)
-                .status()
-                .unwrap()
-                .success()
-        )
-    };
     scontrol(&["requeue", &task]);
     wait_until(
         "the checkpoint is on the remote",
