@@ -91,6 +91,8 @@ struct Bench {
     dir: tempfile::TempDir,
     /// An aws config that downloads each object with one GET (no ranged parts).
     whole_gets: PathBuf,
+    /// The server's process, when it runs here (`PRUNUS_BENCH_SERVER_PID`): its CPU is counted.
+    server_pid: Option<u32>,
 }
 
 impl Bench {
@@ -113,13 +115,32 @@ impl Bench {
             "[default]\ns3 =\n  multipart_threshold = 5GB\n",
         )
         .expect("write the aws config for whole-object GETs");
+        let server_pid = std::env::var("PRUNUS_BENCH_SERVER_PID")
+            .ok()
+            .and_then(|p| p.parse().ok());
         Some(Bench {
             endpoint,
             aws,
             tag,
             dir,
             whole_gets,
+            server_pid,
         })
+    }
+
+    /// Runs `f` and measures it: wall time, and the CPU the client (this process, where
+    /// prunus's transfers run, and its children, where aws runs) and the server spent on it.
+    fn sample<T>(&self, f: impl FnOnce() -> T) -> (T, Sample) {
+        let server = || self.server_pid.and_then(|p| cpu_secs(&p.to_string()));
+        let (client0, server0) = (cpu_secs("self"), server());
+        let (out, wall) = timed(f);
+        let delta = |a: Option<f64>, b: Option<f64>| b.zip(a).map_or(f64::NAN, |(b, a)| b - a);
+        let sample = Sample {
+            wall,
+            client: delta(client0, cpu_secs("self")),
+            server: delta(server0, server()),
+        };
+        (out, sample)
     }
 
     /// A fresh path under the bench's temp dir (not created).
@@ -200,6 +221,25 @@ impl Bench {
         );
         secs
     }
+}
+
+/// What one transfer took: wall seconds, and CPU seconds of the client and of the server
+/// (NaN where unknown).
+#[derive(Clone, Copy)]
+struct Sample {
+    wall: f64,
+    client: f64,
+    server: f64,
+}
+
+/// CPU seconds (user + system) process `pid` has used, with those of its waited-for children,
+/// from `/proc/<pid>/stat` (fields 14-17, in clock ticks of 1/100 s); `None` off Linux.
+fn cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; the fields after it are plain numbers.
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    let ticks: Option<Vec<f64>> = fields.get(11..15)?.iter().map(|f| f.parse().ok()).collect();
+    Some(ticks?.iter().sum::<f64>() / 100.0)
 }
 
 // ----- data -----
@@ -387,54 +427,55 @@ fn large(bench: &Bench, rounds: usize) {
         bytes as f64 / 1e6,
         LARGE.len()
     );
-    let mut times = [const { Vec::new() }; ROWS.len()];
+    let mut samples = [const { Vec::new() }; ROWS.len()];
     for round in 1..=rounds {
-        let secs = large_round(bench, &store, round, (files, bytes));
+        let round_samples = large_round(bench, &store, round, (files, bytes));
         let line: Vec<String> = ROWS
             .iter()
-            .zip(secs)
-            .map(|((dir, name), s)| format!("{name} ({dir}) {s:.2} s"))
+            .zip(&round_samples)
+            .map(|((dir, name), s)| format!("{name} ({dir}) {:.2} s", s.wall))
             .collect();
         println!("  round {round}: {}", line.join(", "));
-        for (row, s) in times.iter_mut().zip(secs) {
+        for (row, s) in samples.iter_mut().zip(round_samples) {
             row.push(s);
         }
     }
-    print_table(bytes, &times);
+    print_table(bytes, &samples);
 }
 
 /// One round of [`ROWS`], each to or from a fresh place; checks that each moved everything,
-/// then frees the disk (and the server's) for the next round. Returns the wall times.
+/// then frees the disk (and the server's) for the next round. Returns what each row took.
 fn large_round(
     bench: &Bench,
     store: &Store,
     round: usize,
     (files, bytes): (u64, u64),
-) -> [f64; ROWS.len()] {
+) -> [Sample; ROWS.len()] {
     let bucket = bench.new_bucket(&format!("large-r{round}"));
     let (prunus_url, aws_url) = (
         format!("s3://{bucket}/prunus"),
         format!("s3://{bucket}/aws"),
     );
-    let (pushed, push_s) = push(bench, store, &prunus_url);
+    let ((pushed, _), push_s) = bench.sample(|| push(bench, store, &prunus_url));
     assert_eq!(
         (pushed.blobs, pushed.bytes),
         (files, bytes),
         "push moved all"
     );
     let blob_dir = store.root().join("blobs");
-    let sync_up = bench.aws(&["sync", path_str(&blob_dir), &aws_url]);
+    let (_, sync_up) = bench.sample(|| bench.aws(&["sync", path_str(&blob_dir), &aws_url]));
     let pulled_root = bench.path(&format!("pulled-{round}"));
-    let (pulled, pull_s) = pull(bench, &pulled_root, store, &prunus_url);
+    let ((pulled, _), pull_s) = bench.sample(|| pull(bench, &pulled_root, store, &prunus_url));
     assert_eq!(
         pulled.actions as usize,
         LARGE.len(),
         "pull took all results"
     );
     let aws_dir = bench.path(&format!("aws-{round}"));
-    let sync_down = bench.aws(&["sync", &aws_url, path_str(&aws_dir)]);
+    let (_, sync_down) = bench.sample(|| bench.aws(&["sync", &aws_url, path_str(&aws_dir)]));
     let whole_dir = bench.path(&format!("aws-whole-{round}"));
-    let whole_down = bench.aws_whole_gets(&["sync", &aws_url, path_str(&whole_dir)]);
+    let (_, whole_down) =
+        bench.sample(|| bench.aws_whole_gets(&["sync", &aws_url, path_str(&whole_dir)]));
     for (dir, what) in [
         (pulled_root.join("blobs"), "pull"),
         (aws_dir.clone(), "aws sync"),
@@ -453,23 +494,33 @@ fn path_str(p: &Path) -> &str {
     p.to_str().expect("the bench's temp paths are UTF-8")
 }
 
-/// Medians and speeds per row of [`ROWS`], and per direction prunus's speed relative to each
+/// Medians and speeds per row of [`ROWS`] with the CPU each cost (the client's and the
+/// server's, which share the cores here), and per direction prunus's speed relative to each
 /// aws reference (target >= 1 against plain `aws s3 sync`).
-fn print_table(bytes: u64, times: &[Vec<f64>; ROWS.len()]) {
+fn print_table(bytes: u64, samples: &[Vec<Sample>; ROWS.len()]) {
     let mb = bytes as f64 / 1e6;
+    let times: Vec<Vec<f64>> = samples
+        .iter()
+        .map(|row| row.iter().map(|s| s.wall).collect())
+        .collect();
+    let times: &[Vec<f64>; ROWS.len()] = times.as_slice().try_into().expect("one row each");
     println!(
-        "\n  {:<6}{:<18}{:>10}{:>9}   rounds (s)",
-        "", "", "median s", "MB/s"
+        "\n  {:<6}{:<18}{:>10}{:>9}{:>12}{:>12}   rounds (s)",
+        "", "", "median s", "MB/s", "client CPU", "server CPU"
     );
     let mut last_dir = "";
-    for (i, ((dir, name), xs)) in ROWS.iter().zip(times).enumerate() {
+    for (i, ((dir, name), row)) in ROWS.iter().zip(samples).enumerate() {
+        let xs = &times[i];
         let rounds: Vec<String> = xs.iter().map(|x| format!("{x:.2}")).collect();
+        let cpu = |f: fn(&Sample) -> f64| median(&row.iter().map(f).collect::<Vec<_>>());
         let shown = if *dir == last_dir { "" } else { dir };
         last_dir = dir;
         println!(
-            "  {shown:<6}{name:<18}{:>10.2}{:>9.0}   {}",
+            "  {shown:<6}{name:<18}{:>10.2}{:>9.0}{:>10.1} s{:>10.1} s   {}",
             median(xs),
             mb / median(xs),
+            cpu(|s| s.client),
+            cpu(|s| s.server),
             rounds.join(" ")
         );
         if ROWS.get(i + 1).is_none_or(|(next, _)| next != dir) {
