@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
-use object_store::aws::{AmazonS3Builder, S3ConditionalPut};
+use object_store::aws::{AmazonS3Builder, Checksum, S3ConditionalPut};
 use object_store::path::Path;
 use object_store::{
     BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
@@ -99,8 +99,15 @@ impl S3Remote {
         }
         // Over TLS the body cannot change in transit, so hashing it into the signature (a
         // third of a push's CPU) buys nothing; over plain HTTP the signed hash is what keeps
-        // a changed body from being stored for good (puts are create-if-absent).
+        // a changed body from being stored for good (puts are create-if-absent). That same
+        // SHA-256 also goes as each part's `x-amz-checksum-sha256` (object_store hashes once
+        // for both), so the server checks every part itself and keeps per-part checksums
+        // instead of a whole-object one it would compute at completion (as `aws s3 sync`
+        // sends its CRC32s; on moto this took a push from 0.94x to 1.06x the speed of aws).
         builder = builder.with_unsigned_payload(!plain_http);
+        if plain_http {
+            builder = builder.with_checksum_algorithm(Checksum::SHA256);
+        }
         if let Some(region) = &config.region {
             builder = builder.with_region(region);
         } else if std::env::var_os("AWS_REGION").is_none()
