@@ -80,6 +80,16 @@ fn minatar128_keeps_its_conv_and_10k_weights() {
         (layers[0].2, layers[1].2, total(&layers)),
         (142, 9_434, 10_308)
     );
+    // ERK keeps 732 of the Q-head's 768 weights; uniform keeps 5% of it, 38 (6 or 7 per
+    // action), and fewer in the conv: why uniform fails on this network (docs/minatar).
+    assert_eq!(layers[2].2, 732);
+    let uniform = kept(
+        Architecture::MinAtarCnn { hidden: vec![128] },
+        1.0,
+        Distribution::Uniform,
+    );
+    let kept_per_layer: Vec<usize> = uniform.iter().map(|l| l.2).collect();
+    assert_eq!(kept_per_layer, [29, 10_240, 38]);
 }
 
 #[test]
