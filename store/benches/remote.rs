@@ -499,11 +499,8 @@ fn path_str(p: &Path) -> &str {
 /// aws reference (target >= 1 against plain `aws s3 sync`).
 fn print_table(bytes: u64, samples: &[Vec<Sample>; ROWS.len()]) {
     let mb = bytes as f64 / 1e6;
-    let times: Vec<Vec<f64>> = samples
-        .iter()
-        .map(|row| row.iter().map(|s| s.wall).collect())
-        .collect();
-    let times: &[Vec<f64>; ROWS.len()] = times.as_slice().try_into().expect("one row each");
+    let times: [Vec<f64>; ROWS.len()] =
+        std::array::from_fn(|i| samples[i].iter().map(|s| s.wall).collect());
     println!(
         "\n  {:<6}{:<18}{:>10}{:>9}{:>12}{:>12}   rounds (s)",
         "", "", "median s", "MB/s", "client CPU", "server CPU"
@@ -524,7 +521,7 @@ fn print_table(bytes: u64, samples: &[Vec<Sample>; ROWS.len()]) {
             rounds.join(" ")
         );
         if ROWS.get(i + 1).is_none_or(|(next, _)| next != dir) {
-            print_ratios(dir, times);
+            print_ratios(dir, &times);
         }
     }
 }
