@@ -335,19 +335,9 @@ impl LineChart<'_> {
                 let cap = x_span * 0.008;
                 let style = c.stroke_width(width.max(2) - 1);
                 chart
-                    .draw_series(with_interval.iter().map(|p| {
+                    .draw_series(with_interval.iter().flat_map(|p| {
                         let (lo, hi) = p.interval.unwrap();
-                        PathElement::new(
-                            vec![
-                                (p.x - cap, lo),
-                                (p.x + cap, lo),
-                                (p.x, lo),
-                                (p.x, hi),
-                                (p.x - cap, hi),
-                                (p.x + cap, hi),
-                            ],
-                            style,
-                        )
+                        error_bar(p.x, (lo, hi), cap, style)
                     }))
                     .map_err(draw_error)?;
             }
@@ -355,6 +345,22 @@ impl LineChart<'_> {
         }
         Ok(())
     }
+}
+
+/// An error bar at `x` over `[lo, hi]`: the stem and two caps `cap` wide on each side, as
+/// three strokes. One path that doubles back on itself draws spikes at its turns with thick
+/// lines (plotters joins the segments).
+pub fn error_bar(
+    x: f64,
+    (lo, hi): (f64, f64),
+    cap: f64,
+    style: ShapeStyle,
+) -> [PathElement<(f64, f64)>; 3] {
+    [
+        PathElement::new(vec![(x, lo), (x, hi)], style),
+        PathElement::new(vec![(x - cap, lo), (x + cap, lo)], style),
+        PathElement::new(vec![(x - cap, hi), (x + cap, hi)], style),
+    ]
 }
 
 /// Widens `[lo, hi]` by `frac` of its span on each side (or by 1 when it is a point).

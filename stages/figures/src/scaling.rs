@@ -6,7 +6,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::FigureError;
-use crate::plot::{AXIS, FONT, Figure, LEGEND, TICKS, TITLE, color, draw_error, pad, plain};
+use crate::plot::{
+    AXIS, FONT, Figure, LEGEND, TICKS, TITLE, color, draw_error, error_bar, pad, plain,
+};
 
 /// One bar: the estimate and its interval.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -116,20 +118,10 @@ impl Figure for Scaling {
                 .legend(move |(x, y)| Rectangle::new([(x, y - 8), (x + 22, y + 8)], c.filled()));
             let cap = w * 0.18;
             chart
-                .draw_series(series.bars.iter().enumerate().filter_map(|(i, b)| {
-                    b.map(|b| {
+                .draw_series(series.bars.iter().enumerate().flat_map(|(i, b)| {
+                    b.into_iter().flat_map(move |b| {
                         let x = left(i) + w / 2.0;
-                        PathElement::new(
-                            vec![
-                                (x - cap, b.low),
-                                (x + cap, b.low),
-                                (x, b.low),
-                                (x, b.high),
-                                (x - cap, b.high),
-                                (x + cap, b.high),
-                            ],
-                            BLACK.stroke_width(2),
-                        )
+                        error_bar(x, (b.low, b.high), cap, BLACK.stroke_width(2))
                     })
                 }))
                 .map_err(draw_error)?;

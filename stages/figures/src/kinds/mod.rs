@@ -70,7 +70,11 @@ impl StageKind for FigureKind {
     }
 
     fn version(&self) -> u32 {
-        1
+        match self.0 {
+            // v2: error bars drawn as three strokes (v1's one path drew spikes at its turns).
+            Type::Scaling | Type::Sweep => 2,
+            _ => 1,
+        }
     }
 
     fn doc(&self) -> &'static str {
