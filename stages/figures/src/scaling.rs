@@ -119,7 +119,7 @@ impl Figure for Scaling {
             let cap = w * 0.18;
             chart
                 .draw_series(series.bars.iter().enumerate().flat_map(|(i, b)| {
-                    b.into_iter().flat_map(move |b| {
+                    b.iter().flat_map(move |b| {
                         let x = left(i) + w / 2.0;
                         error_bar(x, (b.low, b.high), cap, BLACK.stroke_width(2))
                     })
