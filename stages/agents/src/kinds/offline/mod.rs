@@ -345,6 +345,11 @@ impl StageKind for OfflineKind {
         }
     }
 
+    fn estimate_secs(&self, params: &Params) -> Option<f64> {
+        let c51 = self.algorithm == OfflineAlgorithm::CqlC51;
+        super::train::cost::estimate_offline_secs(c51, params)
+    }
+
     fn validate(&self, params: &Params) -> Result<(), StageError> {
         OfflineSettings::from_params(self.algorithm, params).map(drop)
     }

@@ -9,7 +9,7 @@
 
 pub mod atari100k;
 pub mod common;
-mod cost;
+pub(crate) mod cost;
 pub mod dqn;
 pub mod rainbow;
 pub mod run;
